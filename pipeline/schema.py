@@ -1,0 +1,246 @@
+"""The shard format: the one definition of a clip record and of a shard set's manifest.
+
+Both halves import this module: the Beam job writes records with `encode_clip` and a manifest with
+the keys defined here; the trainer parses records with `parse_clip` and reads manifests with
+`read_manifest`. Changing a key or a meaning here is a format change and bumps `SCHEMA_VERSION`.
+
+A record is a `tf.train.Example`:
+
+    clip/frames    bytes     raw: one value of T*H*W*C uint8 bytes; png/jpeg: T values, one image each
+    clip/encoding  bytes     b"raw", b"png" or b"jpeg"
+    clip/shape     int64 x4  T, H, W, C
+    clip/label     int64     class index, -1 when unlabelled
+    clip/video_id  bytes     stable id of the source video (its path relative to the input root)
+    clip/start     int64     index of the clip's first frame in the resampled video
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+ENCODINGS = ("raw", "png", "jpeg")
+COMPRESSIONS = ("none", "gzip")
+UNLABELLED = -1
+
+FRAMES = "clip/frames"
+ENCODING = "clip/encoding"
+SHAPE = "clip/shape"
+LABEL = "clip/label"
+VIDEO_ID = "clip/video_id"
+START = "clip/start"
+
+JPEG_QUALITY = 95
+
+
+class ShardFormatError(ValueError):
+    """A shard set or record does not follow this format; the message says what to run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """One decoded clip as the pipeline produces it and tests read it back."""
+
+    frames: np.ndarray  # uint8 [T, H, W, C]
+    label: int
+    video_id: str
+    start: int
+
+
+# ----------------------------------------------------------------------------------------------
+# Records
+
+
+def _bytes_feature(values: Sequence[bytes]) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+
+def _int64_feature(values: Sequence[int]) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def _encode_frames(frames: np.ndarray, encoding: str) -> list[bytes]:
+    if encoding == "raw":
+        return [np.ascontiguousarray(frames).tobytes()]
+    if encoding == "png":
+        return [tf.io.encode_png(frame).numpy() for frame in frames]
+    if encoding == "jpeg":
+        return [tf.io.encode_jpeg(frame, quality=JPEG_QUALITY).numpy() for frame in frames]
+    raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+
+
+def encode_clip(clip: Clip, encoding: str = "raw") -> bytes:
+    """Serialises a clip as a `tf.train.Example`."""
+    frames = clip.frames
+    if frames.dtype != np.uint8 or frames.ndim != 4:
+        raise ValueError(
+            f"clip of {clip.video_id!r} must be uint8 [T,H,W,C], got {frames.dtype} {frames.shape}")
+    features = {
+        FRAMES: _bytes_feature(_encode_frames(frames, encoding)),
+        ENCODING: _bytes_feature([encoding.encode()]),
+        SHAPE: _int64_feature(frames.shape),
+        LABEL: _int64_feature([clip.label]),
+        VIDEO_ID: _bytes_feature([clip.video_id.encode("utf-8")]),
+        START: _int64_feature([clip.start]),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=features))
+    return example.SerializeToString()
+
+
+def decode_clip(serialized: bytes) -> Clip:
+    """Parses one record eagerly into numpy; for tests, tools and validation, not the input path."""
+    example = tf.train.Example.FromString(serialized)
+    feature = example.features.feature
+    shape = tuple(feature[SHAPE].int64_list.value)
+    encoding = feature[ENCODING].bytes_list.value[0].decode()
+    values = feature[FRAMES].bytes_list.value
+    if encoding == "raw":
+        frames = np.frombuffer(values[0], dtype=np.uint8).reshape(shape)
+    elif encoding in ("png", "jpeg"):
+        frames = np.stack([tf.io.decode_image(v, channels=shape[3]).numpy() for v in values])
+    else:
+        raise ShardFormatError(f"record has unknown clip/encoding {encoding!r}")
+    return Clip(
+        frames=frames,
+        label=int(feature[LABEL].int64_list.value[0]),
+        video_id=feature[VIDEO_ID].bytes_list.value[0].decode("utf-8"),
+        start=int(feature[START].int64_list.value[0]),
+    )
+
+
+def feature_spec() -> dict[str, Any]:
+    """The `tf.io.parse_example` spec of a record."""
+    return {
+        FRAMES: tf.io.RaggedFeature(tf.string),
+        ENCODING: tf.io.FixedLenFeature([], tf.string),
+        SHAPE: tf.io.FixedLenFeature([4], tf.int64),
+        LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=UNLABELLED),
+        VIDEO_ID: tf.io.FixedLenFeature([], tf.string),
+        START: tf.io.FixedLenFeature([], tf.int64),
+    }
+
+
+def parse_clip(serialized: tf.Tensor, shape: Sequence[int], encoding: str) -> dict[str, tf.Tensor]:
+    """Parses one serialized record in graph mode (inside tf.data).
+
+    `shape` and `encoding` come from the manifest, so the output has a static shape. Returns
+    {"frames": uint8 [T,H,W,C], "label": int64 [], "shape": int64 [4]} where "shape" is what the
+    record itself says, for validation against the manifest.
+    """
+    parsed = tf.io.parse_single_example(serialized, feature_spec())
+    frames = parsed[FRAMES]
+    if encoding == "raw":
+        video = tf.reshape(tf.io.decode_raw(frames[0], tf.uint8), shape)
+    elif encoding in ("png", "jpeg"):
+        decode = tf.io.decode_png if encoding == "png" else tf.io.decode_jpeg
+        video = tf.map_fn(
+            lambda image: decode(image, channels=shape[3]), frames,
+            fn_output_signature=tf.TensorSpec(shape[1:], tf.uint8))
+        video = tf.ensure_shape(video, shape)
+    else:
+        raise ShardFormatError(f"unknown encoding {encoding!r} in the manifest; choose one of {ENCODINGS}")
+    return {"frames": video, "label": parsed[LABEL], "shape": parsed[SHAPE]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifest
+
+
+def shard_suffix(compression: str) -> str:
+    """The file name ending of a shard: `.tfrecord` or `.tfrecord.gz`."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}; choose one of {COMPRESSIONS}")
+    return ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
+
+
+def tf_compression_type(compression: str) -> str:
+    """The `compression_type` argument of `tf.data.TFRecordDataset` for a manifest's compression."""
+    return "GZIP" if compression == "gzip" else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitInfo:
+    files: tuple[str, ...]  # shard file names, relative to the shard-set folder
+    num_videos: int
+    num_clips: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """What a whole shard set shares. Written last: a set is complete only when it exists."""
+
+    clip_shape: tuple[int, int, int, int]  # T, H, W, C
+    encoding: str
+    compression: str
+    class_names: tuple[str, ...]
+    splits: Mapping[str, SplitInfo]
+    dataset: str = ""
+    fps: float | None = None
+    frame_stride: int | None = None
+    failed: tuple[Mapping[str, str], ...] = ()  # {"video_id", "path", "reason"}
+    producer: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # version, options
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "manifest") -> "Manifest":
+        data = json.loads(text)
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ShardFormatError(
+                f"{where} has schema_version {version}, this code reads {SCHEMA_VERSION}; "
+                "re-run `make preprocess` with this version to rewrite the shards")
+        splits = {
+            name: SplitInfo(files=tuple(s["files"]), num_videos=int(s["num_videos"]),
+                            num_clips=int(s["num_clips"]))
+            for name, s in data["splits"].items()
+        }
+        return cls(
+            clip_shape=tuple(int(x) for x in data["clip_shape"]),
+            encoding=data["encoding"],
+            compression=data["compression"],
+            class_names=tuple(data.get("class_names", ())),
+            splits=splits,
+            dataset=data.get("dataset", ""),
+            fps=data.get("fps"),
+            frame_stride=data.get("frame_stride"),
+            failed=tuple(data.get("failed", ())),
+            producer=data.get("producer", {}),
+            schema_version=version,
+        )
+
+    def split_paths(self, shard_dir: str, split: str) -> list[str]:
+        """Absolute shard paths of one split; a clear error when the split is absent."""
+        if split not in self.splits:
+            raise ShardFormatError(
+                f"shard set {shard_dir} has no split {split!r} (it has {sorted(self.splits)})")
+        return [os.path.join(shard_dir, name) for name in self.splits[split].files]
+
+
+def read_manifest(shard_dir: str) -> Manifest:
+    """Reads `<shard_dir>/manifest.json` (local or gs://) with an actionable error when absent."""
+    path = os.path.join(shard_dir, MANIFEST_NAME)
+    if not tf.io.gfile.exists(path):
+        raise ShardFormatError(
+            f"no {MANIFEST_NAME} in {shard_dir}: the shard set is missing or incomplete (a killed run "
+            "writes no manifest). Run `make preprocess OUTPUT=...` to (re)build it.")
+    with tf.io.gfile.GFile(path, "r") as f:
+        return Manifest.from_json(f.read(), where=path)
+
+
+def write_manifest(shard_dir: str, manifest: Manifest) -> str:
+    """Writes the manifest atomically (temporary name, then rename), so a reader never sees half."""
+    path = os.path.join(shard_dir, MANIFEST_NAME)
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(manifest.to_json())
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path

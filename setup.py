@@ -1,0 +1,28 @@
+"""Installs the `pipeline` and `trainer` packages.
+
+This is also what Dataflow workers install through `--setup_file ./setup.py`: the imageio-ffmpeg
+dependency carries an ffmpeg binary inside its wheel, so workers get ffmpeg with no extra step.
+"""
+
+import setuptools
+
+VERSION = "0.1.0"
+
+setuptools.setup(
+    name="mocogan-video-stack",
+    version=VERSION,
+    description="Apache Beam preprocessing of video collections and a distributed MoCoGAN trainer",
+    packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "trainer", "trainer.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.18",
+        "apache-beam>=2.60",
+        "ffmpeg-python>=0.2",
+        "imageio-ffmpeg>=0.5",
+        "numpy>=1.26",
+        "absl-py>=2.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0"],
+    },
+)
