@@ -1,0 +1,101 @@
+"""trainer.data on real shards written with the pipeline's schema module."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import schema
+from tests.trainer_shards import write_shards
+from trainer import data
+
+SHAPE = (4, 16, 16, 3)
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    return write_shards(tmp_path_factory.mktemp("shards"), num_files=3, clips_per_file=5,
+                        shape=SHAPE)
+
+
+def test_batches_have_shape_range_and_labels(shard_dir):
+    shards = data.resolve_shards(shard_dir)
+    assert len(shards.files) == 3
+    batch = next(iter(data.make_dataset(shards, global_batch_size=6, seed=1)))
+    video, label = batch["video"].numpy(), batch["label"].numpy()
+    assert video.shape == (6,) + SHAPE and video.dtype == np.float32
+    assert video.min() >= -1.0 and video.max() <= 1.0
+    assert video.min() < -0.8 and video.max() > 0.0  # dark background and bright square
+    assert label.dtype == np.int32 and set(label) <= {0, 1}
+
+
+def test_one_pass_reads_every_clip_once(shard_dir):
+    shards = data.resolve_shards(shard_dir)
+    dataset = data.make_dataset(shards, global_batch_size=1, repeat=False)
+    videos = [b["video"].numpy()[0] for b in dataset]
+    assert len(videos) == 15
+    assert len({v.tobytes() for v in videos}) == 15
+
+
+def test_glob_and_gzip_png(tmp_path):
+    directory = write_shards(tmp_path / "png", num_files=2, clips_per_file=3, shape=SHAPE,
+                             encoding="png", compression="gzip", labelled=False)
+    shards = data.resolve_shards(os.path.join(directory, "train-*.tfrecord.gz"))
+    assert len(shards.files) == 2 and shards.compression_type == "GZIP"
+    batch = next(iter(data.make_dataset(shards, global_batch_size=4, seed=0)))
+    assert batch["video"].shape == (4,) + SHAPE
+    np.testing.assert_array_equal(batch["label"].numpy(), [-1, -1, -1, -1])
+    originals = sorted(
+        (schema.decode_clip(r.numpy()).frames.astype(np.float32) * (2 / 255) - 1).tobytes()
+        for r in tf.data.TFRecordDataset(list(shards.files), compression_type="GZIP"))
+    read = sorted(b["video"].numpy()[0].tobytes()
+                  for b in data.make_dataset(shards, 1, repeat=False))
+    assert read == originals  # png is lossless: exactly the written clips, mapped to [-1, 1]
+
+def test_files_shard_per_input_pipeline(shard_dir):
+    shards = data.resolve_shards(shard_dir)
+    seen = []
+    for pipeline_id in range(3):
+        ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipeline_id,
+                                         num_replicas_in_sync=3)
+        dataset = data.make_dataset(shards, global_batch_size=3, input_context=ctx, repeat=False)
+        seen.append({b["video"].numpy().tobytes() for b in dataset})
+    assert [len(s) for s in seen] == [5, 5, 5]  # one file each, per-replica batch 1
+    assert not (seen[0] & seen[1]) and not (seen[1] & seen[2])
+
+
+def test_records_shard_when_fewer_files_than_pipelines(tmp_path):
+    directory = write_shards(tmp_path / "one", num_files=1, clips_per_file=6, shape=SHAPE)
+    shards = data.resolve_shards(directory)
+    counts = []
+    for pipeline_id in range(2):
+        ctx = tf.distribute.InputContext(2, pipeline_id, 2)
+        counts.append(sum(1 for _ in data.make_dataset(shards, 2, input_context=ctx, repeat=False)))
+    assert counts == [3, 3]
+
+
+def test_missing_manifest_says_what_to_run(tmp_path):
+    directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
+    os.remove(os.path.join(directory, schema.MANIFEST_NAME))
+    with pytest.raises(data.DataError, match="make preprocess"):
+        data.resolve_shards(directory)
+
+
+def test_manifest_disagreeing_with_records_is_refused(tmp_path):
+    directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE,
+                             manifest_shape=(8, 16, 16, 3))
+    with pytest.raises(data.DataError, match=r"\(4, 16, 16, 3\).*\(8, 16, 16, 3\).*make preprocess"):
+        data.resolve_shards(directory)
+
+
+def test_missing_shard_file_is_named(tmp_path):
+    directory = write_shards(tmp_path / "s", num_files=2, clips_per_file=2, shape=SHAPE)
+    os.remove(os.path.join(directory, "train-00001-of-00002.tfrecord"))
+    with pytest.raises(data.DataError, match="train-00001-of-00002.tfrecord"):
+        data.resolve_shards(directory)
+
+
+def test_glob_matching_nothing(tmp_path):
+    with pytest.raises(data.DataError, match="matches no files"):
+        data.resolve_shards(str(tmp_path / "nothing-*.tfrecord"))

@@ -1,0 +1,54 @@
+"""Tiny shard sets for the trainer's tests, written with the pipeline's own schema module.
+
+The clips are moving squares (a bright square sliding one pixel a frame on a dark background), so
+they have both content and motion and a 'label' (the direction) the conditional model can use.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline import schema
+
+CLASS_NAMES = ("right", "down")
+
+
+def moving_square_clip(rng: np.random.Generator, shape, label: int) -> np.ndarray:
+    t, h, w, c = shape
+    frames = np.full(shape, 20, dtype=np.uint8)
+    size = max(2, h // 4)
+    y, x = rng.integers(0, h - size - t), rng.integers(0, w - size - t)
+    colour = rng.integers(128, 256, size=c)
+    for i in range(t):
+        dy, dx = (0, i) if label == 0 else (i, 0)
+        frames[i, y + dy:y + dy + size, x + dx:x + dx + size] = colour
+    return frames
+
+
+def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(4, 32, 32, 3),
+                 encoding: str = "raw", compression: str = "none", labelled: bool = True,
+                 seed: int = 0, manifest_shape=None, split: str = "train") -> str:
+    """Writes `num_files` shards and a manifest into `directory`; returns the directory."""
+    directory = str(directory)
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(num_files):
+        name = f"{split}-{i:05d}-of-{num_files:05d}{schema.shard_suffix(compression)}"
+        options = tf.io.TFRecordOptions(compression_type=schema.tf_compression_type(compression))
+        with tf.io.TFRecordWriter(os.path.join(directory, name), options) as writer:
+            for j in range(clips_per_file):
+                label = int((i + j) % 2) if labelled else schema.UNLABELLED
+                clip = schema.Clip(frames=moving_square_clip(rng, shape, max(label, 0)),
+                                   label=label, video_id=f"video{i}_{j}.avi", start=0)
+                writer.write(schema.encode_clip(clip, encoding))
+        names.append(name)
+    manifest = schema.Manifest(
+        clip_shape=tuple(manifest_shape or shape), encoding=encoding, compression=compression,
+        class_names=CLASS_NAMES if labelled else (),
+        splits={split: schema.SplitInfo(files=tuple(names), num_videos=num_files * clips_per_file,
+                                        num_clips=num_files * clips_per_file)},
+        dataset="moving_squares")
+    schema.write_manifest(directory, manifest)
+    return directory
