@@ -25,7 +25,7 @@ MISSING_GROUP, MISSING_CLIP = 25, 99  # the list entry added by add_missing_entr
 
 # make_bad_videos: which entries ffmpeg must refuse, and which decode (too_short fails later, at
 # the clip stage; unicode_name is a good video with an awkward name).
-DECODE_FAILURES = ("truncated", "empty", "text", "audio_only", "dangling_symlink", "directory")
+DECODE_FAILURES = ("truncated", "truncated_avi", "empty", "text", "audio_only", "dangling_symlink", "directory")
 DECODES_FINE = ("too_short", "unicode_name")
 SHORT_VIDEO_FRAMES = 8  # fewer than one 16-frame clip
 
@@ -140,6 +140,14 @@ def make_bad_videos(directory) -> dict:
     paths["truncated"] = os.path.join(directory, "truncated.mp4")
     with open(good, "rb") as source, open(paths["truncated"], "wb") as target:
         target.write(source.read(os.path.getsize(good) // 2))
+    os.remove(good)
+    # An .avi cut partway: header and first frames survive, so only strict decoding notices.
+    # Noise keeps the frames large, so the cut lands well past the header.
+    noise = np.random.default_rng(104).integers(0, 256, size=(50, 60, 80, 3), dtype=np.uint8)
+    good = write_video(os.path.join(directory, ".whole.avi"), noise)
+    paths["truncated_avi"] = os.path.join(directory, "truncated.avi")
+    with open(good, "rb") as source, open(paths["truncated_avi"], "wb") as target:
+        target.write(source.read(os.path.getsize(good) * 2 // 5))
     os.remove(good)
     paths["empty"] = os.path.join(directory, "empty.avi")
     open(paths["empty"], "wb").close()
