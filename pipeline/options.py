@@ -1,0 +1,138 @@
+"""Command-line options of the preprocessing job and the frozen config they resolve to.
+
+`PreprocessOptions` is a Beam `PipelineOptions` subclass, so the job's own flags sit beside Beam's
+(`--runner`, `--project`, `--region`, `--temp_location`, `--direct_num_workers`, `--setup_file`...)
+in one argv. `JobConfig.from_options` validates them once and is what the rest of the job reads.
+"""
+
+import dataclasses
+import os
+
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipeline import schema
+
+DATASETS = ("ucf101", "bair", "folder")
+DEFAULT_MAX_FAILURE_FRACTION = 0.1
+
+
+class PreprocessOptions(PipelineOptions):
+    """The job's flags; see `python -m pipeline.main --help`."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--dataset", choices=DATASETS, default="folder",
+                            help="ucf101 (class folders + list files), bair (softmotion TFRecords) "
+                                 "or folder (any tree or glob of videos)")
+        parser.add_argument("--input", default=None, help="input folder or glob, local or gs://")
+        parser.add_argument("--splits", default=None,
+                            help="ucf101: folder with classInd.txt, trainlistNN.txt, testlistNN.txt")
+        parser.add_argument("--split_id", type=int, default=1, choices=(1, 2, 3),
+                            help="ucf101: which official split")
+        parser.add_argument("--output", default=None, help="shard-set folder, local or gs://")
+        parser.add_argument("--num_frames", type=int, default=16, help="frames per clip")
+        parser.add_argument("--size", type=int, default=64, help="clip height and width")
+        parser.add_argument("--fps", type=float, default=None,
+                            help="resample every video to this frame rate (exclusive with "
+                                 "--frame_stride)")
+        parser.add_argument("--frame_stride", type=int, default=None,
+                            help="keep every N-th decoded frame (exclusive with --fps)")
+        parser.add_argument("--clip_stride", type=int, default=None,
+                            help="frames between clip starts; default num_frames (no overlap)")
+        parser.add_argument("--max_clips_per_video", type=int, default=None,
+                            help="cap on clips per video, spread evenly over it")
+        parser.add_argument("--encoding", choices=schema.ENCODINGS, default="raw",
+                            help="how frames are stored in a record")
+        parser.add_argument("--compression", choices=schema.COMPRESSIONS, default="none",
+                            help="shard file compression")
+        parser.add_argument("--num_shards", type=int, default=None,
+                            help="shards per split; default from the expected size (~150 MB each)")
+        parser.add_argument("--max_failure_fraction", type=float,
+                            default=DEFAULT_MAX_FAILURE_FRACTION,
+                            help="exit non-zero when more than this fraction of videos failed")
+        parser.add_argument("--test_fraction", type=float, default=0.1,
+                            help="folder: share of videos (by a hash of their id) in the test split")
+        parser.add_argument("--no_folder_labels", dest="labels_from_folders",
+                            action="store_false", default=True,
+                            help="folder: leave clips unlabelled instead of labelling them by "
+                                 "their first-level folder")
+        parser.add_argument("--decode_timeout_s", type=float, default=120.0,
+                            help="per-video ffmpeg time limit")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """The validated job settings (everything except Beam's own runner options)."""
+
+    dataset: str
+    input: str
+    output: str
+    splits: str | None = None
+    split_id: int = 1
+    num_frames: int = 16
+    size: int = 64
+    fps: float | None = None
+    frame_stride: int | None = None
+    clip_stride: int | None = None
+    max_clips_per_video: int | None = None
+    encoding: str = "raw"
+    compression: str = "none"
+    num_shards: int | None = None
+    max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION
+    test_fraction: float = 0.1
+    labels_from_folders: bool = True
+    decode_timeout_s: float = 120.0
+
+    def __post_init__(self):
+        _check(bool(self.input), "--input is required (a folder or glob of the data set)")
+        _check(bool(self.output), "--output is required (the folder the shard set goes to)")
+        _check(self.dataset != "ucf101" or bool(self.splits),
+               "--dataset=ucf101 needs --splits=DIR (the folder with classInd.txt and the lists)")
+        _check(self.fps is None or self.frame_stride is None,
+               f"give --fps ({self.fps}) or --frame_stride ({self.frame_stride}), not both")
+        _check(self.fps is None or self.fps > 0, f"--fps must be > 0, got {self.fps}")
+        _check(self.dataset != "bair" or self.fps is None,
+               "--fps does not apply to bair (its records carry no timestamps); use --frame_stride")
+        _check(self.frame_stride is None or self.frame_stride >= 1,
+               f"--frame_stride must be >= 1, got {self.frame_stride}")
+        _check(self.size >= 1, f"--size must be >= 1, got {self.size}")
+        _check(self.num_shards is None or self.num_shards >= 1,
+               f"--num_shards must be >= 1, got {self.num_shards}")
+        _check(0.0 <= self.max_failure_fraction <= 1.0,
+               f"--max_failure_fraction must be in [0, 1], got {self.max_failure_fraction}")
+        _check(0.0 <= self.test_fraction <= 1.0,
+               f"--test_fraction must be in [0, 1], got {self.test_fraction}")
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> "JobConfig":
+        view = options.view_as(PreprocessOptions)
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**{name: getattr(view, name) for name in names})
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
+    """Parses argv into Beam options (with the local defaults filled in) and the job config.
+
+    Without --runner the job runs on the DirectRunner in multi-processing mode on every core;
+    --direct_running_mode and --direct_num_workers given by the caller are kept.
+    """
+    argv = list(argv or [])
+    options = PipelineOptions(argv)
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        standard.runner = "DirectRunner"
+    given = " ".join(argv)
+    direct = options.view_as(DirectOptions)
+    if "--direct_running_mode" not in given:
+        direct.direct_running_mode = "multi_processing"
+    if "--direct_num_workers" not in given:
+        direct.direct_num_workers = os.cpu_count() or 1
+    return options, JobConfig.from_options(options)

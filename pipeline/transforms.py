@@ -1,0 +1,191 @@
+"""The Beam stages of the job: decode videos, cut clips, encode records, write shards per split.
+
+Everything here takes values and returns values; `pipeline.main.run` owns the reads and writes
+around it. Bad videos never fail a bundle: they leave through the FAILED output with a reason a
+person can act on, and Beam counters (namespace "preprocess") count what happened:
+videos_decoded, videos_failed, videos_too_short, clips_written.
+
+    sources | DecodeVideos(config)          -> videos, failed
+    videos  | VideosToRecords(spec, "raw")  -> records (split, bytes), failed, written
+    records | WriteSplits(output, shards)   -> one WriteToTFRecord per split
+"""
+
+import dataclasses
+import logging
+import os
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.metrics import Metrics
+
+from pipeline import decode, schema
+from pipeline.clips import ClipSpec, make_clips
+
+FAILED = "failed"    # {"video_id", "path", "split", "reason"}: did not decode, or too short
+WRITTEN = "written"  # {"video_id", "split", "clips"}: one per video that gave clips
+NAMESPACE = "preprocess"
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedVideo:
+    """One source video after decoding: uint8 [N,S,S,3] frames and where they belong."""
+
+    video_id: str
+    path: str
+    label: int
+    split: str
+    frames: np.ndarray
+
+
+def failure(video_id: str, path: str, split: str, reason: str) -> dict:
+    return {"video_id": video_id, "path": path, "split": split, "reason": reason}
+
+
+class Progress:
+    """Logs a line per worker every `every` videos or `seconds`, whichever comes first."""
+
+    def __init__(self, what: str, every: int = 25, seconds: float = 15.0):
+        self.what, self.every, self.seconds = what, every, seconds
+        self.videos = self.failed = self.frames = 0
+        self.started = self.last = time.monotonic()
+
+    def add(self, frames: int = 0, failed: bool = False) -> None:
+        self.videos += 1
+        self.failed += int(failed)
+        self.frames += frames
+        now = time.monotonic()
+        if self.videos % self.every == 0 or now - self.last >= self.seconds:
+            self.last = now
+            elapsed = max(now - self.started, 1e-9)
+            _log.info("%s (worker pid %d): %d videos (%d failed), %d frames in %.0f s: "
+                      "%.1f videos/s, %.0f frames/s", self.what, os.getpid(), self.videos,
+                      self.failed, self.frames, elapsed, self.videos / elapsed, self.frames / elapsed)
+
+
+class DecodeVideoFn(beam.DoFn):
+    """VideoSource -> DecodedVideo, or a FAILED report naming ffmpeg's complaint."""
+
+    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float):
+        self._size, self._fps, self._frame_stride, self._timeout_s = size, fps, frame_stride, timeout_s
+        self._decoded = Metrics.counter(NAMESPACE, "videos_decoded")
+        self._failed = Metrics.counter(NAMESPACE, "videos_failed")
+
+    def setup(self):
+        self._progress = Progress("decode")
+
+    def process(self, source):
+        try:
+            frames = decode.decode_video(source.path, size=self._size, fps=self._fps,
+                                         frame_stride=self._frame_stride, timeout_s=self._timeout_s)
+        except decode.DecodeError as error:
+            yield from self._fail(source, _with_ffmpeg_line(error.reason, error.stderr_tail))
+            return
+        except Exception as error:  # pylint: disable=broad-except
+            # One odd file must not kill a job of thousands; report it like any other failure.
+            yield from self._fail(source, f"unexpected {type(error).__name__}: {error}")
+            return
+        self._decoded.inc()
+        self._progress.add(frames=len(frames))
+        yield DecodedVideo(source.video_id, source.path, source.label, source.split, frames)
+
+    def _fail(self, source, reason: str):
+        self._failed.inc()
+        self._progress.add(failed=True)
+        _log.warning("could not decode %s: %s", source.path, reason)
+        yield beam.pvalue.TaggedOutput(FAILED, failure(source.video_id, source.path, source.split, reason))
+
+
+def _with_ffmpeg_line(reason: str, stderr_tail: str) -> str:
+    """The reason plus ffmpeg's last stderr line, unless the reason already quotes it."""
+    lines = [line.strip() for line in (stderr_tail or "").splitlines() if line.strip()]
+    if not lines or lines[-1][-60:] in reason:
+        return reason
+    return f"{reason} (ffmpeg: {lines[-1][-300:]})"
+
+
+class ClipVideoFn(beam.DoFn):
+    """DecodedVideo -> (split, serialized record) per clip; too-short videos go to FAILED."""
+
+    def __init__(self, spec: ClipSpec, encoding: str):
+        self._spec, self._encoding = spec, encoding
+        self._too_short = Metrics.counter(NAMESPACE, "videos_too_short")
+        self._clips = Metrics.counter(NAMESPACE, "clips_written")
+
+    def process(self, video: DecodedVideo):
+        starts, windows = make_clips(video.frames, self._spec)
+        if not starts:
+            self._too_short.inc()
+            reason = (f"too short: {len(video.frames)} frames after resampling, one clip needs "
+                      f"{self._spec.num_frames} (lower --num_frames, --frame_stride or --fps)")
+            yield beam.pvalue.TaggedOutput(FAILED, failure(video.video_id, video.path, video.split, reason))
+            return
+        for start, window in zip(starts, windows):
+            clip = schema.Clip(frames=window, label=video.label, video_id=video.video_id, start=start)
+            yield video.split, schema.encode_clip(clip, self._encoding)
+        self._clips.inc(len(starts))
+        yield beam.pvalue.TaggedOutput(
+            WRITTEN, {"video_id": video.video_id, "split": video.split, "clips": len(starts)})
+
+
+class DecodeVideos(beam.PTransform):
+    """PCollection[VideoSource] -> outputs: main DecodedVideo, FAILED reports."""
+
+    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float):
+        super().__init__()
+        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s)
+
+    def expand(self, sources):
+        return sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn).with_outputs(FAILED, main="videos")
+
+
+class VideosToRecords(beam.PTransform):
+    """PCollection[DecodedVideo] -> outputs: main (split, record bytes), FAILED, WRITTEN."""
+
+    def __init__(self, spec: ClipSpec, encoding: str):
+        super().__init__()
+        self._spec, self._encoding = spec, encoding
+
+    def expand(self, videos):
+        return videos | "CutAndEncodeClips" >> beam.ParDo(
+            ClipVideoFn(self._spec, self._encoding)).with_outputs(FAILED, WRITTEN, main="records")
+
+
+def shard_prefix(output: str, split: str) -> str:
+    return os.path.join(output, split)
+
+
+class WriteSplits(beam.PTransform):
+    """(split, record) -> `<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, one WriteToTFRecord each.
+
+    `num_shards` maps every split to its shard count, chosen by the driver that knows the splits.
+    Returns {split: PCollection of written file names}.
+    """
+
+    def __init__(self, output: str, num_shards: dict[str, int], compression: str):
+        super().__init__()
+        self._output, self._num_shards, self._compression = output, dict(num_shards), compression
+
+    def expand(self, records):
+        splits = sorted(self._num_shards)
+        index = {split: i for i, split in enumerate(splits)}
+        parts = records | "BySplit" >> beam.Partition(lambda kv, n: index[kv[0]], len(splits))
+        written = {}
+        for split, part in zip(splits, parts):
+            written[split] = (
+                part
+                | f"Drop{split.capitalize()}Key" >> beam.Values()
+                | f"Write{split.capitalize()}" >> beam.io.WriteToTFRecord(
+                    file_path_prefix=shard_prefix(self._output, split),
+                    shard_name_template="-SSSSS-of-NNNNN",
+                    file_name_suffix=schema.shard_suffix(self._compression),
+                    num_shards=self._num_shards[split],
+                    compression_type=beam_compression(self._compression)))
+        return written
+
+
+def beam_compression(compression: str) -> str:
+    return CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED

@@ -1,0 +1,86 @@
+"""The job's Beam stages on real videos: TestPipeline, beam.Create and assert_that."""
+
+import os
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline import schema
+from pipeline.clips import ClipSpec
+from pipeline.sources import VideoSource
+from pipeline.transforms import (FAILED, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords,
+                                 WriteSplits)
+from tests.video_fixtures import make_bad_videos, make_video
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    good = [make_video(root / f"good_{i}.avi", num_frames=40, seed=i) for i in range(2)]
+    bad = make_bad_videos(root / "bad")
+    return good, bad
+
+
+def _sources(videos):
+    good, bad = videos
+    sources = [VideoSource(f"good_{i}.avi", path, i, "train") for i, path in enumerate(good)]
+    sources.append(VideoSource("empty.avi", bad["empty"], 0, "test"))
+    sources.append(VideoSource("too_short.avi", bad["too_short"], 1, "test"))
+    return sources
+
+
+def _summary(split_and_record):
+    split, record = split_and_record
+    clip = schema.decode_clip(record)
+    return split, clip.video_id, clip.start, clip.label, clip.frames.shape
+
+
+def test_decode_and_clip_route_good_and_bad_videos(videos):
+    with BeamTestPipeline() as p:
+        decoded = p | beam.Create(_sources(videos)) | DecodeVideos(32, None, None, 60.0)
+        clipped = decoded.videos | VideosToRecords(ClipSpec(num_frames=16), "raw")
+        assert_that(clipped.records | beam.Map(_summary), equal_to([
+            ("train", "good_0.avi", 0, 0, (16, 32, 32, 3)), ("train", "good_0.avi", 16, 0, (16, 32, 32, 3)),
+            ("train", "good_1.avi", 0, 1, (16, 32, 32, 3)), ("train", "good_1.avi", 16, 1, (16, 32, 32, 3)),
+        ]), label="Records")
+        assert_that(decoded[FAILED] | beam.Map(lambda f: (f["video_id"], "empty" in f["reason"])),
+                    equal_to([("empty.avi", True)]), label="DecodeFailures")
+        assert_that(clipped[FAILED] | beam.Map(lambda f: (f["video_id"], f["reason"].split(":")[0])),
+                    equal_to([("too_short.avi", "too short")]), label="TooShort")
+        assert_that(clipped[WRITTEN] | beam.Map(lambda w: (w["video_id"], w["clips"])),
+                    equal_to([("good_0.avi", 2), ("good_1.avi", 2)]), label="Written")
+
+
+def test_clip_pixels_are_the_decoded_frames():
+    frames = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    video = DecodedVideo("v", "/v.avi", 3, "test", frames)
+    with BeamTestPipeline() as p:
+        records = (p | beam.Create([video])
+                   | VideosToRecords(ClipSpec(num_frames=4, clip_stride=8), "png")).records
+        assert_that(records | beam.Map(lambda kv: _frames_match(kv[1], frames)), equal_to([True] * 3))
+
+
+def _frames_match(record, frames):
+    clip = schema.decode_clip(record)
+    return bool(np.array_equal(clip.frames, frames[clip.start:clip.start + 4]))
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_write_splits_names_shards_per_split(tmp_path, compression):
+    clip = schema.Clip(np.zeros((2, 4, 4, 3), np.uint8), 0, "v", 0)
+    records = [("train", schema.encode_clip(clip))] * 5 + [("test", schema.encode_clip(clip))] * 2
+    with BeamTestPipeline() as p:
+        _ = p | beam.Create(records) | WriteSplits(str(tmp_path), {"train": 2, "test": 1}, compression)
+    suffix = schema.shard_suffix(compression)
+    names = sorted(os.listdir(tmp_path))
+    assert names == [f"test-00000-of-00001{suffix}", f"train-00000-of-00002{suffix}",
+                     f"train-00001-of-00002{suffix}"]
+    counts = {}
+    for name in names:
+        dataset = tf.data.TFRecordDataset(str(tmp_path / name), schema.tf_compression_type(compression))
+        counts[name.split("-")[0]] = counts.get(name.split("-")[0], 0) + sum(1 for _ in dataset)
+    assert counts == {"train": 5, "test": 2}
