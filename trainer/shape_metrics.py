@@ -1,0 +1,221 @@
+"""Content and structure metrics for Shape Motion videos (one coloured blob on black).
+
+All functions take numpy videos [N, T, H, W, 3], either uint8 (0-255) or float in [-1, 1] (the
+generator's output), and work on the 0-255 colour scale. A pixel is foreground when its luma
+(ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B) exceeds FOREGROUND_LUMA. Luma, not the brightest
+channel, because lossy codecs subsample colour and smear saturated colours into the black
+background at edges while they keep luma sharp.
+
+Blobs are the 8-connected components of that foreground mask, labelled here in numpy (TensorFlow
+core has no connected-components op, and the project does not depend on scipy).
+"""
+
+import dataclasses
+
+import numpy as np
+
+FOREGROUND_LUMA = 50.0
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+# A triplet of frames is left out of motion smoothness when the blob comes this close to a border
+# (pixels of a 64-pixel frame, scaled with the width): a bounce can happen between those frames.
+# The data set's top speed is 3.5 pixels per frame.
+BOUNCE_MARGIN_64 = 5.0
+
+
+def to_colour_scale(videos: np.ndarray) -> np.ndarray:
+    """float32 copy of `videos` on the 0-255 scale: uint8 as is, floats mapped from [-1, 1]."""
+    videos = np.asarray(videos)
+    if videos.ndim != 5 or videos.shape[-1] != 3:
+        raise ValueError(f"videos must be [N, T, H, W, 3], got shape {videos.shape}")
+    if videos.dtype == np.uint8:
+        return videos.astype(np.float32)
+    if not np.issubdtype(videos.dtype, np.floating):
+        raise ValueError(f"videos must be uint8 or float in [-1, 1], got {videos.dtype}")
+    return (np.clip(videos.astype(np.float32), -1.0, 1.0) + 1.0) * 127.5
+
+
+def foreground_mask(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> np.ndarray:
+    """bool [N, T, H, W]: pixels whose luma (0-255) is above `threshold`."""
+    return to_colour_scale(videos) @ LUMA_WEIGHTS > threshold
+
+
+def label_components(masks: np.ndarray) -> np.ndarray:
+    """8-connected component labels of bool masks [..., H, W]; int64, -1 on background.
+
+    Each foreground pixel starts with its own flat index as label; labels then repeatedly take the
+    minimum over the 8 neighbours and jump to the label of the pixel they point at (pointer
+    jumping, as in union-find) until nothing changes. At the fixed point every component carries the
+    flat index of one of its own pixels, so a component's label is unique and that pixel is its root.
+    """
+    masks = np.asarray(masks, bool)
+    height, width = masks.shape[-2:]
+    flat = masks.reshape(-1, height, width)
+    sentinel = np.iinfo(np.int64).max
+    labels = np.where(flat, np.arange(flat.size, dtype=np.int64).reshape(flat.shape), sentinel)
+    while True:
+        padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), constant_values=sentinel)
+        smallest = labels.copy()
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                np.minimum(smallest, padded[:, dy:dy + height, dx:dx + width], out=smallest)
+        smallest = np.where(flat, smallest, sentinel)
+        on = smallest != sentinel
+        jumped = smallest.copy()
+        jumped[on] = smallest.reshape(-1)[smallest[on]]
+        if np.array_equal(jumped, labels):
+            break
+        labels = jumped
+    return np.where(flat, labels, -1).reshape(masks.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobStats:
+    """Per-frame blob measurements of a set of videos; arrays are [N, T] (or [N, T, 2])."""
+
+    num_blobs: np.ndarray  # number of connected components
+    largest_area: np.ndarray  # pixels in the largest component, 0 when there is none
+    centroid: np.ndarray  # (x, y) of the largest component's pixel centres, NaN when none
+    near_border: np.ndarray  # bool: the foreground comes within the bounce margin of a border
+    size: int  # frame width
+
+
+def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> BlobStats:
+    """Labels every frame's foreground and measures its blobs."""
+    mask = foreground_mask(videos, threshold)
+    n, t, height, width = mask.shape
+    labels = label_components(mask).reshape(-1)
+    frame_pixels = height * width
+    on = labels >= 0
+    area = np.bincount(labels[on], minlength=labels.size)
+    pixel = np.arange(labels.size)
+    sum_x = np.bincount(labels[on], weights=(pixel[on] % width) + 0.5, minlength=labels.size)
+    sum_y = np.bincount(labels[on], weights=(pixel[on] // width) % height + 0.5, minlength=labels.size)
+    roots = np.flatnonzero(on & (labels == pixel))
+    root_frame = roots // frame_pixels
+    num_blobs = np.bincount(root_frame, minlength=n * t)
+    # The largest blob of each frame: sort roots by (frame, area); the last of each frame wins.
+    order = np.lexsort((area[roots], root_frame))
+    roots, root_frame = roots[order], root_frame[order]
+    last = np.flatnonzero(np.r_[root_frame[1:] != root_frame[:-1], True]) if roots.size else roots
+    largest_area = np.zeros(n * t, np.int64)
+    centroid = np.full((n * t, 2), np.nan)
+    largest = roots[last]
+    largest_area[root_frame[last]] = area[largest]
+    centroid[root_frame[last]] = np.stack([sum_x[largest], sum_y[largest]], -1) / area[largest, None]
+    margin = BOUNCE_MARGIN_64 * width / 64.0
+    band = np.zeros((height, width), bool)
+    m = int(np.ceil(margin))
+    band[:m, :] = band[-m:, :] = band[:, :m] = band[:, -m:] = True
+    near_border = (mask & band).reshape(n * t, -1).any(-1)
+    return BlobStats(num_blobs=num_blobs.reshape(n, t), largest_area=largest_area.reshape(n, t),
+                     centroid=centroid.reshape(n, t, 2), near_border=near_border.reshape(n, t),
+                     size=width)
+
+
+def single_blob_fraction(stats: BlobStats) -> float:
+    """Fraction of all frames that hold exactly one blob (1.0 for clean Shape Motion)."""
+    return float(np.mean(stats.num_blobs == 1))
+
+
+def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
+    """1-D Wasserstein-1 (earth mover's) distance between two empirical distributions.
+
+    W1 = integral over x of |F_a(x) - F_b(x)|, F the empirical CDFs; exact for any sample sizes.
+    """
+    a, b = np.sort(np.ravel(a).astype(np.float64)), np.sort(np.ravel(b).astype(np.float64))
+    if a.size == 0 or b.size == 0:
+        raise ValueError("wasserstein_1d needs two non-empty samples")
+    points = np.concatenate([a, b])
+    points.sort()
+    cdf_a = np.searchsorted(a, points[:-1], side="right") / a.size
+    cdf_b = np.searchsorted(b, points[:-1], side="right") / b.size
+    return float(np.sum(np.abs(cdf_a - cdf_b) * np.diff(points)))
+
+
+def area_distance(stats: BlobStats, reference: BlobStats) -> float:
+    """W1 distance, in pixels, between the per-frame areas of the largest blob (0 if none)."""
+    return wasserstein_1d(stats.largest_area, reference.largest_area)
+
+
+def motion_deviation(stats: BlobStats) -> dict[str, float | None]:
+    """How far the blob's centroid is from constant-velocity motion between bounces.
+
+    For every frame t with neighbours t-1 and t+1 in which all three frames hold exactly one blob
+    and in none of them the foreground comes within the bounce margin of a border, the deviation is
+    |c(t+1) - 2 c(t) + c(t-1)|, the L2 norm in pixels of the centroid's second difference
+    (0 for constant velocity). Returns
+      motion_deviation: the mean of that over all such triplets of all videos (None if none),
+      motion_valid_fraction: the share of all triplets that qualified,
+      mean_speed: mean |c(t+1) - c(t)| over those triplets' pairs, so that a still blob, which
+        scores a perfect deviation, is seen for what it is.
+    """
+    single = (stats.num_blobs == 1) & ~stats.near_border
+    valid = single[:, :-2] & single[:, 1:-1] & single[:, 2:]
+    c = stats.centroid
+    second = c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]
+    speed = np.linalg.norm(c[:, 1:-1] - c[:, :-2], axis=-1)
+    total = valid.size
+    if not valid.any():
+        return {"motion_deviation": None, "motion_valid_fraction": 0.0, "mean_speed": None}
+    return {
+        "motion_deviation": float(np.linalg.norm(second, axis=-1)[valid].mean()),
+        "motion_valid_fraction": float(valid.sum() / total),
+        "mean_speed": float(speed[valid].mean()),
+    }
+
+
+def interior(masks: np.ndarray) -> np.ndarray:
+    """Foreground pixels whose 8 neighbours are all foreground (a 3x3 erosion of [..., H, W])."""
+    height, width = masks.shape[-2:]
+    pad = [(0, 0)] * (masks.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(masks, pad)
+    inside = masks.copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            inside &= padded[..., dy:dy + height, dx:dx + width]
+    return inside
+
+
+def average_content_distance(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> dict[str, float | None]:
+    """ACD, the average content distance of MoCoGAN (Tulyakov et al. 2018) for Shape Motion.
+
+    Per video: the content of a frame is the mean colour (R, G, B on the 0-255 scale) of its
+    interior foreground pixels (foreground whose 8 neighbours are foreground too: lossy codecs mix
+    colour into the one-pixel rim, which would otherwise dominate the score of real videos); the
+    video's distance is the mean L2 distance between those colours over all unordered pairs of
+    frames (the paper's "average pairwise L2 distance"), not just consecutive ones. ACD is the mean
+    of that over videos; lower is better and 0 means the colour never changes. A frame with no
+    interior foreground pixel has no content colour and is skipped; a video with fewer than two
+    such frames is left out of the mean, and `acd_excluded_fraction` reports the share of videos
+    left out (ACD is None if all were).
+
+    ACD sees colour only: it says nothing about shape, count or motion (uniform noise has a steady
+    mean colour and a low ACD), which is what the structure scores are for. The paper reports 1.79
+    (MoCoGAN), 2.08 (TGAN), 5.02 (VGAN) on its own shape data but states neither the colour scale
+    nor the foreground rule, so those numbers are a rough guide, not a like-for-like comparison.
+    """
+    colours = to_colour_scale(videos)
+    mask = interior(colours @ LUMA_WEIGHTS > threshold)
+    per_video = []
+    for video, video_mask in zip(colours, mask):
+        counts = video_mask.sum(axis=(1, 2))
+        present = counts > 0
+        if present.sum() < 2:
+            continue
+        sums = np.einsum("thwc,thw->tc", video[present], video_mask[present].astype(np.float32))
+        means = sums / counts[present, None]
+        pairwise = np.linalg.norm(means[:, None] - means[None, :], axis=-1)
+        upper = np.triu_indices(len(means), k=1)
+        per_video.append(pairwise[upper].mean())
+    excluded = 1.0 - len(per_video) / len(colours)
+    return {"acd": float(np.mean(per_video)) if per_video else None, "acd_excluded_fraction": excluded}
+
+
+def shape_scores(videos: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
+    """Every Shape Motion metric of `videos`, with `reference` (real clips) for the area distance."""
+    stats = blob_stats(videos)
+    scores = dict(average_content_distance(videos))
+    scores["single_blob_fraction"] = single_blob_fraction(stats)
+    scores["area_distance"] = area_distance(stats, blob_stats(reference))
+    scores.update(motion_deviation(stats))
+    return scores
