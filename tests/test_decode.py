@@ -1,0 +1,170 @@
+"""pipeline.decode on real videos encoded by ffmpeg: shapes, time resampling, pixels, failures."""
+
+import pickle
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+
+from pipeline.decode import DecodeError, decode_video, ffmpeg_command, filter_args, output_args
+from pipeline.ffmpeg_binary import ffmpeg_exe
+from tests.video_fixtures import DECODE_FAILURES, SHORT_VIDEO_FRAMES, make_bad_videos, make_video, moving_frames
+
+NUM_FRAMES, HEIGHT, WIDTH = 50, 60, 80  # 2 s at 25 fps, landscape 4:3 like UCF-101
+
+EXPECTED_KINDS = {
+    "truncated": "truncated",
+    "truncated_avi": "damaged",
+    "empty": "empty",
+    "text": "not_a_video",
+    "audio_only": "no_video_stream",
+    "dangling_symlink": "missing",
+    "directory": "unreadable",
+}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return {
+        "xvid_avi": make_video(root / "xvid.avi", NUM_FRAMES, HEIGHT, WIDTH, seed=1),
+        "h264_mp4": make_video(root / "h264.mp4", NUM_FRAMES, HEIGHT, WIDTH, seed=2),
+        "portrait": make_video(root / "portrait.mp4", NUM_FRAMES, WIDTH, HEIGHT, seed=3),
+    }
+
+
+@pytest.fixture(scope="module")
+def bad_videos(tmp_path_factory):
+    return make_bad_videos(tmp_path_factory.mktemp("bad"))
+
+
+def _resize_nearest(frames: np.ndarray, size: int) -> np.ndarray:
+    rows = (np.arange(size) * frames.shape[1] / size).astype(int)
+    cols = (np.arange(size) * frames.shape[2] / size).astype(int)
+    return frames[:, rows][:, :, cols]
+
+
+def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+@pytest.mark.parametrize("name", ["xvid_avi", "h264_mp4"])
+def test_decodes_every_frame_as_uint8_squares(videos, name):
+    frames = decode_video(videos[name], size=64)
+    assert frames.dtype == np.uint8
+    assert frames.shape == (NUM_FRAMES, 64, 64, 3)
+    assert decode_video(videos[name], size=32).shape == (NUM_FRAMES, 32, 32, 3)
+
+
+@pytest.mark.parametrize("name, source_shape, crop", [
+    ("xvid_avi", (HEIGHT, WIDTH), (slice(None), slice(10, 70))),  # landscape: centre columns
+    ("portrait", (WIDTH, HEIGHT), (slice(10, 70), slice(None))),  # portrait: centre rows
+])
+def test_short_side_resized_and_centre_cropped_in_rgb_order(videos, name, source_shape, crop):
+    seed = {"xvid_avi": 1, "portrait": 3}[name]
+    source = moving_frames(NUM_FRAMES, *source_shape, seed=seed)[:, crop[0], crop[1]]
+    expected = _resize_nearest(source, 64)
+    decoded = decode_video(videos[name], size=64)
+    # Codec loss and resampling filters stay within a few levels; a wrong crop, a stretched
+    # aspect or BGR order is off by tens.
+    assert _mean_abs_diff(decoded, expected) < 6
+    assert _mean_abs_diff(decoded, expected[..., ::-1]) > 20
+
+
+@pytest.mark.parametrize("stride, expected_frames", [(1, 50), (2, 25), (3, 17), (7, 8), (50, 1), (80, 1)])
+def test_frame_stride_keeps_every_kth_decoded_frame(videos, stride, expected_frames):
+    every_frame = decode_video(videos["xvid_avi"])
+    strided = decode_video(videos["xvid_avi"], frame_stride=stride)
+    assert strided.shape[0] == expected_frames
+    np.testing.assert_array_equal(strided, every_frame[::stride])
+
+
+@pytest.mark.parametrize("fps, expected_frames", [(5, 10), (12.5, 25), (25, 50), (50, 100)])
+def test_fps_resamples_the_two_second_video(videos, fps, expected_frames):
+    assert decode_video(videos["h264_mp4"], fps=fps).shape == (expected_frames, 64, 64, 3)
+
+
+@pytest.mark.parametrize("name, options", [("xvid_avi", {"frame_stride": 3}), ("h264_mp4", {"fps": 10}),
+                                           ("portrait", {})])
+def test_pixels_match_bare_ffmpeg_with_the_same_filters(videos, name, options):
+    command = [ffmpeg_exe(), "-v", "error", "-i", videos[name], "-vf", ",".join(filter_args(48, **options)),
+               *output_args(), "-"]
+    bare = subprocess.run(command, capture_output=True, check=True).stdout
+    decoded = decode_video(videos[name], size=48, **options)
+    assert decoded.tobytes() == bare
+
+
+@pytest.mark.parametrize("name", DECODE_FAILURES)
+def test_bad_input_raises_decode_error_with_its_reason(bad_videos, name):
+    path = bad_videos[name]
+    with pytest.raises(DecodeError) as caught:
+        decode_video(path)
+    error = caught.value
+    assert error.kind == EXPECTED_KINDS[name]
+    assert error.path == path and path in str(error)
+    assert error.reason and error.reason in str(error)
+    if error.kind in ("truncated", "damaged", "not_a_video", "no_video_stream"):
+        assert error.stderr_tail, "ffmpeg ran, so its stderr should be kept"
+
+
+def test_reasons_say_what_is_wrong(bad_videos):
+    reasons = {}
+    for name in ("empty", "audio_only", "truncated"):
+        with pytest.raises(DecodeError) as caught:
+            decode_video(bad_videos[name])
+        reasons[name] = caught.value.reason
+    assert "0 bytes" in reasons["empty"]
+    assert "no video stream" in reasons["audio_only"]
+    assert "truncated" in reasons["truncated"]
+
+
+def test_good_videos_among_the_bad_ones_decode(bad_videos):
+    assert decode_video(bad_videos["unicode_name"]).shape == (NUM_FRAMES, 64, 64, 3)
+    assert decode_video(bad_videos["too_short"]).shape == (SHORT_VIDEO_FRAMES, 64, 64, 3)
+
+
+def test_lenient_mode_keeps_frames_before_the_damage(bad_videos):
+    frames = decode_video(bad_videos["truncated_avi"], strict=False)
+    assert 0 < frames.shape[0] < NUM_FRAMES
+
+
+def test_timeout_kills_ffmpeg_and_says_so(videos):
+    with pytest.raises(DecodeError) as caught:
+        decode_video(videos["h264_mp4"], timeout_s=0.001)
+    assert caught.value.kind == "timeout"
+    assert "timed out after 0.001 s" in caught.value.reason
+
+
+def test_error_survives_pickling(bad_videos):
+    with pytest.raises(DecodeError) as caught:
+        decode_video(bad_videos["audio_only"])
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (copy.path, copy.kind, copy.reason, copy.stderr_tail) == (
+        caught.value.path, caught.value.kind, caught.value.reason, caught.value.stderr_tail)
+
+
+def test_remote_path_is_copied_locally_decoded_and_cleaned_up(videos, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    remote = "ram://decode-test/clip.avi"  # TensorFlow's in-memory file system stands in for gs://
+    tf.io.gfile.copy(videos["xvid_avi"], remote, overwrite=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    np.testing.assert_array_equal(decode_video(remote, frame_stride=5), decode_video(videos["xvid_avi"], frame_stride=5))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DecodeError) as caught:
+        decode_video("ram://decode-test/absent.avi")
+    assert caught.value.kind == "missing"
+
+
+def test_local_names_with_colons_are_not_read_as_protocols(tmp_path):
+    path = make_video(tmp_path / "take:2.mp4", num_frames=4)
+    assert decode_video(path).shape == (4, 64, 64, 3)
+    assert "file:" + path in ffmpeg_command(path)
+
+
+@pytest.mark.parametrize("options", [{"fps": 10, "frame_stride": 2}, {"frame_stride": 0}, {"fps": -1},
+                                     {"size": 0}])
+def test_invalid_options_are_refused_before_running_ffmpeg(videos, options):
+    with pytest.raises(ValueError):
+        decode_video(videos["xvid_avi"], **options)
