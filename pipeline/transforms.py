@@ -23,8 +23,8 @@ from apache_beam.metrics import Metrics
 from pipeline import decode, schema
 from pipeline.clips import ClipSpec, make_clips
 
-FAILED = "failed"    # {"video_id", "path", "split", "reason"}: did not decode, or too short
-WRITTEN = "written"  # {"video_id", "split", "clips"}: one per video that gave clips
+FAILED = "failed"    # {"kind", "video_id", "path", "split", "reason"}: kind "failed" or "too_short"
+WRITTEN = "written"  # {"kind": "written", "video_id", "split", "clips"}: one per video with clips
 NAMESPACE = "preprocess"
 
 _log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class DecodedVideo:
     frames: np.ndarray
 
 
-def failure(video_id: str, path: str, split: str, reason: str) -> dict:
-    return {"video_id": video_id, "path": path, "split": split, "reason": reason}
+def failure(video_id: str, path: str, split: str, reason: str, kind: str = "failed") -> dict:
+    return {"kind": kind, "video_id": video_id, "path": path, "split": split, "reason": reason}
 
 
 class Progress:
@@ -121,14 +121,14 @@ class ClipVideoFn(beam.DoFn):
             self._too_short.inc()
             reason = (f"too short: {len(video.frames)} frames after resampling, one clip needs "
                       f"{self._spec.num_frames} (lower --num_frames, --frame_stride or --fps)")
-            yield beam.pvalue.TaggedOutput(FAILED, failure(video.video_id, video.path, video.split, reason))
+            yield beam.pvalue.TaggedOutput(FAILED, failure(video.video_id, video.path, video.split, reason, "too_short"))
             return
         for start, window in zip(starts, windows):
             clip = schema.Clip(frames=window, label=video.label, video_id=video.video_id, start=start)
             yield video.split, schema.encode_clip(clip, self._encoding)
         self._clips.inc(len(starts))
         yield beam.pvalue.TaggedOutput(
-            WRITTEN, {"video_id": video.video_id, "split": video.split, "clips": len(starts)})
+            WRITTEN, {"kind": "written", "video_id": video.video_id, "split": video.split, "clips": len(starts)})
 
 
 class DecodeVideos(beam.PTransform):

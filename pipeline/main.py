@@ -1,0 +1,167 @@
+"""The preprocessing job: videos (UCF-101, BAIR or any folder) to TFRecord clip shards with Beam.
+
+Locally, on the DirectRunner in multi-processing mode with one worker per core (the default):
+
+    python -m pipeline.main --dataset=ucf101 --input=/data/UCF-101 \\
+        --splits=/data/ucfTrainTestlist --output=shards/ucf101
+
+    python -m pipeline.main --dataset=bair --input=/data/softmotion30_44k --output=shards/bair
+    python -m pipeline.main --dataset=folder --input='/videos/**' --output=shards/mine
+
+The same job on Dataflow (workers install this package, and the ffmpeg binary of its
+imageio-ffmpeg dependency, from setup.py):
+
+    python -m pipeline.main --dataset=ucf101 --input=gs://BUCKET/UCF-101 \\
+        --splits=gs://BUCKET/ucfTrainTestlist --output=gs://BUCKET/shards/ucf101 \\
+        --runner=DataflowRunner --project=PROJECT --region=REGION \\
+        --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
+
+The driver lists the videos (and reads the split lists), then `beam.Create` hands them to workers
+that decode with ffmpeg, cut clips and encode records; one `WriteToTFRecord` per split writes
+`<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]`. When the pipeline has finished, the driver reads
+the per-video reports back and writes `manifest.json` last. Bad videos never stop the job: they are
+listed in the manifest with a reason. The exit status is non-zero when no clip was written or when
+more than --max_failure_fraction of the videos failed.
+"""
+
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io import tfrecordio
+
+from pipeline import bair, manifest_writer, schema, sources
+from pipeline.clips import ClipSpec, expected_clips
+from pipeline.options import JobConfig, parse_options
+from pipeline.transforms import FAILED, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
+
+_log = logging.getLogger("pipeline.main")
+
+EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE = 0, 1, 2
+
+
+def list_inputs(config: JobConfig):
+    """(elements for beam.Create, class names, missing entries, expected clips per split)."""
+    spec = clip_spec(config)
+    if config.dataset == "bair":
+        files = bair.list_bair_files(config.input)
+        frames = len(range(0, bair.FRAMES_PER_TRAJECTORY, config.frame_stride or 1))
+        clips = {}
+        for item in files:
+            trajectories = max(1, item.size_bytes // bair.APPROX_BYTES_PER_TRAJECTORY)
+            clips[item.split] = clips.get(item.split, 0) + trajectories * expected_clips(frames, spec)
+        return files, (), (), clips
+    if config.dataset == "ucf101":
+        listing = sources.list_ucf101(config.input, config.splits, config.split_id)
+    else:
+        listing = sources.list_folder(config.input, config.labels_from_folders, config.test_fraction)
+    videos_per_split = {}
+    for source in listing.sources:
+        videos_per_split[source.split] = videos_per_split.get(source.split, 0) + 1
+    frames = manifest_writer.frames_per_video(config.fps, config.frame_stride)
+    clips = manifest_writer.expected_clips_per_split(videos_per_split, frames, spec)
+    return list(listing.sources), listing.class_names, listing.missing, clips
+
+
+def clip_spec(config: JobConfig) -> ClipSpec:
+    return ClipSpec(config.num_frames, config.clip_stride, config.max_clips_per_video)
+
+
+def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], reports_dir: str) -> None:
+    """Adds the job's stages to `pipeline`: create, decode, clip, write shards and reports."""
+    created = pipeline | "ListedInputs" >> beam.Create(items)
+    if config.dataset == "bair":
+        decoded = created | "ReadBairFiles" >> beam.ParDo(
+            bair.ReadBairFileFn(config.size, config.frame_stride)).with_outputs(FAILED, main="videos")
+    else:
+        decoded = created | "Decode" >> DecodeVideos(config.size, config.fps, config.frame_stride,
+                                                      config.decode_timeout_s)
+    clipped = decoded.videos | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
+    _ = clipped.records | "WriteShards" >> WriteSplits(config.output, num_shards, config.compression)
+    _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN])
+         | "WriteReports" >> manifest_writer.WriteReports(reports_dir))
+
+
+def check_crc32c() -> None:
+    """WriteToTFRecord needs a CRC32C implementation; say which package when there is none."""
+    try:
+        tfrecordio._default_crc32c_fn(b"")  # pylint: disable=protected-access
+    except RuntimeError as error:
+        raise RuntimeError("writing TFRecord shards with Beam needs google-crc32c: "
+                           "pip install google-crc32c (or pip install -e . again)") from error
+
+
+def run(argv=None) -> int:
+    """Runs the job; returns the process exit status (see the module docstring)."""
+    started = time.monotonic()
+    try:
+        options, config = parse_options(argv)
+        check_crc32c()
+        items, class_names, missing, expected = list_inputs(config)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        _log.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not items:
+        print(f"error: no {config.dataset} inputs found under {config.input!r}"
+              + (f" ({len(missing)} listed files are missing, e.g. {missing[0][0]})" if missing else "")
+              + "; check --input and --dataset. Nothing was written.", file=sys.stderr)
+        return EXIT_UNUSABLE
+    splits = sorted(expected)
+    bytes_per_clip = manifest_writer.clip_bytes(clip_spec(config), config.size, config.encoding,
+                                                config.compression)
+    num_shards = manifest_writer.choose_num_shards(expected, bytes_per_clip, config.num_shards)
+    manifest_writer.clear_previous(config.output, splits)
+    reports_dir = manifest_writer.new_reports_dir(config.output)
+    _log.info("%d %s inputs listed (%s); shards per split %s; writing to %s", len(items), config.dataset,
+              ", ".join(f"{s}: ~{expected[s]:.0f} clips" for s in splits), num_shards, config.output)
+
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, config, items, num_shards, reports_dir)
+
+    reports = manifest_writer.read_reports(reports_dir)
+    manifest_writer.remove_dir(reports_dir)
+    counts = manifest_writer.split_counts(reports, splits)
+    files = {split: manifest_writer.shard_files_written(config.output, split, num_shards[split],
+                                                        config.compression) for split in splits}
+    failed = manifest_writer.failed_entries(reports, missing)
+    job_flags = set(config.as_dict())
+    beam_options = {k: v for k, v in options.get_all_options(drop_default=True).items()
+                    if k not in job_flags and isinstance(v, (str, int, float, bool, type(None)))}
+    manifest = manifest_writer.build_manifest(config, class_names, files, counts, failed, beam_options)
+    schema.write_manifest(config.output, manifest)
+    return finish(config, reports, missing, counts, time.monotonic() - started)
+
+
+def finish(config: JobConfig, reports, missing, counts, seconds: float) -> int:
+    """Prints the summary and decides the exit status."""
+    kinds = [report["kind"] for report in reports]
+    ok, failed, too_short = kinds.count("written"), kinds.count("failed") + len(missing), kinds.count("too_short")
+    total = ok + failed + too_short
+    clips = sum(c.num_clips for c in counts.values())
+    print(f"videos: {ok} ok, {failed} failed, {too_short} too short (of {total}); clips: "
+          + ", ".join(f"{split} {c.num_clips} from {c.num_videos} videos" for split, c in counts.items())
+          + f"; {seconds:.1f} s; output: {config.output}")
+    if failed or too_short:
+        print(f"the {failed + too_short} failed and too-short videos are listed with reasons under "
+              f"'failed' in {config.output}/{schema.MANIFEST_NAME}")
+    if clips == 0:
+        print(f"error: no clip was written (all {total} videos failed or were too short); "
+              f"see 'failed' in {config.output}/{schema.MANIFEST_NAME}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if total and failed / total > config.max_failure_fraction:
+        print(f"error: {failed} of {total} videos failed ({failed / total:.0%}), more than "
+              f"--max_failure_fraction={config.max_failure_fraction}; the shards and the manifest "
+              "were written, and the manifest lists each failure with its reason", file=sys.stderr)
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

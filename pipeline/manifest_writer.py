@@ -1,0 +1,192 @@
+"""The driver's bookkeeping around a run: shard sizing, per-video reports, and the manifest.
+
+Before the pipeline runs, `choose_num_shards` sizes each split from the expected clip count and
+`clear_previous` removes an older shard set's manifest and shards from the output folder. While it
+runs, `WriteReports` writes one JSON line per video (clips written, or why it failed) to a
+temporary folder inside the output. Afterwards `read_reports` brings them back to the driver,
+`build_manifest` describes the shard files that exist, and `pipeline.schema.write_manifest` writes
+it last.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import uuid
+from importlib import metadata
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline import schema
+from pipeline.clips import ClipSpec, expected_clips
+
+TARGET_SHARD_BYTES = 150 * 1024 * 1024  # the middle of the 100-200 MB range readers like
+ASSUMED_SECONDS_PER_VIDEO = 7.0  # UCF-101's mean; only sizes shards, never cuts videos
+ASSUMED_NATIVE_FPS = 25.0
+# Rough stored size of a clip relative to its raw bytes; `python -m pipeline.benchmark` measures them.
+ENCODED_FRACTION = {"raw": 1.0, "png": 0.6, "jpeg": 0.15}
+GZIP_FRACTION = {"raw": 0.6, "png": 1.0, "jpeg": 1.0}
+RECORD_OVERHEAD_BYTES = 200
+PACKAGE_NAME = "mocogan-video-stack"
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitCounts:
+    num_videos: int = 0
+    num_clips: int = 0
+
+
+def clip_bytes(spec: ClipSpec, size: int, encoding: str, compression: str) -> float:
+    """Expected stored bytes of one clip record."""
+    raw = spec.num_frames * size * size * 3
+    fraction = ENCODED_FRACTION[encoding] * (GZIP_FRACTION[encoding] if compression == "gzip" else 1.0)
+    return raw * fraction + RECORD_OVERHEAD_BYTES
+
+
+def frames_per_video(fps: float | None, frame_stride: int | None) -> int:
+    """Frames an average video keeps after resampling (an estimate: no video is opened for it)."""
+    if fps is not None:
+        return int(ASSUMED_SECONDS_PER_VIDEO * fps)
+    return int(ASSUMED_SECONDS_PER_VIDEO * ASSUMED_NATIVE_FPS / (frame_stride or 1))
+
+
+def num_shards_for(num_clips: float, bytes_per_clip: float) -> int:
+    return max(1, math.ceil(num_clips * bytes_per_clip / TARGET_SHARD_BYTES))
+
+
+def choose_num_shards(clips_per_split: dict[str, float], bytes_per_clip: float,
+                      override: int | None = None) -> dict[str, int]:
+    """Shards per split: `override` if given, else enough for ~TARGET_SHARD_BYTES per shard."""
+    return {split: override or num_shards_for(clips, bytes_per_clip)
+            for split, clips in clips_per_split.items()}
+
+
+def expected_clips_per_split(videos_per_split: dict[str, int], frames: int, spec: ClipSpec) -> dict[str, float]:
+    return {split: count * expected_clips(frames, spec) for split, count in videos_per_split.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Output folder
+
+
+def shard_names(split: str, num_shards: int, compression: str) -> list[str]:
+    """The file names WriteToTFRecord gives a split with shard_name_template '-SSSSS-of-NNNNN'."""
+    suffix = schema.shard_suffix(compression)
+    return [f"{split}-{i:05d}-of-{num_shards:05d}{suffix}" for i in range(num_shards)]
+
+
+def clear_previous(output: str, splits) -> list[str]:
+    """Removes an earlier run's manifest (first) and shard files of these splits; returns them.
+
+    The manifest goes first so that a run killed halfway never leaves an old manifest describing
+    a mix of old and new shards.
+    """
+    patterns = [os.path.join(output, schema.MANIFEST_NAME)]
+    patterns += [os.path.join(output, f"{split}-?????-of-?????.tfrecord*") for split in splits]
+    removed = []
+    for pattern in patterns:
+        for match in FileSystems.match([pattern])[0].metadata_list:
+            removed.append(match.path)
+    if removed:
+        FileSystems.delete(removed)
+    return removed
+
+
+def new_reports_dir(output: str) -> str:
+    return os.path.join(output, f".reports-{uuid.uuid4().hex[:12]}")
+
+
+def shard_files_written(output: str, split: str, num_shards: int, compression: str) -> tuple[str, ...]:
+    """The split's shard names, checked against the files that actually exist."""
+    names = shard_names(split, num_shards, compression)
+    missing = [name for name in names if not FileSystems.exists(os.path.join(output, name))]
+    if missing:
+        raise RuntimeError(f"the pipeline finished but {len(missing)} shard files of split {split!r} "
+                           f"are missing in {output} (first: {missing[0]}); run the job again")
+    return tuple(names)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-video reports
+
+
+class WriteReports(beam.PTransform):
+    """Report dicts (FAILED and WRITTEN outputs) -> one JSON-lines file `<reports_dir>/videos.jsonl`."""
+
+    def __init__(self, reports_dir: str):
+        super().__init__()
+        self._path = os.path.join(reports_dir, "videos")
+
+    def expand(self, reports):
+        return (reports
+                | "Flatten" >> beam.Flatten()
+                | "ToJson" >> beam.Map(lambda report: json.dumps(report, ensure_ascii=False, sort_keys=True))
+                | "WriteJsonLines" >> beam.io.WriteToText(self._path, file_name_suffix=".jsonl",
+                                                          shard_name_template="", num_shards=1))
+
+
+def read_reports(reports_dir: str) -> list[dict]:
+    """Every report line written by WriteReports."""
+    reports = []
+    for match in FileSystems.match([os.path.join(reports_dir, "*.jsonl")])[0].metadata_list:
+        with FileSystems.open(match.path) as handle:
+            text = handle.read().decode("utf-8")
+        reports += [json.loads(line) for line in text.splitlines() if line.strip()]
+    return reports
+
+
+def remove_dir(path: str) -> None:
+    """Deletes a reports folder: its files (all an object store has), then the local folder."""
+    files = [m.path for m in FileSystems.match([os.path.join(path, "**")])[0].metadata_list]
+    if files:
+        FileSystems.delete(files)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def split_counts(reports: list[dict], splits) -> dict[str, SplitCounts]:
+    counts = {split: SplitCounts() for split in splits}
+    for report in reports:
+        if report["kind"] == "written":
+            old = counts[report["split"]]
+            counts[report["split"]] = SplitCounts(old.num_videos + 1, old.num_clips + report["clips"])
+    return counts
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifest
+
+
+def package_version() -> str:
+    try:
+        return metadata.version(PACKAGE_NAME)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
+def failed_entries(reports: list[dict], missing) -> tuple[dict, ...]:
+    """Failed and too-short videos, and list entries whose file is missing, sorted by id."""
+    entries = [{"video_id": r["video_id"], "path": r["path"], "reason": r["reason"]}
+               for r in reports if r["kind"] in ("failed", "too_short")]
+    entries += [{"video_id": video_id, "path": "", "reason": reason} for video_id, reason in missing]
+    return tuple(sorted(entries, key=lambda entry: entry["video_id"]))
+
+
+def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
+                   counts: dict[str, SplitCounts], failed: tuple[dict, ...], beam_options: dict) -> schema.Manifest:
+    splits = {split: schema.SplitInfo(files=files[split], num_videos=counts[split].num_videos,
+                                      num_clips=counts[split].num_clips) for split in files}
+    return schema.Manifest(
+        clip_shape=(config.num_frames, config.size, config.size, 3),
+        encoding=config.encoding,
+        compression=config.compression,
+        class_names=tuple(class_names),
+        splits=splits,
+        dataset=config.dataset,
+        fps=config.fps,
+        frame_stride=config.frame_stride,
+        failed=failed,
+        producer={"name": "pipeline.main", "version": package_version(),
+                  "options": config.as_dict(), "beam_options": beam_options},
+    )
