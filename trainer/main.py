@@ -1,0 +1,112 @@
+"""Trains MoCoGAN on a shard set.
+
+    python -m trainer.main --tfrecords=shards/ucf101 --model_dir=runs/ucf101 --train_steps=100000
+    python -m trainer.main ... --preset=small --batch_size=8 --train_steps=2000   # CPU demo size
+    python -m trainer.main ... --dry_run     # print the resolved config and exit
+
+Re-running the same command continues from the latest checkpoint to --train_steps. SIGTERM
+(preemption) saves a checkpoint and exits cleanly. Several machines: --strategy=multi_worker with
+TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard: `tensorboard --logdir=<model_dir>`.
+"""
+
+import signal
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from trainer import config as config_lib
+
+_TFRECORDS = flags.DEFINE_string("tfrecords", None, "Shard-set folder (with manifest.json) or a "
+                                 "glob of its shard files.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints, config.json and "
+                                 "TensorBoard summaries go.")
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 100_000, "Total iterations (D_I, D_V, G).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Global batch of clips, over all replicas.")
+_IMAGE_BATCH_SIZE = flags.DEFINE_integer("image_batch_size", 32, "Global batch of single frames "
+                                         "for the image discriminator.")
+_PRESET = flags.DEFINE_enum("preset", "mocogan", ["mocogan", "small"], "Network sizes.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate, all three nets.")
+_LOSS = flags.DEFINE_enum("loss", "bce", list(config_lib.LOSSES), "Adversarial loss.")
+_R1_GAMMA = flags.DEFINE_float("r1_gamma", 0.0, "R1 penalty weight on real inputs (0: off).")
+_SPECTRAL_NORM = flags.DEFINE_bool("spectral_norm", False, "Spectral norm in the discriminators.")
+_EMA_DECAY = flags.DEFINE_float("ema_decay", 0.0, "EMA of the generator's weights for samples "
+                                "and export (e.g. 0.999; 0: off).")
+_MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "none", list(config_lib.MIXED_PRECISION),
+                                     "bf16 (fast on CPUs with AMX/AVX512-BF16, TPUs) or fp16 "
+                                     "(GPUs; with loss scaling).")
+_JIT = flags.DEFINE_bool("jit", False, "XLA-compile the step (for GPU/TPU; slower on CPU).")
+_CONDITIONAL = flags.DEFINE_bool("conditional", False, "Class-conditional generator and video "
+                                 "discriminator class head (the manifest must have classes).")
+_REUSE_FAKES = flags.DEFINE_bool("reuse_fakes", True, "Score the D steps' fakes again for the G "
+                                 "step instead of rendering new ones.")
+_STRATEGY = flags.DEFINE_enum("strategy", "auto", list(config_lib.STRATEGIES), "tf.distribute "
+                              "strategy.")
+_TPU = flags.DEFINE_string("tpu", "", "TPU name or address (implies --strategy=tpu under auto).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents, frame choice and data order.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints.")
+_SUMMARY_EVERY = flags.DEFINE_integer("summary_every", 50, "Steps between scalar summaries and "
+                                      "progress lines.")
+_SAMPLE_EVERY = flags.DEFINE_integer("sample_every", 500, "Steps between GIF samples.")
+_MAX_TO_KEEP = flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
+
+
+def config_from_flags() -> config_lib.Config:
+    from trainer import data  # reads the manifest: clip shape and classes come from the shards
+
+    shards = data.resolve_shards(_TFRECORDS.value)
+    conditional = _CONDITIONAL.value
+    class_names = tuple(shards.manifest.class_names)
+    model = config_lib.model_config(_PRESET.value, spectral_norm=_SPECTRAL_NORM.value,
+                                    num_classes=len(class_names) if conditional else 0)
+    return config_lib.Config(
+        model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
+        conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,
+        train_steps=_TRAIN_STEPS.value, batch_size=_BATCH_SIZE.value,
+        image_batch_size=_IMAGE_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
+        loss=_LOSS.value, r1_gamma=_R1_GAMMA.value, ema_decay=_EMA_DECAY.value,
+        mixed_precision=_MIXED_PRECISION.value, jit=_JIT.value, reuse_fakes=_REUSE_FAKES.value,
+        seed=_SEED.value, strategy=_STRATEGY.value, tpu=_TPU.value,
+        checkpoint_every=_CHECKPOINT_EVERY.value, summary_every=_SUMMARY_EVERY.value,
+        sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value)
+
+
+class StopOnSigterm:
+    """Turns SIGTERM into a flag the loop reads between steps, so it can checkpoint and exit."""
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        logging.warning("SIGTERM received: checkpointing after the current step")
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def main(argv):
+    del argv
+    try:
+        config = config_from_flags()
+    except ValueError as e:  # bad shards or options: the message says what to do
+        sys.exit(f"error: {e}")
+    if _DRY_RUN.value:
+        print(config.to_json())
+        return
+    from trainer import train_lib
+
+    stop = StopOnSigterm()
+    try:
+        result = train_lib.train(config, should_stop=stop)
+    except (config_lib.ConfigError, train_lib.NonFiniteLossError) as e:
+        sys.exit(f"error: {e}")
+    logging.info("stopped at step %d of %d", result["step"], config.train_steps)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["tfrecords", "model_dir"])
+    app.run(main)

@@ -1,0 +1,176 @@
+"""The training loop: everything around the pure step (trainer.step) that reads, writes and logs.
+
+`train(config)` runs until `config.train_steps` (a total: a second call continues from the latest
+checkpoint in <model_dir>/checkpoints), and checkpoints when asked to stop (`should_stop`, which
+trainer.main ties to SIGTERM) and on finishing. Every step's losses are checked; a NaN or Inf raises
+`NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
+Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
+
+Checkpoint contents (what trainer.sample and trainer.export restore from):
+    generator, ema_generator (when --ema_decay > 0), image_discriminator, video_discriminator,
+    g_optimizer, di_optimizer, dv_optimizer, step.
+The random state is a function of (seed, step), so `step` is all of it.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Callable
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from trainer import config as config_lib
+from trainer import data
+from trainer import step as step_lib
+from trainer import strategy as strategy_lib
+from trainer import summaries
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the model directory keeps the last good checkpoint."""
+
+
+@dataclasses.dataclass
+class TrainState:
+    """The networks, optimisers and checkpoint of one run, built under the strategy's scope."""
+
+    models: object
+    ema_generator: keras.Model | None
+    optimizers: dict
+    step: tf.Variable
+    checkpoint: tf.train.Checkpoint
+
+
+def make_optimizer(config) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
+                                      beta_2=config.beta_2)
+    if config.mixed_precision == "fp16":
+        # float16 gradients underflow without a scaled loss; the wrapper also skips Inf steps.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def build_state(config) -> TrainState:
+    """Call under `strategy.scope()`."""
+    models = config.build_models()
+    optimizers = {name: make_optimizer(config) for name in ("g", "di", "dv")}
+    for name, model in (("g", models.generator), ("di", models.image_discriminator),
+                        ("dv", models.video_discriminator)):
+        optimizers[name].build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    objects = dict(generator=models.generator, image_discriminator=models.image_discriminator,
+                   video_discriminator=models.video_discriminator, g_optimizer=optimizers["g"],
+                   di_optimizer=optimizers["di"], dv_optimizer=optimizers["dv"], step=step)
+    ema = None
+    if config.use_ema:
+        ema = config.build_generator()
+        ema.set_weights(models.generator.get_weights())
+        objects["ema_generator"] = ema
+    return TrainState(models, ema, optimizers, step, tf.train.Checkpoint(**objects))
+
+
+def checkpoint_dir(model_dir: str) -> str:
+    return os.path.join(model_dir, "checkpoints")
+
+
+def prepare_model_dir(config, chief: bool) -> None:
+    """Refuses an incompatible earlier run in the directory; saves this run's config (chief)."""
+    if tf.io.gfile.exists(config_lib.config_path(config.model_dir)):
+        config_lib.check_resumable(config_lib.load_config(config.model_dir), config)
+    if chief:
+        config_lib.save_config(config)
+
+
+def make_train_step(strategy, config, state: TrainState) -> Callable:
+    """The compiled iteration: strategy.run of the per-replica step, then the EMA update."""
+    task = step_lib.GanStep(config, state.models, state.optimizers, strategy.num_replicas_in_sync)
+
+    @tf.function(jit_compile=config.jit or None)
+    def train_step(iterator):
+        batch = next(iterator)
+        per_replica = strategy.run(task.train_step, args=(batch, state.step))
+        metrics = step_lib.reduce_metrics(strategy, per_replica)
+        if state.ema_generator is not None:
+            step_lib.update_ema(state.ema_generator, state.models.generator, config.ema_decay)
+        state.step.assign_add(1)
+        return metrics
+
+    return train_step
+
+
+def _check_finite(metrics: dict, step: int) -> dict:
+    values = {k: float(v) for k, v in metrics.items()}
+    for name, value in values.items():
+        if name.startswith("loss/") and not tf.math.is_finite(value):
+            raise NonFiniteLossError(
+                f"{name} is {value} at step {step}; stopped without saving this state (the last "
+                "good checkpoint is kept). Lower --learning_rate, or try --loss=hinge, "
+                "--r1_gamma or --spectral_norm.")
+    return values
+
+
+def _progress_line(step, total, values, clips_per_second, batch_size) -> str:
+    losses = "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in sorted(values.items())
+                       if k.startswith("loss/"))
+    remaining = (total - step) * batch_size / clips_per_second if clips_per_second else 0
+    eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if remaining < 86400 else (
+        f"{remaining / 86400:.1f} days")
+    return f"step {step}/{total}  {losses}  {clips_per_second:.1f} clips/s  ETA {eta}"
+
+
+def train(config, strategy: tf.distribute.Strategy | None = None,
+          should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Trains to config.train_steps; returns the last step's measurements (and 'step')."""
+    strategy = strategy or strategy_lib.make_strategy(config.strategy, config.tpu)
+    chief = strategy_lib.is_chief(strategy)
+    shards = data.resolve_shards(config.tfrecords)
+    prepare_model_dir(config, chief)
+    with strategy.scope():
+        state = build_state(config)
+    save_dir = strategy_lib.worker_dir(config.model_dir, strategy)
+    manager = tf.train.CheckpointManager(state.checkpoint, checkpoint_dir(save_dir),
+                                         max_to_keep=config.max_to_keep)
+    latest = tf.train.latest_checkpoint(checkpoint_dir(config.model_dir))
+    if latest:
+        state.checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("resumed from %s at step %d", latest, int(state.step))
+    iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
+    train_step = make_train_step(strategy, config, state)
+    writer = summaries.Writer(config, state, chief)
+
+    def save():
+        manager.save(checkpoint_number=int(state.step))
+        if not chief:  # only the chief's copy is kept
+            tf.io.gfile.rmtree(save_dir)
+
+    step, values = int(state.step), {}
+    timer = (time.perf_counter(), step)
+    while step < config.train_steps:
+        if should_stop():
+            logging.info("stop requested at step %d: saving a checkpoint", step)
+            break
+        values = _check_finite(train_step(iterator), step + 1)
+        step = int(state.step)
+        if step % config.summary_every == 0 or step == config.train_steps:
+            seconds = time.perf_counter() - timer[0]
+            rate = (step - timer[1]) * config.batch_size / max(seconds, 1e-9)
+            writer.scalars(step, values, steps_per_second=(step - timer[1]) / max(seconds, 1e-9),
+                           clips_per_second=rate)
+            if chief:
+                logging.info(_progress_line(step, config.train_steps, values, rate, config.batch_size))
+            timer = (time.perf_counter(), step)
+        if step % config.sample_every == 0:
+            writer.samples(step)
+        if step % config.checkpoint_every == 0 and step < config.train_steps:
+            save()
+    if manager.latest_checkpoint is None or int(state.step) != _checkpoint_step(manager):
+        save()
+    writer.close()
+    return {**values, "step": int(state.step)}
+
+
+def _checkpoint_step(manager) -> int:
+    return int(manager.latest_checkpoint.rsplit("-", 1)[1])
+
