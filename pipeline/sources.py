@@ -207,17 +207,21 @@ def _find_videos(input: str) -> tuple[str, list[str]]:
     root = posixpath.dirname(re.split(r"[*?\[]", input, maxsplit=1)[0]).rstrip("/") or "."
     paths = []
     for match in tf.io.gfile.glob(input):
+        if is_video_file(match.rstrip("/")):
+            paths.append(match.rstrip("/"))
         if tf.io.gfile.isdir(match):
             paths += _walk_videos(match.rstrip("/"))
-        elif is_video_file(match):
-            paths.append(match)
     return root, paths
 
 
 def _walk_videos(root: str) -> list[str]:
-    return [posixpath.join(directory, name)
-            for directory, _, files in tf.io.gfile.walk(root)
-            for name in files if is_video_file(name)]
+    """Video files under root. A folder named like a video (x.avi/) is listed too, so that the
+    decode step reports it instead of it vanishing silently; its contents are still searched."""
+    paths = []
+    for directory, folders, files in tf.io.gfile.walk(root):
+        names = files + [name.rstrip("/") for name in folders]
+        paths += [posixpath.join(directory, name) for name in names if is_video_file(name)]
+    return paths
 
 
 def _relative(path: str, root: str) -> str:

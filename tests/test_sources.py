@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from pipeline.sources import (TEST, TRAIN, UNLABELLED, list_folder, list_ucf101, source_fingerprint,
                               split_fraction)
-from tests.video_fixtures import MISSING_CLIP, MISSING_GROUP, make_folder_tree, make_ucf101_tree, make_video
+from tests.video_fixtures import (MISSING_CLIP, MISSING_GROUP, make_bad_videos, make_folder_tree, make_ucf101_tree,
+                                  make_video)
 
 CLASSES = ("ApplyEyeMakeup", "HandstandPushups", "YoYo")
 GROUPS = (1, 7, 8, 25)  # both edges of the official test/train boundary
@@ -171,6 +172,14 @@ def test_folder_glob_keeps_ids_relative_to_the_glob_root(folder):
     assert sorted(s.video_id for s in listing.sources) == sorted(
         vid for vid in expected if vid.count("/") == 1 and vid.endswith(".mp4"))
     assert listing.class_names == ("cats", "dogs", "fish")
+
+
+def test_folder_lists_every_bad_input_so_decode_can_report_it(tmp_path):
+    bad = make_bad_videos(tmp_path)  # includes a dangling link and a folder named folder.avi
+    listing = list_folder(str(tmp_path), labels_from_folders=False)
+    assert sorted(s.path for s in listing.sources) == sorted(bad.values())
+    globbed = list_folder(str(tmp_path / "*.avi"), labels_from_folders=False)
+    assert sorted(s.path for s in globbed.sources) == sorted(p for p in bad.values() if p.endswith(".avi"))
 
 
 def test_empty_folder_gives_an_empty_listing_and_absent_path_an_error(tmp_path):
