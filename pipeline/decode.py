@@ -10,7 +10,8 @@ Paths that are not local (gs://...) are first copied to a local temporary file t
 tf.io.gfile, because some containers (mp4, mov) need to seek.
 
 Every failure raises DecodeError with a short reason a person can act on and the tail of ffmpeg's
-stderr, so a pipeline can record it and move on:
+stderr, so a pipeline can record it and move on. By default (strict) a stream damaged partway
+fails the whole video; strict=False keeps the frames decoded before the damage.
 
     from pipeline.decode import decode_video
     frames = decode_video("v_YoYo_g01_c01.avi", size=64, frame_stride=2)
@@ -26,10 +27,10 @@ import numpy as np
 
 from pipeline.ffmpeg_binary import ffmpeg_exe
 
-# Global options: no keyboard reading (ffmpeg would otherwise steal a terminal's stdin), only
-# error messages on stderr, and stop at the first decoding error instead of emitting corrupt
-# frames (a truncated .avi otherwise "decodes" to its first frames plus garbage).
+# No keyboard reading (ffmpeg would otherwise steal a terminal's stdin) and only errors on stderr.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
+# Stop at the first decoding error: a truncated .avi otherwise "decodes" to its first frames plus a
+# corrupt one and exits 0, and would slip into the shards unreported.
 STRICT_ARGS = ("-xerror",)
 STDERR_TAIL_CHARS = 2000
 
