@@ -1,0 +1,214 @@
+"""MoCoGAN networks: shapes, ranges, sizes, latents, conditioning, spectral norm, precision."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import models
+
+SMALL = models.PRESETS["small"]
+FRAMES = 4
+
+
+def conditional(config, num_classes=3, **changes):
+    return dataclasses.replace(config, num_classes=num_classes, **changes)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return models.build_models(SMALL, FRAMES, 32)
+
+
+@pytest.mark.parametrize("image_size,patch", [(32, 2), (64, 4)])
+def test_small_preset_shapes_and_range(image_size, patch):
+    nets = models.build_models(SMALL, FRAMES, image_size)
+    latents = nets.generator.sample_latents(3, seed=1)
+    assert latents["content"].shape == [3, SMALL.content_dim]
+    assert latents["motion_noise"].shape == [3, FRAMES, SMALL.motion_noise_dim]
+    assert latents["h0"].shape == [3, SMALL.motion_dim]
+    assert "labels" not in latents
+    videos = nets.generator(latents, training=True)
+    assert videos.shape == [3, FRAMES, image_size, image_size, 3]
+    assert videos.dtype == tf.float32
+    assert -1.0 <= float(tf.reduce_min(videos)) and float(tf.reduce_max(videos)) <= 1.0
+    assert float(tf.math.reduce_std(videos)) > 0
+    image_logits = nets.image_discriminator(videos[:, 0], training=True)
+    assert image_logits.shape == [3, patch, patch, 1] and image_logits.dtype == tf.float32
+    video_logits, class_logits = nets.video_discriminator(videos, training=True)
+    assert video_logits.shape == [3, FRAMES, patch, patch, 1] and video_logits.dtype == tf.float32
+    assert class_logits is None
+
+
+def test_mocogan_preset_matches_paper_sizes_and_runs():
+    nets = models.build_models(models.PRESETS["mocogan"], 16, 64)
+    # The paper's networks: G 3.3M, D_I 0.66M, D_V 11.3M parameters.
+    for net, paper in [
+        (nets.generator, 3.3e6),
+        (nets.image_discriminator, 0.66e6),
+        (nets.video_discriminator, 11.3e6),
+    ]:
+        assert abs(net.count_params() - paper) / paper < 0.05, (net.name, net.count_params())
+    videos = nets.generator(nets.generator.sample_latents(1, seed=0))
+    assert videos.shape == [1, 16, 64, 64, 3]
+    assert float(tf.reduce_max(tf.abs(videos))) <= 1.0
+    assert nets.image_discriminator(videos[:, 0]).shape == [1, 4, 4, 1]
+    assert nets.video_discriminator(videos)[0].shape == [1, 16, 2, 2, 1]
+
+
+def test_seeded_latents_are_reproducible(small):
+    generator = small.generator
+    a = generator.sample_latents(2, seed=7)
+    b = generator.sample_latents(2, seed=tf.constant(7))
+    c = generator.sample_latents(2, seed=8)
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+        assert not np.allclose(a[key].numpy(), c[key].numpy())
+    np.testing.assert_array_equal(generator(a).numpy(), generator(b).numpy())
+    # Unseeded draws differ call to call, and a tf.random.Generator is honoured.
+    assert not np.allclose(generator.sample_latents(2)["content"], generator.sample_latents(2)["content"])
+    rng_a, rng_b = tf.random.Generator.from_seed(3), tf.random.Generator.from_seed(3)
+    np.testing.assert_array_equal(
+        generator.sample_latents(2, rng=rng_a)["h0"], generator.sample_latents(2, rng=rng_b)["h0"]
+    )
+
+
+def test_frames_share_content_and_differ_by_motion(small):
+    generator = small.generator
+    latents = generator.sample_latents(1, seed=3)
+    twin = {k: tf.concat([v, v], axis=0) for k, v in latents.items()}
+    other_noise = generator.sample_latents(1, seed=4)["motion_noise"]
+    twin["motion_noise"] = tf.concat([latents["motion_noise"], other_noise], axis=0)
+    videos = generator(twin).numpy()
+    # Same content, h0 and noise -> the same video regardless of position in the batch.
+    np.testing.assert_allclose(videos[0], generator(latents).numpy()[0], atol=1e-5)
+    # Same content, other motion noise: the first frame is already different, and so is each frame.
+    per_frame_diff = np.abs(videos[0] - videos[1]).mean(axis=(1, 2, 3))
+    assert np.all(per_frame_diff > 1e-6), per_frame_diff
+    # Within one video the motion code changes the frames over time.
+    assert np.abs(videos[0, 1:] - videos[0, :-1]).mean() > 1e-6
+    # Changing only the content changes every frame.
+    new_content = dict(latents, content=generator.sample_latents(1, seed=9)["content"])
+    changed = np.abs(generator(new_content).numpy()[0] - videos[0]).mean(axis=(1, 2, 3))
+    assert np.all(changed > 1e-6)
+
+
+def test_frame_generator_runs_once_on_all_frames(small, monkeypatch):
+    generator = small.generator
+    calls = []
+    original = generator.frame_generator.call
+
+    def counting_call(codes, training=False):
+        calls.append(codes.shape[0])
+        return original(codes, training=training)
+
+    monkeypatch.setattr(generator.frame_generator, "call", counting_call)
+    generator(generator.sample_latents(3, seed=0))
+    assert calls == [3 * FRAMES]
+
+
+def test_conditional_labels_change_the_videos():
+    nets = models.build_models(conditional(SMALL, 3), FRAMES, 32)
+    latents = nets.generator.sample_latents(4, seed=2)
+    assert latents["labels"].dtype == tf.int32 and latents["labels"].shape == [4]
+    assert set(latents["labels"].numpy()) <= {0, 1, 2}
+    fixed = nets.generator.sample_latents(2, labels=[0, 2], seed=2)
+    np.testing.assert_array_equal(fixed["labels"].numpy(), [0, 2])
+    relabelled = dict(fixed, labels=tf.constant([1, 1]))
+    diff = np.abs(nets.generator(fixed).numpy() - nets.generator(relabelled).numpy())
+    assert diff.mean() > 1e-6
+    videos = nets.generator(fixed)
+    logits, class_logits = nets.video_discriminator(videos, training=True)
+    assert logits.shape[0] == 2 and class_logits.shape == [2, 3] and class_logits.dtype == tf.float32
+    with pytest.raises(ValueError, match="labels"):
+        nets.generator({k: v for k, v in fixed.items() if k != "labels"})
+
+
+def test_spectral_norm_builds_normalises_and_trains():
+    config = conditional(SMALL, 2, spectral_norm=True)
+    nets = models.build_models(config, FRAMES, 32)
+    videos = nets.generator(nets.generator.sample_latents(2, seed=0))
+    layer = nets.video_discriminator.convs[1]
+    assert isinstance(layer, models.SpectralNorm)
+    u_before = layer.u.numpy().copy()
+    nets.video_discriminator(videos, training=False)
+    np.testing.assert_array_equal(layer.u.numpy(), u_before)  # inference leaves u alone
+    for _ in range(30):  # power iteration converges to the top singular vector
+        nets.video_discriminator(videos, training=True)
+    assert not np.allclose(layer.u.numpy(), u_before)
+    matrix = layer.conv.kernel.numpy().reshape(-1, layer.conv.filters)
+    sigma, _ = layer._sigma(layer.conv.kernel)
+    top = np.linalg.svd(matrix, compute_uv=False)[0]
+    assert 0.97 * top < float(sigma) <= top * 1.0001, (float(sigma), top)
+    with tf.GradientTape() as tape:
+        logits, class_logits = nets.video_discriminator(videos, training=True)
+        total = tf.reduce_mean(logits) + tf.reduce_mean(class_logits)
+    grads = tape.gradient(total, nets.video_discriminator.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    assert nets.image_discriminator(videos[:, 0], training=True).shape == [2, 2, 2, 1]
+
+
+def test_gradients_flow_inside_tf_function(small):
+    generator, image_disc, video_disc = small.generator, small.image_discriminator, small.video_discriminator
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            videos = generator(generator.sample_latents(2), training=True)
+            score = tf.reduce_mean(image_disc(videos[:, 1], training=True))
+            score += tf.reduce_mean(video_disc(videos, training=True)[0])
+        return tape.gradient(score, generator.trainable_variables)
+
+    grads = step()
+    assert len(grads) == len(generator.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    gru_grads = [g for g, v in zip(grads, generator.trainable_variables) if "gru" in v.path]
+    assert gru_grads and any(np.any(g.numpy() != 0) for g in gru_grads)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_outputs_float32(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        nets = models.build_models(conditional(SMALL, 2), FRAMES, 32)
+        assert nets.image_discriminator.convs[0].compute_dtype == policy.split("_")[1]
+        videos = nets.generator(nets.generator.sample_latents(2, seed=0), training=True)
+        logits, class_logits = nets.video_discriminator(videos, training=True)
+        image_logits = nets.image_discriminator(videos[:, 0], training=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for tensor in (videos, logits, class_logits, image_logits):
+        assert tensor.dtype == tf.float32
+    assert float(tf.reduce_max(tf.abs(videos))) <= 1.0
+
+
+def test_checkpoint_restores_into_freshly_built_models(small, tmp_path):
+    latents = small.generator.sample_latents(2, seed=5)
+    expected = small.generator(latents).numpy()
+    prefix = tf.train.Checkpoint(
+        generator=small.generator,
+        image_discriminator=small.image_discriminator,
+        video_discriminator=small.video_discriminator,
+    ).save(str(tmp_path / "ckpt"))
+    saved = [name for name, _ in tf.train.list_variables(prefix) if name.endswith("VARIABLE_VALUE")]
+    every = [v for net in (small.generator, small.image_discriminator, small.video_discriminator)
+             for v in net.variables if "seed_generator" not in v.path]  # GRU dropout state
+    assert len(saved) == len(every) + 1  # + the checkpoint's save counter
+    fresh = models.build_models(SMALL, FRAMES, 32)
+    assert not np.allclose(fresh.generator(latents).numpy(), expected)
+    tf.train.Checkpoint(generator=fresh.generator).restore(prefix).expect_partial()
+    np.testing.assert_allclose(fresh.generator(latents).numpy(), expected, atol=1e-6)
+
+
+def test_config_round_trips_and_bad_sizes_are_refused():
+    values = SMALL.to_dict()
+    values["gen_channels"] = list(values["gen_channels"])  # as read back from JSON
+    assert models.ModelConfig.from_dict(values) == SMALL
+    with pytest.raises(ValueError, match="colour"):
+        models.ModelConfig.from_dict({**values, "colour": 1})
+    with pytest.raises(ValueError, match="image_size=48"):
+        models.Generator(SMALL, FRAMES, 48)
+    with pytest.raises(ValueError, match="image_size=128"):
+        models.Generator(SMALL, FRAMES, 128)

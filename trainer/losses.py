@@ -1,0 +1,97 @@
+"""GAN losses for MoCoGAN as pure functions of logits.
+
+Every function returns a PER-EXAMPLE loss of shape [B] (patch logits are averaged within each
+example), so the training loop decides the reduction: under tf.distribute it divides the sum by
+the GLOBAL batch size, e.g. `tf.nn.compute_average_loss(per_example, global_batch_size=...)`.
+
+- `discriminator_loss(real_logits, fake_logits, kind)` and `generator_loss(fake_logits, kind)`
+  with kind "bce" (the paper's non-saturating loss, written with softplus so large logits do not
+  overflow) or "hinge".
+- `category_loss(class_logits, labels)`: softmax cross-entropy; labels < 0 (unlabelled) cost 0.
+- `r1_penalty(gradients, gamma)`: gamma/2 * ||d D(x) / d x||^2 per example, from gradients the
+  caller took; `logits_and_r1(discriminator, real_inputs, gamma)` takes them with its own tape.
+"""
+
+import tensorflow as tf
+
+LOSS_KINDS = ("bce", "hinge")
+
+
+def _check_kind(kind):
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
+
+
+def _per_example_mean(values):
+    """[B, ...] -> [B], the mean over every axis but the batch."""
+    values = tf.cast(values, tf.float32)
+    if values.shape.rank == 1:
+        return values
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
+def discriminator_loss(real_logits, fake_logits, kind="bce"):
+    """[B] loss for D: real and fake batches must have the same size (one term each per row).
+
+    bce: softplus(-real) + softplus(fake) = -log sigmoid(real) - log(1 - sigmoid(fake)).
+    hinge: relu(1 - real) + relu(1 + fake).
+    """
+    _check_kind(kind)
+    real_logits = tf.cast(real_logits, tf.float32)
+    fake_logits = tf.cast(fake_logits, tf.float32)
+    if real_logits.shape[0] is not None and fake_logits.shape[0] is not None:
+        if real_logits.shape[0] != fake_logits.shape[0]:
+            raise ValueError(
+                f"real and fake logits need the same batch size, got {real_logits.shape[0]} and "
+                f"{fake_logits.shape[0]}"
+            )
+    if kind == "bce":
+        real_term, fake_term = tf.nn.softplus(-real_logits), tf.nn.softplus(fake_logits)
+    else:
+        real_term, fake_term = tf.nn.relu(1.0 - real_logits), tf.nn.relu(1.0 + fake_logits)
+    return _per_example_mean(real_term) + _per_example_mean(fake_term)
+
+
+def generator_loss(fake_logits, kind="bce"):
+    """[B] loss for G. bce: non-saturating softplus(-fake) = -log sigmoid(fake); hinge: -fake."""
+    _check_kind(kind)
+    fake_logits = tf.cast(fake_logits, tf.float32)
+    if kind == "bce":
+        return _per_example_mean(tf.nn.softplus(-fake_logits))
+    return _per_example_mean(-fake_logits)
+
+
+def category_loss(class_logits, labels):
+    """[B] softmax cross-entropy of class logits [B, K] against int labels [B]; label -1 costs 0."""
+    labels = tf.cast(labels, tf.int32)
+    known = labels >= 0
+    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.where(known, labels, 0), logits=tf.cast(class_logits, tf.float32)
+    )
+    return tf.where(known, loss, 0.0)
+
+
+def r1_penalty(gradients, gamma):
+    """[B]: gamma / 2 * squared norm of each example's gradient of D's logits wrt its input."""
+    gradients = tf.cast(gradients, tf.float32)
+    squared = tf.reduce_sum(tf.reshape(tf.square(gradients), [tf.shape(gradients)[0], -1]), axis=1)
+    return 0.5 * gamma * squared
+
+
+def logits_and_r1(discriminator, real_inputs, gamma, training=True):
+    """Runs `discriminator` on real inputs and returns (its output, R1 penalty [B]).
+
+    The gradient is of the sum of the realness logits (each example's logits depend only on that
+    example when batch norm is off or in inference mode; with training-mode batch norm the
+    penalty also sees the batch statistics, as is usual). Video discriminators return
+    (logits, class_logits); the first element is used. Call it inside the D step's own tape so
+    the penalty's gradient reaches D's weights.
+    """
+    real_inputs = tf.convert_to_tensor(real_inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(real_inputs)
+        outputs = discriminator(real_inputs, training=training)
+        logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+        total = tf.reduce_sum(tf.cast(logits, tf.float32))
+    gradients = tape.gradient(total, real_inputs)
+    return outputs, r1_penalty(gradients, gamma)

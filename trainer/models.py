@@ -1,0 +1,362 @@
+"""MoCoGAN networks (Tulyakov et al., CVPR 2018) as Keras 3 models on the TensorFlow backend.
+
+- `Generator`: a content code per video, a GRU that turns fresh noise per step into motion codes,
+  and a frame generator that renders all B*T frames as one batch (time folded into batch).
+- `ImageDiscriminator`: patch logits for single frames.
+- `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips, patch logits and
+  an optional class head.
+
+`build_models(config, num_frames, image_size)` returns all three with their weights created, so a
+`tf.train.Checkpoint` can restore into them at once. Final outputs are float32 under any
+`keras.mixed_precision` policy. Sizes come from a frozen `ModelConfig`; `PRESETS` names the
+paper's sizes ("mocogan") and a narrow variant for CPU tests and demos ("small").
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+_KERNEL = 4
+_LEAKY_SLOPE = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the three networks. Saved in the run's config.json."""
+
+    content_dim: int = 50
+    motion_dim: int = 10  # GRU hidden size, i.e. the size of each per-frame motion code.
+    motion_noise_dim: int = 10  # fresh noise fed to the GRU at every step
+    gen_channels: tuple = (512, 256, 128, 64)  # frame generator widths at 4, 8, 16, 32 pixels
+    image_disc_channels: tuple = (64, 128, 256)
+    video_disc_channels: tuple = (64, 128, 256, 512)
+    num_classes: int = 0  # 0: unconditional; else the category is fed to the GRU and D_V
+    spectral_norm: bool = False  # spectral normalisation of every discriminator convolution
+    disc_batch_norm: bool = True  # batch norm in the discriminators (after their first conv)
+
+    def __post_init__(self):
+        # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
+        for name in ("gen_channels", "image_disc_channels", "video_disc_channels"):
+            value = tuple(int(c) for c in getattr(self, name))
+            if not value or min(value) <= 0:
+                raise ValueError(f"ModelConfig.{name} must be positive widths, got {value}")
+            object.__setattr__(self, name, value)
+        for name in ("content_dim", "motion_dim", "motion_noise_dim"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.num_classes < 0:
+            raise ValueError(f"ModelConfig.num_classes must be >= 0, got {self.num_classes}")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+PRESETS = {
+    # The paper's networks: G ~3.3M, D_I ~0.66M, D_V ~11M parameters at 64x64.
+    "mocogan": ModelConfig(),
+    # Narrow layers for CPU tests and a laptop demo; same structure.
+    "small": ModelConfig(
+        gen_channels=(64, 32, 16, 8),
+        image_disc_channels=(16, 32, 64),
+        video_disc_channels=(16, 32, 64),
+    ),
+}
+
+
+def _upsamplings(image_size: int, max_stages: int) -> int:
+    """Number of 2x stages from the 4x4 seed to image_size; image_size must be 4 * 2**k."""
+    stages = int(round(math.log2(image_size / 4))) if image_size >= 8 else 0
+    if image_size < 8 or 4 * 2**stages != image_size or stages > max_stages:
+        raise ValueError(
+            f"image_size={image_size} is not supported: it must be 4 * 2**k with 1 <= k <= "
+            f"{max_stages} (the number of generator widths), e.g. 32 or 64"
+        )
+    return stages
+
+
+def _check_disc_size(image_size: int, channels: tuple, name: str):
+    # Every discriminator conv halves the frame; the last one makes the patch logits.
+    if image_size % 2 ** (len(channels) + 1):
+        raise ValueError(
+            f"image_size={image_size} is too small or odd for the {name} with {len(channels)} "
+            f"layers: it must be a multiple of {2 ** (len(channels) + 1)}"
+        )
+
+
+def _set_numbered(owner, prefix, index, layer):
+    """Layers go in numbered attributes, not lists: tf.train.Checkpoint does not follow the
+    lists Keras 3 tracks, so layers kept only in a list would be missing from checkpoints."""
+    setattr(owner, f"{prefix}{index}", layer)
+
+
+class SpectralNorm(keras.layers.Layer):
+    """A convolution whose kernel is divided by its largest singular value (Miyato et al. 2018).
+
+    Written here rather than using `keras.layers.SpectralNormalization`, which overwrites the
+    wrapped kernel variable in the forward pass: no gradient flows through sigma, and the write
+    to a trainable mirrored variable inside `strategy.run` is not allowed. Here the kernel stays
+    the trained variable; only the power-iteration vector `u` is updated (in training).
+    """
+
+    def __init__(self, conv, power_iterations=1, **kwargs):
+        super().__init__(name=f"{conv.name}_sn", dtype=conv.dtype_policy, **kwargs)
+        self.conv = conv
+        self.power_iterations = power_iterations
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.u = self.add_weight(
+            shape=(1, self.conv.filters),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            trainable=False,
+            aggregation="mean",  # every replica computes the same vector
+            name="u",
+            dtype="float32",
+        )
+
+    def _sigma(self, kernel):
+        matrix = tf.reshape(tf.cast(kernel, tf.float32), [-1, self.conv.filters])
+        u = tf.convert_to_tensor(self.u)
+        for _ in range(self.power_iterations):
+            v = tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True))
+            u = tf.math.l2_normalize(tf.matmul(v, matrix))
+        u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+        sigma = tf.reshape(tf.matmul(tf.matmul(v, matrix), u, transpose_b=True), [])
+        return sigma, u
+
+    def call(self, inputs, training=False):
+        kernel = self.conv.kernel
+        sigma, u = self._sigma(kernel)
+        if training:
+            self.u.assign(u)
+        kernel = tf.cast(tf.cast(kernel, tf.float32) / sigma, self.compute_dtype)
+        outputs = keras.ops.conv(
+            tf.cast(inputs, self.compute_dtype), kernel, strides=self.conv.strides, padding="same"
+        )
+        if self.conv.use_bias:
+            outputs = outputs + tf.cast(self.conv.bias, self.compute_dtype)
+        return outputs
+
+
+def _disc_conv(rank, filters, strides, spectral_norm, name, use_bias, dtype=None):
+    """A kernel-4 'same' convolution: pads (1, 1) at stride 2 inside the conv op, no Pad node."""
+    conv_class = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
+    conv = conv_class(
+        filters, _KERNEL, strides=strides, padding="same", use_bias=use_bias, name=name,
+        dtype=dtype,
+    )
+    return SpectralNorm(conv) if spectral_norm else conv
+
+
+class FrameGenerator(keras.layers.Layer):
+    """[N, content+motion] codes -> [N, H, W, 3] frames in [-1, 1], float32."""
+
+    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
+        super().__init__(**kwargs)
+        stages = _upsamplings(image_size, len(config.gen_channels))
+        widths = config.gen_channels[:stages]
+        self.seed_width = widths[0]
+        self.num_upconvs = stages
+        # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
+        self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
+        self.bn0 = keras.layers.BatchNormalization(name="bn0")
+        for i, width in enumerate(widths[1:] + (3,), start=1):
+            last = i == stages
+            upconv = keras.layers.Conv2DTranspose(
+                width, _KERNEL, strides=2, padding="same", use_bias=last, name=f"upconv{i}",
+                dtype="float32" if last else None,
+            )
+            _set_numbered(self, "upconv", i, upconv)
+            if not last:
+                _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}"))
+
+    def call(self, codes, training=False):
+        x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
+        x = tf.nn.relu(self.bn0(x, training=training))
+        for i in range(1, self.num_upconvs):
+            upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")
+            x = tf.nn.relu(norm(upconv(x), training=training))
+        return tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
+
+
+class Generator(keras.Model):
+    """Latent dict -> videos float32 [B, T, H, W, 3] in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig, num_frames: int, image_size: int, **kwargs):
+        super().__init__(**kwargs)
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        self.config = config
+        self.num_frames = int(num_frames)
+        self.image_size = int(image_size)
+        # The GRU is tiny and recurrent: keep it float32 under mixed precision.
+        self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
+        self.frame_generator = FrameGenerator(config, image_size, name="frame_generator")
+
+    def sample_latents(self, batch_size, labels=None, seed=None, rng: Optional[tf.random.Generator] = None):
+        """Draws {content, motion_noise, h0[, labels]} for batch_size videos.
+
+        seed (int or int scalar tensor) makes the draw a pure function of the seed (stateless ops),
+        rng (a tf.random.Generator) draws from its state; neither: TF's global random ops.
+        Random labels are drawn when the model is conditional and labels is None.
+        """
+        c = self.config
+        shapes = {
+            "content": [batch_size, c.content_dim],
+            "motion_noise": [batch_size, self.num_frames, c.motion_noise_dim],
+            "h0": [batch_size, c.motion_dim],
+        }
+        if seed is not None:
+            seed = tf.cast(seed, tf.int64)
+            seeds = {name: tf.stack([seed, tf.constant(i, tf.int64)]) for i, name in enumerate(shapes)}
+            latents = {k: tf.random.stateless_normal(s, seeds[k]) for k, s in shapes.items()}
+        elif rng is not None:
+            latents = {k: rng.normal(s) for k, s in shapes.items()}
+        else:
+            latents = {k: tf.random.normal(s) for k, s in shapes.items()}
+        if c.conditional:
+            if labels is None:
+                shape, kw = [batch_size], dict(minval=0, maxval=c.num_classes, dtype=tf.int32)
+                if seed is not None:
+                    labels = tf.random.stateless_uniform(shape, tf.stack([seed, tf.constant(3, tf.int64)]), **kw)
+                elif rng is not None:
+                    labels = rng.uniform(shape, **kw)
+                else:
+                    labels = tf.random.uniform(shape, **kw)
+            latents["labels"] = tf.broadcast_to(tf.cast(labels, tf.int32), [batch_size])
+        return latents
+
+    def motion_codes(self, latents):
+        """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (and category) each step."""
+        noise = tf.cast(latents["motion_noise"], tf.float32)
+        if self.config.conditional:
+            onehot = tf.one_hot(latents["labels"], self.config.num_classes, dtype=tf.float32)
+            onehot = tf.repeat(onehot[:, None], self.num_frames, axis=1)
+            noise = tf.concat([noise, onehot], axis=-1)
+        state = tf.cast(latents["h0"], tf.float32)
+        codes = []
+        for t in range(self.num_frames):
+            code, state = self.motion_cell(noise[:, t], state)
+            state = state[0] if isinstance(state, (list, tuple)) else state
+            codes.append(code)
+        return tf.stack(codes, axis=1)
+
+    def call(self, latents, training=False):
+        if self.config.conditional and "labels" not in latents:
+            raise ValueError("this generator is class-conditional: latents need 'labels'")
+        motion = self.motion_codes(latents)
+        content = tf.cast(latents["content"], tf.float32)
+        content = tf.repeat(content[:, None], self.num_frames, axis=1)
+        codes = tf.concat([content, motion], axis=-1)
+        codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
+        frames = self.frame_generator(codes, training=training)
+        size = self.image_size
+        return tf.reshape(tf.cast(frames, tf.float32), [-1, self.num_frames, size, size, 3])
+
+
+class _Discriminator(keras.Model):
+    """Shared body: strided kernel-4 convs, leaky ReLU, batch norm after the first layer."""
+
+    def __init__(self, config: ModelConfig, channels, rank, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers = len(channels)
+        for i, width in enumerate(channels):
+            use_norm = i > 0 and config.disc_batch_norm
+            conv = _disc_conv(rank, width, strides, config.spectral_norm, f"conv{i}", not use_norm)
+            _set_numbered(self, "conv", i, conv)
+            _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
+        self.logits_conv = _disc_conv(
+            rank, 1, strides, config.spectral_norm, "logits", True, dtype="float32"
+        )
+
+    @property
+    def convs(self):
+        return [getattr(self, f"conv{i}") for i in range(self.num_layers)]
+
+    @property
+    def norms(self):
+        return [getattr(self, f"bn{i}") for i in range(self.num_layers)]
+
+    def features(self, x, training):
+        for conv, norm in zip(self.convs, self.norms):
+            x = conv(x, training=training)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = tf.nn.leaky_relu(x, _LEAKY_SLOPE)
+        return x
+
+    def logits(self, features, training):
+        return tf.cast(self.logits_conv(features, training=training), tf.float32)
+
+
+class ImageDiscriminator(_Discriminator):
+    """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1]."""
+
+    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
+        _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
+        super().__init__(config, config.image_disc_channels, 2, 2, **kwargs)
+
+    def call(self, frames, training=False):
+        return self.logits(self.features(frames, training), training)
+
+
+class VideoDiscriminator(_Discriminator):
+    """clips [B, T, H, W, 3] -> (patch logits float32 [B, T, h, w, 1], class logits [B, K] or None).
+
+    Time keeps its length ('same' padding, stride 1), so any clip length works and no Pad op is
+    needed; space halves at every layer as in the paper.
+    """
+
+    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
+        _check_disc_size(image_size, config.video_disc_channels, "video discriminator")
+        super().__init__(config, config.video_disc_channels, 3, (1, 2, 2), **kwargs)
+        self.class_head = None
+        if config.conditional:
+            self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
+
+    def call(self, clips, training=False):
+        features = self.features(clips, training)
+        logits = self.logits(features, training)
+        if self.class_head is None:
+            return logits, None
+        pooled = tf.reduce_mean(features, axis=[1, 2, 3])
+        return logits, tf.cast(self.class_head(pooled), tf.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    generator: Generator
+    image_discriminator: ImageDiscriminator
+    video_discriminator: VideoDiscriminator
+
+
+def build_generator(config: ModelConfig, num_frames: int, image_size: int) -> Generator:
+    """A Generator with its weights created (e.g. the EMA copy, or one to restore into)."""
+    generator = Generator(config, num_frames, image_size, name="generator")
+    generator(generator.sample_latents(1, seed=0), training=False)
+    return generator
+
+
+def build_models(config: ModelConfig, num_frames: int, image_size: int) -> Models:
+    """The three networks with weights created, ready for a checkpoint restore or training."""
+    generator = build_generator(config, num_frames, image_size)
+    image_disc = ImageDiscriminator(config, image_size, name="image_discriminator")
+    video_disc = VideoDiscriminator(config, image_size, name="video_discriminator")
+    image_disc(tf.zeros([1, image_size, image_size, 3]), training=False)
+    video_disc(tf.zeros([1, num_frames, image_size, image_size, 3]), training=False)
+    return Models(generator, image_disc, video_disc)
