@@ -21,6 +21,7 @@ setuptools.setup(
         "imageio-ffmpeg>=0.5",
         "numpy>=1.26",
         "absl-py>=2.0",
+        "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0"],
