@@ -82,7 +82,9 @@ class DecodeVideoFn(beam.DoFn):
             frames = decode.decode_video(source.path, size=self._size, fps=self._fps,
                                          frame_stride=self._frame_stride, timeout_s=self._timeout_s)
         except decode.DecodeError as error:
-            yield from self._fail(source, _with_ffmpeg_line(error.reason, error.stderr_tail))
+            # The reason already quotes ffmpeg's telling line; the whole tail goes to the log.
+            _log.debug("ffmpeg stderr for %s:\n%s", source.path, error.stderr_tail)
+            yield from self._fail(source, error.reason)
             return
         except Exception as error:  # pylint: disable=broad-except
             # One odd file must not kill a job of thousands; report it like any other failure.
@@ -97,14 +99,6 @@ class DecodeVideoFn(beam.DoFn):
         self._progress.add(failed=True)
         _log.warning("could not decode %s: %s", source.path, reason)
         yield beam.pvalue.TaggedOutput(FAILED, failure(source.video_id, source.path, source.split, reason))
-
-
-def _with_ffmpeg_line(reason: str, stderr_tail: str) -> str:
-    """The reason plus ffmpeg's last stderr line, unless the reason already quotes it."""
-    lines = [line.strip() for line in (stderr_tail or "").splitlines() if line.strip()]
-    if not lines or lines[-1][-60:] in reason:
-        return reason
-    return f"{reason} (ffmpeg: {lines[-1][-300:]})"
 
 
 class ClipVideoFn(beam.DoFn):

@@ -1,0 +1,154 @@
+"""End-to-end runs of `pipeline.main.run` into temporary folders, shards read back.
+
+One UCF-101 run uses the multi-processing DirectRunner (2 workers), which pickles every DoFn and
+element as Dataflow would; the other runs use the in-memory runner to keep the suite fast.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import bair, schema
+from pipeline.decode import filter_args, output_args
+from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.main import EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, run
+from tests.video_fixtures import DECODE_FAILURES, make_bad_videos, make_ucf101_tree, make_video
+
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def read_split(output, split):
+    manifest = schema.read_manifest(output)
+    clips = []
+    for path in manifest.split_paths(output, split):
+        dataset = tf.data.TFRecordDataset(path, schema.tf_compression_type(manifest.compression))
+        clips += [schema.decode_clip(record.numpy()) for record in dataset]
+    return clips
+
+
+def bare_ffmpeg_frames(path, size):
+    """The video decoded by a plain ffmpeg command with the job's filters, for comparison."""
+    command = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", path,
+               "-vf", ",".join(filter_args(size=size)), *output_args(), "pipe:"]
+    out = subprocess.run(command, capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, size, size, 3)
+
+
+@pytest.fixture(scope="module")
+def ucf_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ucf")
+    input_root, splits_dir = make_ucf101_tree(root, groups=(1, 2, 8, 9), num_frames=40,
+                                              add_missing_entry=True)
+    output = str(root / "shards")
+    status = run([f"--dataset=ucf101", f"--input={input_root}", f"--splits={splits_dir}",
+                  f"--output={output}", "--num_frames=8", "--size=32", "--clip_stride=12",
+                  "--encoding=png", "--compression=gzip", "--max_failure_fraction=0.2",
+                  "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    return status, input_root, output
+
+
+def test_ucf_run_succeeds_and_describes_its_shards(ucf_run):
+    status, _, output = ucf_run
+    assert status == EXIT_OK
+    manifest = schema.read_manifest(output)
+    assert manifest.clip_shape == (8, 32, 32, 3)
+    assert (manifest.encoding, manifest.compression) == ("png", "gzip")
+    assert manifest.class_names == ("ApplyEyeMakeup", "HandstandPushups", "YoYo")
+    on_disk = sorted(name for name in os.listdir(output) if name.endswith(".tfrecord.gz"))
+    assert sorted(f for split in manifest.splits.values() for f in split.files) == on_disk
+    assert not [name for name in os.listdir(output) if name.startswith(".")], "temporary files left"
+    # 40 frames, 8-frame clips every 12 frames: starts 0, 12, 24.
+    for split in ("train", "test"):
+        info = manifest.splits[split]
+        assert (info.num_videos, info.num_clips) == (6, 18)
+        assert len(read_split(output, split)) == 18
+
+
+def test_ucf_labels_and_groups(ucf_run):
+    _, _, output = ucf_run
+    class_names = schema.read_manifest(output).class_names
+    groups = {}
+    for split in ("train", "test"):
+        for clip in read_split(output, split):
+            folder = clip.video_id.split("/")[0]
+            assert class_names[clip.label] == folder, clip.video_id
+            groups.setdefault(split, set()).add(re.search(r"_g(\d\d)_", clip.video_id).group(1))
+    assert groups == {"train": {"08", "09"}, "test": {"01", "02"}}
+    assert not groups["train"] & groups["test"]
+
+
+def test_ucf_pixels_equal_bare_ffmpeg(ucf_run):
+    _, input_root, output = ucf_run
+    clips = read_split(output, "test")
+    for clip in (clips[0], clips[-1]):
+        expected = bare_ffmpeg_frames(os.path.join(input_root, clip.video_id), size=32)
+        np.testing.assert_array_equal(clip.frames, expected[clip.start:clip.start + 8])
+
+
+def test_ucf_missing_list_entry_is_reported(ucf_run):
+    _, _, output = ucf_run
+    failed = schema.read_manifest(output).failed
+    assert [entry["video_id"] for entry in failed] == ["ApplyEyeMakeup/v_ApplyEyeMakeup_g25_c99.avi"]
+    assert "not found" in failed[0]["reason"]
+
+
+def test_bad_inputs_are_listed_and_good_clips_still_written(tmp_path):
+    bad = make_bad_videos(tmp_path / "videos")
+    make_video(tmp_path / "videos" / "good.avi", num_frames=20, seed=7)
+    output = str(tmp_path / "shards")
+    status = run(["--dataset=folder", f"--input={tmp_path / 'videos'}", f"--output={output}",
+                  "--no_folder_labels", "--test_fraction=0", "--num_frames=10", "--size=16", *IN_MEMORY])
+    # Most inputs are bad, more than the default --max_failure_fraction: non-zero, but written.
+    assert status == EXIT_UNUSABLE
+    manifest = schema.read_manifest(output)
+    reasons = {entry["path"]: entry["reason"] for entry in manifest.failed}
+    for name in (*DECODE_FAILURES, "too_short"):
+        assert bad[name] in reasons, f"{name} missing from the manifest's failures"
+        assert reasons[bad[name]], name
+    assert "too short" in reasons[bad["too_short"]]
+    assert "empty" in reasons[bad["empty"]]
+    ids = sorted({clip.video_id for clip in read_split(output, "train")})
+    assert ids == sorted(["good.avi", os.path.basename(bad["unicode_name"])])
+    assert (manifest.splits["train"].num_videos, manifest.splits["train"].num_clips) == (2, 2 + 5)
+
+
+def test_bair_end_to_end(tmp_path):
+    rng = np.random.default_rng(3)
+    trajectories = {split: rng.integers(0, 256, (n, 30, 64, 64, 3), dtype=np.uint8)
+                    for split, n in (("train", 3), ("test", 1))}
+    for split, frames in trajectories.items():
+        bair.write_bair_file(str(tmp_path / "bair" / split / f"traj_0_to_{len(frames) - 1}.tfrecords"), frames)
+    output = str(tmp_path / "shards")
+    status = run(["--dataset=bair", f"--input={tmp_path / 'bair'}", f"--output={output}",
+                  "--num_frames=10", "--frame_stride=2", *IN_MEMORY])
+    assert status == EXIT_OK
+    manifest = schema.read_manifest(output)
+    assert manifest.clip_shape == (10, 64, 64, 3) and manifest.class_names == ()
+    assert {s: (i.num_videos, i.num_clips) for s, i in manifest.splits.items()} == {
+        "train": (3, 3), "test": (1, 1)}
+    for clip in read_split(output, "train"):
+        index = int(clip.video_id.rsplit("#", 1)[1])
+        assert clip.video_id.startswith("train/traj_0_to_2.tfrecords#") and clip.label == -1
+        np.testing.assert_array_equal(clip.frames, trajectories["train"][index][::2][:10])
+
+
+def test_empty_input_exits_non_zero_from_the_command_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.main", "--dataset=folder", f"--input={tmp_path / 'empty'}",
+         f"--output={tmp_path / 'shards'}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_UNUSABLE
+    assert "no folder inputs found" in result.stderr
+    assert not (tmp_path / "shards" / schema.MANIFEST_NAME).exists()
+
+
+def test_conflicting_flags_are_a_usage_error(tmp_path, capsys):
+    status = run(["--dataset=folder", f"--input={tmp_path}", f"--output={tmp_path / 'o'}",
+                  "--fps=5", "--frame_stride=2"])
+    assert status == EXIT_USAGE
+    assert "not both" in capsys.readouterr().err
