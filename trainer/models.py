@@ -245,7 +245,8 @@ class Generator(keras.Model):
         """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (and category) each step."""
         noise = tf.cast(latents["motion_noise"], tf.float32)
         if self.config.conditional:
-            onehot = tf.one_hot(latents["labels"], self.config.num_classes, dtype=tf.float32)
+            labels = tf.cast(latents["labels"], tf.int32)
+            onehot = tf.one_hot(labels, self.config.num_classes, dtype=tf.float32)
             onehot = tf.repeat(onehot[:, None], self.num_frames, axis=1)
             noise = tf.concat([noise, onehot], axis=-1)
         state = tf.cast(latents["h0"], tf.float32)

@@ -1,0 +1,47 @@
+"""Model directories for the sampling and export tests, in the training loop's own layout.
+
+`trained_model_dir` runs the real loop for a couple of steps; `checkpointed_model_dir` saves the
+loop's freshly built state through the same checkpoint objects without training (much faster),
+with the EMA copy set apart from the generator so tests can tell which one was restored.
+"""
+
+import os
+
+import tensorflow as tf
+
+from tests.trainer_shards import CLASS_NAMES, write_shards
+from trainer import config as config_lib
+from trainer import train_lib
+
+SHAPE = (4, 32, 32, 3)  # T, H, W, C
+
+
+def make_config(root, conditional: bool, ema_decay: float, **options) -> config_lib.Config:
+    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES) if conditional else 0)
+    defaults = dict(train_steps=2, batch_size=2, image_batch_size=2, checkpoint_every=100,
+                    summary_every=100, sample_every=100, strategy="default")
+    return config_lib.Config(
+        model=model, clip_shape=SHAPE, class_names=CLASS_NAMES, conditional=conditional,
+        model_dir=os.path.join(str(root), "run"), ema_decay=ema_decay, **{**defaults, **options})
+
+
+def trained_model_dir(root, conditional: bool, ema_decay: float) -> str:
+    """Trains the 'small' networks for two steps on tiny moving-square shards under root."""
+    shards = write_shards(os.path.join(str(root), "shards"), num_files=1, clips_per_file=4,
+                          shape=SHAPE)
+    config = make_config(root, conditional, ema_decay, tfrecords=shards)
+    train_lib.train(config)
+    return config.model_dir
+
+
+def checkpointed_model_dir(root, conditional: bool, ema_decay: float) -> str:
+    """config.json and one checkpoint of the untrained state, as the loop writes them."""
+    config = make_config(root, conditional, ema_decay)
+    config_lib.save_config(config)
+    state = train_lib.build_state(config)
+    if state.ema_generator is not None:
+        state.ema_generator.set_weights(config.build_generator().get_weights())
+    manager = tf.train.CheckpointManager(state.checkpoint, train_lib.checkpoint_dir(config.model_dir),
+                                         max_to_keep=1)
+    manager.save(checkpoint_number=1)
+    return config.model_dir

@@ -1,0 +1,99 @@
+"""trainer.sample and trainer.restore on model directories written by the training loop."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.model_dirs import SHAPE, checkpointed_model_dir, trained_model_dir
+from tests.trainer_shards import CLASS_NAMES
+from trainer import config as config_lib
+from trainer import restore, sample, train_lib, video_io
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T, H, W, _ = SHAPE
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    return trained_model_dir(tmp_path_factory.mktemp("trained"), conditional=True, ema_decay=0.5)
+
+
+@pytest.fixture(scope="module")
+def plain_dir(tmp_path_factory):
+    return checkpointed_model_dir(tmp_path_factory.mktemp("plain"), conditional=False, ema_decay=0.0)
+
+
+@pytest.fixture(scope="module")
+def ema_dir(tmp_path_factory):
+    return checkpointed_model_dir(tmp_path_factory.mktemp("ema"), conditional=True, ema_decay=0.9)
+
+
+def test_cli_writes_a_gif_grid_with_t_frames(trained_dir, tmp_path):
+    out = tmp_path / "samples.gif"
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.sample", f"--model_dir={trained_dir}", f"--out={out}",
+         "--num_videos=3", "--seed=4", "--label=down", "--fps=6"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = video_io.read_video(str(out))
+    # 3 videos on a 2x2 grid with 2-pixel gaps.
+    assert frames.shape == (T, 2 * H + 2, 2 * W + 2, 3)
+    assert frames[:, :H, :W].std() > 0
+
+
+def test_mp4_and_png_outputs(trained_dir, tmp_path):
+    mp4 = sample.write_samples(trained_dir, str(tmp_path / "s.mp4"), num_videos=2, seed=1, cols=2)
+    assert video_io.read_video(mp4).shape == (T, H, 2 * W + 2, 3)
+    png = sample.write_samples(trained_dir, str(tmp_path / "s.png"), num_videos=3, sheet_frames=2)
+    assert video_io.read_video(png).shape == (1, 3 * H + 4, 2 * W + 2, 3)
+    with pytest.raises(ValueError, match="s.webm"):
+        sample.write_samples(trained_dir, str(tmp_path / "s.webm"))
+
+
+def test_same_seed_same_videos_and_labels_by_name_or_index(trained_dir):
+    generator, config = restore.load_generator(trained_dir)
+    by_name = sample.generate(generator, config, 2, label="down", seed=3)
+    by_index = sample.generate(generator, config, 2, label="1", seed=3)
+    assert by_name.shape == (2,) + SHAPE and by_name.dtype == np.uint8
+    np.testing.assert_array_equal(by_name, by_index)
+    assert np.any(by_name != sample.generate(generator, config, 2, label="down", seed=5))
+    assert np.any(by_name != sample.generate(generator, config, 2, label="right", seed=3))
+    with pytest.raises(ValueError, match="right, down"):
+        sample.generate(generator, config, 1, label="left")
+
+
+def test_ema_generator_is_preferred_when_the_checkpoint_has_one(ema_dir):
+    # Ground truth: the loop's whole state restored the loop's way.
+    config = config_lib.load_config(ema_dir)
+    state = train_lib.build_state(config)
+    state.checkpoint.restore(restore.latest_checkpoint(ema_dir)).assert_existing_objects_matched()
+    ema_kernel = state.ema_generator.frame_generator.project.kernel.numpy()
+    kernel = state.models.generator.frame_generator.project.kernel.numpy()
+    assert not np.allclose(ema_kernel, kernel)
+    ema, loaded_config = restore.load_generator(ema_dir)
+    np.testing.assert_array_equal(ema.frame_generator.project.kernel.numpy(), ema_kernel)
+    trained, _ = restore.load_generator(ema_dir, prefer_ema=False)
+    np.testing.assert_array_equal(trained.frame_generator.project.kernel.numpy(), kernel)
+    assert loaded_config.class_names == CLASS_NAMES and loaded_config.conditional
+
+
+def test_plain_generator_without_ema_or_labels(plain_dir):
+    generator, config = restore.load_generator(plain_dir)  # no EMA in the checkpoint: falls back
+    videos = sample.generate(generator, config, 2, seed=0)
+    assert videos.shape == (2,) + SHAPE
+    with pytest.raises(ValueError, match="unconditionally"):
+        sample.generate(generator, config, 1, label="0")
+
+
+def test_missing_checkpoint_says_what_to_run(plain_dir, tmp_path):
+    empty = tmp_path / "untrained"
+    empty.mkdir()
+    (empty / "config.json").write_text(open(os.path.join(plain_dir, "config.json")).read())
+    with pytest.raises(restore.RestoreError, match=f"{empty}.*python -m trainer.main"):
+        restore.load_generator(str(empty))
+    with pytest.raises(ValueError, match="config.json"):
+        restore.load_generator(str(tmp_path / "nothing"))

@@ -1,0 +1,89 @@
+"""Rebuilds a trained generator from a model directory (config.json + checkpoints/).
+
+    generator, config = load_generator("runs/ucf101")            # the EMA copy when trained with one
+    videos = generator(generator.sample_latents(4, seed=0))     # float32 [4, T, H, W, 3] in [-1, 1]
+
+Only the generator is restored (the discriminators and optimisers in the checkpoint are skipped),
+and it is built in float32 whatever precision it was trained in, since weights are float32 anyway.
+Used by trainer.sample and trainer.export.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import config as config_lib
+from trainer import train_lib
+
+EMA_KEY, GENERATOR_KEY = "ema_generator", "generator"
+
+
+class RestoreError(RuntimeError):
+    """The model directory has no usable checkpoint for the generator."""
+
+
+def latest_checkpoint(model_dir: str) -> str:
+    folder = train_lib.checkpoint_dir(model_dir)
+    path = tf.train.latest_checkpoint(folder)
+    if path is None:
+        raise RestoreError(
+            f"no checkpoint in {folder}: train first, e.g. `python -m trainer.main "
+            f"--tfrecords=SHARDS --model_dir={model_dir}`, or pass the --model_dir of a trained run")
+    return path
+
+
+def checkpoint_has(path: str, key: str) -> bool:
+    return any(name.startswith(key + "/") for name, _ in tf.train.list_variables(path))
+
+
+def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | None = None):
+    """(generator, config) from the latest checkpoint, or from `checkpoint` when given.
+
+    The EMA generator is used when prefer_ema and the checkpoint holds one; else the trained one.
+    """
+    config = config_lib.load_config(model_dir)
+    path = checkpoint or latest_checkpoint(model_dir)
+    key = EMA_KEY if prefer_ema and checkpoint_has(path, EMA_KEY) else GENERATOR_KEY
+    generator = dataclasses.replace(config, mixed_precision="none").build_generator()
+    status = tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise RestoreError(
+            f"{path} does not match the generator described by {config_lib.config_path(model_dir)} "
+            f"({error}); was config.json replaced after training?") from error
+    return generator, config
+
+
+def resolve_label(label, config) -> int | None:
+    """A class name or index (string or int) -> index; None when no label is asked for."""
+    if label is None or label == "":
+        return None
+    names = list(config.class_names)
+    if not config.conditional:
+        raise ValueError(f"--label={label} was given but the model was trained unconditionally")
+    if str(label) in names:
+        return names.index(str(label))
+    try:
+        index = int(label)
+    except ValueError:
+        index = -1
+    if not 0 <= index < len(names):
+        raise ValueError(f"--label={label} is neither a class name nor an index < {len(names)}; "
+                         f"classes: {', '.join(names)}")
+    return index
+
+
+def labels_for(num_videos: int, label: int | None, config):
+    """Per-video labels: the one asked for, else cycling through the classes; None if unconditional."""
+    if not config.conditional:
+        return None
+    if label is not None:
+        return tf.fill([num_videos], tf.constant(label, tf.int32))
+    return tf.range(num_videos, dtype=tf.int32) % len(config.class_names)
+
+
+def to_uint8(videos) -> np.ndarray:
+    """[-1, 1] floats -> uint8 [0, 255]."""
+    return np.clip(np.round((np.asarray(videos) + 1.0) * 127.5), 0, 255).astype(np.uint8)
