@@ -52,6 +52,7 @@ class Config:
     mixed_precision: str = "none"
     jit: bool = False
     reuse_fakes: bool = True
+    sync_batch_norm: bool = True  # batch statistics over the global batch when replicated
     seed: int = 0
     strategy: str = "auto"
     tpu: str = ""

@@ -41,6 +41,8 @@ _CONDITIONAL = flags.DEFINE_bool("conditional", False, "Class-conditional genera
                                  "discriminator class head (the manifest must have classes).")
 _REUSE_FAKES = flags.DEFINE_bool("reuse_fakes", True, "Score the D steps' fakes again for the G "
                                  "step instead of rendering new ones.")
+_SYNC_BATCH_NORM = flags.DEFINE_bool("sync_batch_norm", True, "With several replicas, batch norm "
+                                     "uses the statistics of the global batch.")
 _STRATEGY = flags.DEFINE_enum("strategy", "auto", list(config_lib.STRATEGIES), "tf.distribute "
                               "strategy.")
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or address (implies --strategy=tpu under auto).")
@@ -68,7 +70,8 @@ def config_from_flags() -> config_lib.Config:
         image_batch_size=_IMAGE_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
         loss=_LOSS.value, r1_gamma=_R1_GAMMA.value, ema_decay=_EMA_DECAY.value,
         mixed_precision=_MIXED_PRECISION.value, jit=_JIT.value, reuse_fakes=_REUSE_FAKES.value,
-        seed=_SEED.value, strategy=_STRATEGY.value, tpu=_TPU.value,
+        sync_batch_norm=_SYNC_BATCH_NORM.value, seed=_SEED.value, strategy=_STRATEGY.value,
+        tpu=_TPU.value,
         checkpoint_every=_CHECKPOINT_EVERY.value, summary_every=_SUMMARY_EVERY.value,
         sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value)
 
@@ -104,7 +107,7 @@ def main(argv):
         result = train_lib.train(config, should_stop=stop)
     except (config_lib.ConfigError, train_lib.NonFiniteLossError) as e:
         sys.exit(f"error: {e}")
-    logging.info("stopped at step %d of %d", result["step"], config.train_steps)
+    logging.info("stopped at step %d of %d", result.step, config.train_steps)
 
 
 if __name__ == "__main__":

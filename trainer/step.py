@@ -78,15 +78,20 @@ class GanStep:
     def _average(self, per_example, global_size):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_size)
 
-    def _apply(self, name, tape, loss, variables):
+    def _scaled(self, name, loss):
+        """The loss to differentiate (call inside the tape): scaled up when fp16 needs it."""
         optimizer = self.optimizers[name]
-        scaled = optimizer.scale_loss(loss) if isinstance(
-            optimizer, keras.optimizers.LossScaleOptimizer) else loss
-        grads = tape.gradient(scaled, variables)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
+
+    def _apply(self, name, tape, scaled_loss, variables):
+        optimizer = self.optimizers[name]
+        grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
-        # The norm of this replica's share (the full gradient's norm on one device); unscaled.
+        # The norm of this replica's share (the full gradient's norm on one device), unscaled.
         norm = global_norm(grads)
-        if scaled is not loss:
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             norm = norm / tf.cast(optimizer.scale_loss(1.0), tf.float32)
         return norm
 
@@ -102,7 +107,8 @@ class GanStep:
             fake_logits = disc(fake_frames, training=True)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             loss = self._average(per_example, cfg.image_batch_size)
-        norm = self._apply("di", tape, loss, disc.trainable_variables)
+            scaled = self._scaled("di", loss)
+        norm = self._apply("di", tape, scaled, disc.trainable_variables)
         return {"loss/d_image": loss, "grad_norm/d_image": norm,
                 "d_image/real_logit": tf.reduce_mean(real_logits),
                 "d_image/fake_logit": tf.reduce_mean(fake_logits)}
@@ -119,7 +125,8 @@ class GanStep:
             if cfg.conditional:
                 per_example += losses.category_loss(real_classes, labels)
             loss = self._average(per_example, cfg.batch_size)
-        norm = self._apply("dv", tape, loss, disc.trainable_variables)
+            scaled = self._scaled("dv", loss)
+        norm = self._apply("dv", tape, scaled, disc.trainable_variables)
         return {"loss/d_video": loss, "grad_norm/d_video": norm,
                 "d_video/real_logit": tf.reduce_mean(real_logits),
                 "d_video/fake_logit": tf.reduce_mean(fake_logits)}
@@ -154,7 +161,8 @@ class GanStep:
             if not self.config.reuse_fakes:
                 fakes = self.generator(latents, training=True)
             g_loss = self._generator_loss(fakes, latents.get("labels"), picks)
-        metrics["grad_norm/generator"] = self._apply("g", g_tape, g_loss, g_vars)
+            scaled = self._scaled("g", g_loss)
+        metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss
         return metrics
 

@@ -43,6 +43,13 @@ class TrainState:
     checkpoint: tf.train.Checkpoint
 
 
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    metrics: dict  # the last step's measurements (empty when no step ran)
+    state: TrainState
+
+
 def make_optimizer(config) -> keras.optimizers.Optimizer:
     optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
                                       beta_2=config.beta_2)
@@ -52,9 +59,19 @@ def make_optimizer(config) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def build_state(config) -> TrainState:
+def synchronize_batch_norm(models) -> None:
+    """Batch statistics over all replicas, so N replicas compute what one device would."""
+    for model in (models.generator, models.image_discriminator, models.video_discriminator):
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+
+def build_state(config, num_replicas: int = 1) -> TrainState:
     """Call under `strategy.scope()`."""
     models = config.build_models()
+    if num_replicas > 1 and config.sync_batch_norm:
+        synchronize_batch_norm(models)
     optimizers = {name: make_optimizer(config) for name in ("g", "di", "dv")}
     for name, model in (("g", models.generator), ("di", models.image_discriminator),
                         ("dv", models.video_discriminator)):
@@ -121,14 +138,14 @@ def _progress_line(step, total, values, clips_per_second, batch_size) -> str:
 
 
 def train(config, strategy: tf.distribute.Strategy | None = None,
-          should_stop: Callable[[], bool] = lambda: False) -> dict:
-    """Trains to config.train_steps; returns the last step's measurements (and 'step')."""
+          should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
+    """Trains to config.train_steps (or until should_stop()); the state is the trained networks."""
     strategy = strategy or strategy_lib.make_strategy(config.strategy, config.tpu)
     chief = strategy_lib.is_chief(strategy)
     shards = data.resolve_shards(config.tfrecords)
     prepare_model_dir(config, chief)
     with strategy.scope():
-        state = build_state(config)
+        state = build_state(config, strategy.num_replicas_in_sync)
     save_dir = strategy_lib.worker_dir(config.model_dir, strategy)
     manager = tf.train.CheckpointManager(state.checkpoint, checkpoint_dir(save_dir),
                                          max_to_keep=config.max_to_keep)
@@ -136,6 +153,8 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     if latest:
         state.checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", latest, int(state.step))
+        for optimizer in state.optimizers.values():  # the checkpoint's rate must not win over
+            optimizer.learning_rate = config.learning_rate  # a --learning_rate given now
     iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
     train_step = make_train_step(strategy, config, state)
     writer = summaries.Writer(config, state, chief)
@@ -168,7 +187,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     if manager.latest_checkpoint is None or int(state.step) != _checkpoint_step(manager):
         save()
     writer.close()
-    return {**values, "step": int(state.step)}
+    return TrainResult(int(state.step), values, state)
 
 
 def _checkpoint_step(manager) -> int:
