@@ -1,0 +1,113 @@
+"""Exports a trained generator as a self-contained SavedModel.
+
+    python -m trainer.export --model_dir=runs/ucf101 --export_dir=exports/ucf101
+
+Loading needs TensorFlow only, not this project:
+
+    model = tf.saved_model.load("exports/ucf101")
+    videos = model.generate(num_videos=4, seed=0)           # uint8 [4, T, H, W, 3]
+    videos = model.generate(num_videos=4, seed=0, label=2)  # conditional models; label -1: random
+    model.signatures["serving_default"](num_videos=..., seed=...)["videos"]   # the same, for serving
+    names = model.class_names()                              # class names of a conditional model
+
+The same seed (and label) gives the same videos. The EMA generator is exported when the run kept
+one (--no_ema: the trained one). The export is written beside export_dir and renamed into place.
+"""
+
+import os
+import shutil
+import sys
+
+from absl import app
+from absl import flags
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
+_EMA = flags.DEFINE_bool("ema", True, "Export the EMA generator when the checkpoint has one.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
+
+
+def make_module(generator, class_names=()):
+    """A tf.Module with `generate` -> uint8 videos, `serve` (the same as a dict) and `class_names`."""
+    import tensorflow as tf
+
+    class VideoGenerator(tf.Module):
+        def __init__(self):
+            super().__init__(name="video_generator")
+            self.generator = generator
+            self.names = tf.constant(list(class_names), tf.string, shape=[len(class_names)])
+
+        def videos(self, num_videos, seed, label=None):
+            latents = generator.sample_latents(num_videos, seed=tf.cast(seed, tf.int64))
+            if label is not None:  # -1 keeps the random labels drawn from the seed
+                tf.debugging.assert_less(label, len(class_names), "label >= number of classes")
+                latents["labels"] = tf.where(label >= 0, tf.fill([num_videos], label), latents["labels"])
+            videos = generator(latents, training=False)
+            return tf.cast(tf.clip_by_value(tf.round((videos + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+        @tf.function(input_signature=[])
+        def class_names(self):
+            return tf.identity(self.names)
+
+    module = VideoGenerator()
+    count, seed = tf.TensorSpec([], tf.int32, "num_videos"), tf.TensorSpec([], tf.int64, "seed")
+    if class_names:
+        spec = [count, seed, tf.TensorSpec([], tf.int32, "label")]
+
+        def generate(num_videos, seed, label):
+            return module.videos(num_videos, seed, label)
+
+        def serve(num_videos, seed, label):
+            return {"videos": module.videos(num_videos, seed, label)}
+    else:
+        spec = [count, seed]
+
+        def generate(num_videos, seed):
+            return module.videos(num_videos, seed)
+
+        def serve(num_videos, seed):
+            return {"videos": module.videos(num_videos, seed)}
+    module.generate = tf.function(generate, input_signature=spec)
+    module.serve = tf.function(serve, input_signature=spec)
+    return module
+
+
+def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: bool = False) -> str:
+    """Writes the SavedModel of model_dir's latest generator to export_dir; returns export_dir."""
+    import tensorflow as tf
+
+    from trainer import config as config_lib, restore
+
+    export_dir = export_dir.rstrip("/")
+    if tf.io.gfile.exists(export_dir) and not overwrite:
+        raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
+    generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
+    module = make_module(generator, config.class_names if config.conditional else ())
+
+    remote = "://" in export_dir
+    target = export_dir if remote else f"{export_dir}.partial-{os.getpid()}"
+    tf.saved_model.save(module, target, signatures={"serving_default": module.serve})
+    tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))  # the run's config, for the record
+    tf.io.gfile.copy(config_lib.config_path(model_dir),
+                     os.path.join(target, "assets.extra", config_lib.CONFIG_NAME), overwrite=True)
+    if not remote:
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(target, export_dir)
+    return export_dir
+
+
+def main(argv):
+    del argv
+    from trainer import restore
+
+    try:
+        path = export(_MODEL_DIR.value, _EXPORT_DIR.value, _EMA.value, _OVERWRITE.value)
+    except (ValueError, restore.RestoreError) as error:
+        sys.exit(f"error: {error}")
+    print(f"exported {path}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["model_dir", "export_dir"])
+    app.run(main)
