@@ -30,6 +30,8 @@ import time
 
 import apache_beam as beam
 from apache_beam.io import tfrecordio
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
@@ -83,6 +85,18 @@ def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], report
          | "WriteReports" >> manifest_writer.WriteReports(reports_dir))
 
 
+def make_pipeline(options) -> beam.Pipeline:
+    """A Beam pipeline on the runner the options name, DirectRunner meaning the FnApiRunner.
+
+    The DirectRunner first tries the Prism runner, which downloads a binary and then ignores
+    --direct_running_mode; the FnApiRunner is what it falls back to and what runs the
+    multi-processing mode, so the job goes there directly.
+    """
+    if options.view_as(StandardOptions).runner in (None, "DirectRunner"):
+        return beam.Pipeline(runner=FnApiRunner(), options=options)
+    return beam.Pipeline(options=options)
+
+
 def check_crc32c() -> None:
     """WriteToTFRecord needs a CRC32C implementation; say which package when there is none."""
     try:
@@ -117,7 +131,7 @@ def run(argv=None) -> int:
     _log.info("%d %s inputs listed (%s); shards per split %s; writing to %s", len(items), config.dataset,
               ", ".join(f"{s}: ~{expected[s]:.0f} clips" for s in splits), num_shards, config.output)
 
-    with beam.Pipeline(options=options) as pipeline:
+    with make_pipeline(options) as pipeline:
         build(pipeline, config, items, num_shards, reports_dir)
 
     reports = manifest_writer.read_reports(reports_dir)
