@@ -22,8 +22,10 @@ def small():
     return models.build_models(SMALL, FRAMES, 32)
 
 
-@pytest.mark.parametrize("image_size,patch", [(32, 2), (64, 4)])
-def test_small_preset_shapes_and_range(image_size, patch):
+# Video logits: time 4 -> 1 after the first kernel-4 layer; space 32 -> 4 (a 4x4 logits conv
+# leaves 1x1) or 64 -> 8 (5x5 patches).
+@pytest.mark.parametrize("image_size,patch,video_patch", [(32, 2, 1), (64, 4, 5)])
+def test_small_preset_shapes_and_range(image_size, patch, video_patch):
     nets = models.build_models(SMALL, FRAMES, image_size)
     latents = nets.generator.sample_latents(3, seed=1)
     assert latents["content"].shape == [3, SMALL.content_dim]
@@ -38,7 +40,8 @@ def test_small_preset_shapes_and_range(image_size, patch):
     image_logits = nets.image_discriminator(videos[:, 0], training=True)
     assert image_logits.shape == [3, patch, patch, 1] and image_logits.dtype == tf.float32
     video_logits, class_logits = nets.video_discriminator(videos, training=True)
-    assert video_logits.shape == [3, FRAMES, patch, patch, 1] and video_logits.dtype == tf.float32
+    assert video_logits.shape == [3, 1, video_patch, video_patch, 1]
+    assert video_logits.dtype == tf.float32
     assert class_logits is None
 
 
@@ -55,7 +58,8 @@ def test_mocogan_preset_matches_paper_sizes_and_runs():
     assert videos.shape == [1, 16, 64, 64, 3]
     assert float(tf.reduce_max(tf.abs(videos))) <= 1.0
     assert nets.image_discriminator(videos[:, 0]).shape == [1, 4, 4, 1]
-    assert nets.video_discriminator(videos)[0].shape == [1, 16, 2, 2, 1]
+    # The paper's D_V: time 16 -> 13 -> 10 -> 7 -> 4, space 64 -> 4, then one logit per clip.
+    assert nets.video_discriminator(videos)[0].shape == [1, 1, 1, 1, 1]
 
 
 def test_seeded_latents_are_reproducible(small):

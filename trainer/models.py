@@ -90,7 +90,7 @@ def _upsamplings(image_size: int, max_stages: int) -> int:
 
 
 def _check_disc_size(image_size: int, channels: tuple, name: str):
-    # Every discriminator conv halves the frame; the last one makes the patch logits.
+    # Every discriminator layer halves the frame, and a patch of logits must remain.
     if image_size % 2 ** (len(channels) + 1):
         raise ValueError(
             f"image_size={image_size} is too small or odd for the {name} with {len(channels)} "
@@ -146,20 +146,18 @@ class SpectralNorm(keras.layers.Layer):
             self.u.assign(u)
         kernel = tf.cast(tf.cast(kernel, tf.float32) / sigma, self.compute_dtype)
         outputs = keras.ops.conv(
-            tf.cast(inputs, self.compute_dtype), kernel, strides=self.conv.strides, padding="same"
+            tf.cast(inputs, self.compute_dtype), kernel, strides=self.conv.strides,
+            padding=self.conv.padding,
         )
         if self.conv.use_bias:
             outputs = outputs + tf.cast(self.conv.bias, self.compute_dtype)
         return outputs
 
 
-def _disc_conv(rank, filters, strides, spectral_norm, name, use_bias, dtype=None):
-    """A kernel-4 'same' convolution: pads (1, 1) at stride 2 inside the conv op, no Pad node."""
+def _disc_conv(rank, filters, kernel, strides, padding, spectral_norm, name, use_bias, dtype=None):
     conv_class = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
-    conv = conv_class(
-        filters, _KERNEL, strides=strides, padding="same", use_bias=use_bias, name=name,
-        dtype=dtype,
-    )
+    conv = conv_class(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                      name=name, dtype=dtype)
     return SpectralNorm(conv) if spectral_norm else conv
 
 
@@ -271,19 +269,24 @@ class Generator(keras.Model):
 
 
 class _Discriminator(keras.Model):
-    """Shared body: strided kernel-4 convs, leaky ReLU, batch norm after the first layer."""
+    """Shared body: strided convs, leaky ReLU, batch norm after the first layer, a logits conv.
 
-    def __init__(self, config: ModelConfig, channels, rank, strides, **kwargs):
+    `layers_spec` gives (kernel, strides, padding) for each body layer and then the logits layer;
+    `pad` is an explicit zero padding applied before every body conv (None: none).
+    """
+
+    def __init__(self, config: ModelConfig, channels, rank, layers_spec, pad=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers = len(channels)
-        for i, width in enumerate(channels):
+        self.num_layers, self.pad = len(channels), pad
+        for i, (width, (kernel, strides, padding)) in enumerate(zip(channels, layers_spec)):
             use_norm = i > 0 and config.disc_batch_norm
-            conv = _disc_conv(rank, width, strides, config.spectral_norm, f"conv{i}", not use_norm)
+            conv = _disc_conv(rank, width, kernel, strides, padding, config.spectral_norm,
+                              f"conv{i}", not use_norm)
             _set_numbered(self, "conv", i, conv)
             _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
-        self.logits_conv = _disc_conv(
-            rank, 1, strides, config.spectral_norm, "logits", True, dtype="float32"
-        )
+        kernel, strides, padding = layers_spec[-1]
+        self.logits_conv = _disc_conv(rank, 1, kernel, strides, padding, config.spectral_norm,
+                                      "logits", True, dtype="float32")
 
     @property
     def convs(self):
@@ -295,6 +298,8 @@ class _Discriminator(keras.Model):
 
     def features(self, x, training):
         for conv, norm in zip(self.convs, self.norms):
+            if self.pad is not None:
+                x = tf.pad(x, self.pad)
             x = conv(x, training=training)
             if norm is not None:
                 x = norm(x, training=training)
@@ -306,26 +311,46 @@ class _Discriminator(keras.Model):
 
 
 class ImageDiscriminator(_Discriminator):
-    """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1]."""
+    """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
+    PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op)."""
 
     def __init__(self, config: ModelConfig, image_size: int, **kwargs):
         _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
-        super().__init__(config, config.image_disc_channels, 2, 2, **kwargs)
+        spec = [(_KERNEL, 2, "same")] * (len(config.image_disc_channels) + 1)
+        super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
 
     def call(self, frames, training=False):
         return self.logits(self.features(frames, training), training)
 
 
-class VideoDiscriminator(_Discriminator):
-    """clips [B, T, H, W, 3] -> (patch logits float32 [B, T, h, w, 1], class logits [B, K] or None).
+def _video_disc_spec(num_frames: int, image_size: int, layers: int):
+    """The paper's D_V: kernel 4, stride (1, 2, 2), padding (0, 1, 1), then a 'valid' logits conv.
 
-    Time keeps its length ('same' padding, stride 1), so any clip length works and no Pad op is
-    needed; space halves at every layer as in the paper.
+    Time is not padded, so it shrinks by 3 per layer (16 -> 13 -> 10 -> 7 -> 4 -> 1 logit) and
+    costs less than half of a time-padded stack; shorter clips use kernels as long as the time
+    left. Space is padded explicitly: Keras' ZeroPadding3D trips TF's graph remapper.
+    """
+    spec, frames, size = [], num_frames, image_size
+    for _ in range(layers):
+        kernel_t = min(_KERNEL, frames)
+        spec.append(((kernel_t, _KERNEL, _KERNEL), (1, 2, 2), "valid"))
+        frames, size = frames - kernel_t + 1, size // 2
+    spec.append(((min(_KERNEL, frames), min(_KERNEL, size), min(_KERNEL, size)), (1, 1, 1), "valid"))
+    return spec
+
+
+class VideoDiscriminator(_Discriminator):
+    """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
+
+    With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
     """
 
-    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
+    def __init__(self, config: ModelConfig, num_frames: int, image_size: int, **kwargs):
         _check_disc_size(image_size, config.video_disc_channels, "video discriminator")
-        super().__init__(config, config.video_disc_channels, 3, (1, 2, 2), **kwargs)
+        channels = config.video_disc_channels
+        spec = _video_disc_spec(num_frames, image_size, len(channels))
+        pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
+        super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
         self.class_head = None
         if config.conditional:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
@@ -357,7 +382,7 @@ def build_models(config: ModelConfig, num_frames: int, image_size: int) -> Model
     """The three networks with weights created, ready for a checkpoint restore or training."""
     generator = build_generator(config, num_frames, image_size)
     image_disc = ImageDiscriminator(config, image_size, name="image_discriminator")
-    video_disc = VideoDiscriminator(config, image_size, name="video_discriminator")
+    video_disc = VideoDiscriminator(config, num_frames, image_size, name="video_discriminator")
     image_disc(tf.zeros([1, image_size, image_size, 3]), training=False)
     video_disc(tf.zeros([1, num_frames, image_size, image_size, 3]), training=False)
     return Models(generator, image_disc, video_disc)
