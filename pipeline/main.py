@@ -78,7 +78,7 @@ def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], report
             bair.ReadBairFileFn(config.size, config.frame_stride)).with_outputs(FAILED, main="videos")
     else:
         decoded = created | "Decode" >> DecodeVideos(config.size, config.fps, config.frame_stride,
-                                                      config.decode_timeout_s)
+                                                      config.decode_timeout_s, total=len(items))
     clipped = decoded.videos | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
     _ = clipped.records | "WriteShards" >> WriteSplits(config.output, num_shards, config.compression)
     _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN])
@@ -173,7 +173,9 @@ def finish(config: JobConfig, reports, missing, counts, seconds: float) -> int:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: importing Beam already gave the root logger a WARNING-level handler.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
     sys.exit(run(sys.argv[1:]))
 
 

@@ -48,8 +48,8 @@ def failure(video_id: str, path: str, split: str, reason: str, kind: str = "fail
 class Progress:
     """Logs a line per worker every `every` videos or `seconds`, whichever comes first."""
 
-    def __init__(self, what: str, every: int = 25, seconds: float = 15.0):
-        self.what, self.every, self.seconds = what, every, seconds
+    def __init__(self, what: str, total: int | None = None, every: int = 10, seconds: float = 10.0):
+        self.what, self.total, self.every, self.seconds = what, total, every, seconds
         self.videos = self.failed = self.frames = 0
         self.started = self.last = time.monotonic()
 
@@ -61,21 +61,24 @@ class Progress:
         if self.videos % self.every == 0 or now - self.last >= self.seconds:
             self.last = now
             elapsed = max(now - self.started, 1e-9)
-            _log.info("%s (worker pid %d): %d videos (%d failed), %d frames in %.0f s: "
-                      "%.1f videos/s, %.0f frames/s", self.what, os.getpid(), self.videos,
+            of_all = f" of the job's {self.total}" if self.total else ""
+            _log.info("%s (worker pid %d): %d videos%s (%d failed), %d frames in %.0f s: "
+                      "%.1f videos/s, %.0f frames/s", self.what, os.getpid(), self.videos, of_all,
                       self.failed, self.frames, elapsed, self.videos / elapsed, self.frames / elapsed)
 
 
 class DecodeVideoFn(beam.DoFn):
     """VideoSource -> DecodedVideo, or a FAILED report naming ffmpeg's complaint."""
 
-    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float):
+    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
+                 total: int | None = None):
         self._size, self._fps, self._frame_stride, self._timeout_s = size, fps, frame_stride, timeout_s
+        self._total = total
         self._decoded = Metrics.counter(NAMESPACE, "videos_decoded")
         self._failed = Metrics.counter(NAMESPACE, "videos_failed")
 
     def setup(self):
-        self._progress = Progress("decode")
+        self._progress = Progress("decode", self._total)
 
     def process(self, source):
         try:
@@ -128,9 +131,10 @@ class ClipVideoFn(beam.DoFn):
 class DecodeVideos(beam.PTransform):
     """PCollection[VideoSource] -> outputs: main DecodedVideo, FAILED reports."""
 
-    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float):
+    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
+                 total: int | None = None):
         super().__init__()
-        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s)
+        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s, total)
 
     def expand(self, sources):
         return sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn).with_outputs(FAILED, main="videos")

@@ -152,3 +152,34 @@ def test_conflicting_flags_are_a_usage_error(tmp_path, capsys):
                   "--fps=5", "--frame_stride=2"])
     assert status == EXIT_USAGE
     assert "not both" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# Driver-side decisions, without running a pipeline
+
+
+def test_default_runner_is_multi_processing_on_every_core():
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    from pipeline.options import parse_options
+
+    options, config = parse_options(["--input=/in", "--output=/out"])
+    assert options.view_as(StandardOptions).runner == "DirectRunner"
+    direct = options.view_as(DirectOptions)
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_processing", os.cpu_count())
+    assert (config.dataset, config.num_frames, config.size, config.clip_stride) == ("folder", 16, 64, None)
+    options, _ = parse_options(["--input=/in", "--output=/out", "--direct_num_workers=1",
+                                "--direct_running_mode=in_memory"])
+    assert options.view_as(DirectOptions).direct_num_workers == 1
+
+
+def test_shard_count_follows_the_expected_bytes():
+    from pipeline.clips import ClipSpec
+    from pipeline.manifest_writer import TARGET_SHARD_BYTES, choose_num_shards, clip_bytes
+
+    per_clip = clip_bytes(ClipSpec(16), 64, "raw", "none")
+    assert 16 * 64 * 64 * 3 <= per_clip < 16 * 64 * 64 * 3 * 1.01
+    shards = choose_num_shards({"train": 100_000, "test": 3}, per_clip)
+    assert shards["test"] == 1
+    assert 100 * 2**20 <= 100_000 * per_clip / shards["train"] <= TARGET_SHARD_BYTES
+    assert choose_num_shards({"train": 100_000, "test": 3}, per_clip, override=7) == {"train": 7, "test": 7}
+    assert clip_bytes(ClipSpec(16), 64, "jpeg", "none") < clip_bytes(ClipSpec(16), 64, "png", "none") < per_clip

@@ -74,13 +74,15 @@ def test_write_splits_names_shards_per_split(tmp_path, compression):
     clip = schema.Clip(np.zeros((2, 4, 4, 3), np.uint8), 0, "v", 0)
     records = [("train", schema.encode_clip(clip))] * 5 + [("test", schema.encode_clip(clip))] * 2
     with BeamTestPipeline() as p:
-        _ = p | beam.Create(records) | WriteSplits(str(tmp_path), {"train": 2, "test": 1}, compression)
+        _ = p | beam.Create(records) | WriteSplits(
+            str(tmp_path), {"train": 2, "test": 1, "val": 1}, compression)
     suffix = schema.shard_suffix(compression)
     names = sorted(os.listdir(tmp_path))
+    # A split whose videos all failed still gets its (empty) shard files, as the manifest lists.
     assert names == [f"test-00000-of-00001{suffix}", f"train-00000-of-00002{suffix}",
-                     f"train-00001-of-00002{suffix}"]
+                     f"train-00001-of-00002{suffix}", f"val-00000-of-00001{suffix}"]
     counts = {}
     for name in names:
         dataset = tf.data.TFRecordDataset(str(tmp_path / name), schema.tf_compression_type(compression))
         counts[name.split("-")[0]] = counts.get(name.split("-")[0], 0) + sum(1 for _ in dataset)
-    assert counts == {"train": 5, "test": 2}
+    assert counts == {"train": 5, "test": 2, "val": 0}
