@@ -24,6 +24,7 @@ listed in the manifest with a reason. The exit status is non-zero when no clip w
 more than --max_failure_fraction of the videos failed.
 """
 
+import dataclasses
 import logging
 import sys
 import time
@@ -43,8 +44,17 @@ _log = logging.getLogger("pipeline.main")
 EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE = 0, 1, 2
 
 
-def list_inputs(config: JobConfig):
-    """(elements for beam.Create, class names, missing entries, expected clips per split)."""
+@dataclasses.dataclass(frozen=True)
+class ListedInputs:
+    """What the driver knows before the pipeline runs."""
+
+    items: list  # VideoSource (ucf101, folder) or BairFile (bair): the elements of beam.Create
+    class_names: tuple[str, ...]
+    missing: tuple[tuple[str, str], ...]  # (video_id, reason) of list entries with no file
+    expected_clips: dict[str, float]  # per split, to size the shards
+
+
+def list_inputs(config: JobConfig) -> ListedInputs:
     spec = clip_spec(config)
     if config.dataset == "bair":
         files = bair.list_bair_files(config.input)
@@ -53,7 +63,7 @@ def list_inputs(config: JobConfig):
         for item in files:
             trajectories = max(1, item.size_bytes // bair.APPROX_BYTES_PER_TRAJECTORY)
             clips[item.split] = clips.get(item.split, 0) + trajectories * expected_clips(frames, spec)
-        return files, (), (), clips
+        return ListedInputs(files, (), (), clips)
     if config.dataset == "ucf101":
         listing = sources.list_ucf101(config.input, config.splits, config.split_id)
     else:
@@ -63,7 +73,7 @@ def list_inputs(config: JobConfig):
         videos_per_split[source.split] = videos_per_split.get(source.split, 0) + 1
     frames = manifest_writer.frames_per_video(config.fps, config.frame_stride)
     clips = manifest_writer.expected_clips_per_split(videos_per_split, frames, spec)
-    return list(listing.sources), listing.class_names, listing.missing, clips
+    return ListedInputs(list(listing.sources), listing.class_names, tuple(listing.missing), clips)
 
 
 def clip_spec(config: JobConfig) -> ClipSpec:
@@ -112,40 +122,46 @@ def run(argv=None) -> int:
     try:
         options, config = parse_options(argv)
         check_crc32c()
-        items, class_names, missing, expected = list_inputs(config)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        _log.error("%s", error)
+        listed = list_inputs(config)
+    except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if not items:
+    if not listed.items:
+        missing = listed.missing
         print(f"error: no {config.dataset} inputs found under {config.input!r}"
               + (f" ({len(missing)} listed files are missing, e.g. {missing[0][0]})" if missing else "")
               + "; check --input and --dataset. Nothing was written.", file=sys.stderr)
         return EXIT_UNUSABLE
-    splits = sorted(expected)
+    splits = sorted(listed.expected_clips)
     bytes_per_clip = manifest_writer.clip_bytes(clip_spec(config), config.size, config.encoding,
                                                 config.compression)
-    num_shards = manifest_writer.choose_num_shards(expected, bytes_per_clip, config.num_shards)
+    num_shards = manifest_writer.choose_num_shards(listed.expected_clips, bytes_per_clip, config.num_shards)
     manifest_writer.clear_previous(config.output, splits)
+    _log.info("%d %s inputs listed (%s); shards per split %s; writing to %s", len(listed.items),
+              config.dataset, ", ".join(f"{s}: ~{listed.expected_clips[s]:.0f} clips" for s in splits),
+              num_shards, config.output)
     reports_dir = manifest_writer.new_reports_dir(config.output)
-    _log.info("%d %s inputs listed (%s); shards per split %s; writing to %s", len(items), config.dataset,
-              ", ".join(f"{s}: ~{expected[s]:.0f} clips" for s in splits), num_shards, config.output)
-
-    with make_pipeline(options) as pipeline:
-        build(pipeline, config, items, num_shards, reports_dir)
-
-    reports = manifest_writer.read_reports(reports_dir)
-    manifest_writer.remove_dir(reports_dir)
+    try:
+        with make_pipeline(options) as pipeline:
+            build(pipeline, config, listed.items, num_shards, reports_dir)
+        reports = manifest_writer.read_reports(reports_dir)
+    finally:
+        manifest_writer.remove_dir(reports_dir)
     counts = manifest_writer.split_counts(reports, splits)
     files = {split: manifest_writer.shard_files_written(config.output, split, num_shards[split],
                                                         config.compression) for split in splits}
-    failed = manifest_writer.failed_entries(reports, missing)
+    failed = manifest_writer.failed_entries(reports, listed.missing)
+    manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
+                                              beam_flags(options, config))
+    schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on
+    return finish(config, reports, listed.missing, counts, time.monotonic() - started)
+
+
+def beam_flags(options, config: JobConfig) -> dict:
+    """The Beam options the caller set (runner, workers, project...), for the manifest."""
     job_flags = set(config.as_dict())
-    beam_options = {k: v for k, v in options.get_all_options(drop_default=True).items()
-                    if k not in job_flags and isinstance(v, (str, int, float, bool, type(None)))}
-    manifest = manifest_writer.build_manifest(config, class_names, files, counts, failed, beam_options)
-    schema.write_manifest(config.output, manifest)
-    return finish(config, reports, missing, counts, time.monotonic() - started)
+    return {k: v for k, v in options.get_all_options(drop_default=True).items()
+            if k not in job_flags and isinstance(v, (str, int, float, bool, type(None)))}
 
 
 def finish(config: JobConfig, reports, missing, counts, seconds: float) -> int:
