@@ -20,16 +20,22 @@ import sys
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
-_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
-_EMA = flags.DEFINE_bool("ema", True, "Export the EMA generator when the checkpoint has one.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
+from trainer import config as config_lib
+from trainer import restore
+
+
+def define_flags():
+    """Called only when run as a program, so importing this module defines no flags."""
+    flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
+    flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
+    flags.DEFINE_bool("ema", True, "Export the EMA generator when the checkpoint has one.")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
 
 
 def make_module(generator, class_names=()):
     """A tf.Module with `generate` -> uint8 videos, `serve` (the same as a dict) and `class_names`."""
-    import tensorflow as tf
 
     class VideoGenerator(tf.Module):
         def __init__(self):
@@ -74,17 +80,15 @@ def make_module(generator, class_names=()):
 
 def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: bool = False) -> str:
     """Writes the SavedModel of model_dir's latest generator to export_dir; returns export_dir."""
-    import tensorflow as tf
-
-    from trainer import config as config_lib, restore
-
     export_dir = export_dir.rstrip("/")
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
     generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
     module = make_module(generator, config.class_names if config.conditional else ())
 
-    remote = "://" in export_dir
+    remote = "://" in export_dir  # object stores cannot rename folders: written in place
+    if remote and tf.io.gfile.exists(export_dir):
+        tf.io.gfile.rmtree(export_dir)
     target = export_dir if remote else f"{export_dir}.partial-{os.getpid()}"
     tf.saved_model.save(module, target, signatures={"serving_default": module.serve})
     tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))  # the run's config, for the record
@@ -99,15 +103,15 @@ def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: 
 
 def main(argv):
     del argv
-    from trainer import restore
-
     try:
-        path = export(_MODEL_DIR.value, _EXPORT_DIR.value, _EMA.value, _OVERWRITE.value)
+        f = flags.FLAGS
+        path = export(f.model_dir, f.export_dir, f.ema, f.overwrite)
     except (ValueError, restore.RestoreError) as error:
         sys.exit(f"error: {error}")
     print(f"exported {path}")
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["model_dir", "export_dir"])
     app.run(main)

@@ -17,23 +17,29 @@ import sys
 from absl import app
 from absl import flags
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
-_OUT = flags.DEFINE_string("out", None, "Output file: .gif, .mp4 (grid video) or .png (sheet).")
-_NUM_VIDEOS = flags.DEFINE_integer("num_videos", 16, "How many videos to generate.")
-_LABEL = flags.DEFINE_string("label", None, "Class name or index (conditional models only).")
-_SEED = flags.DEFINE_integer("seed", 0, "Latent seed; the same seed gives the same videos.")
-_FPS = flags.DEFINE_float("fps", 8.0, "Frames per second of the output video.")
-_COLS = flags.DEFINE_integer("cols", None, "Grid columns (default: about a square).")
-_EMA = flags.DEFINE_bool("ema", True, "Use the EMA generator when the checkpoint has one.")
-_SHEET_FRAMES = flags.DEFINE_integer("sheet_frames", 8, "Frames per row of a .png contact sheet.")
+from trainer import restore
+from trainer import video_io
+
+
+def define_flags():
+    """Called only when run as a program, so importing this module defines no flags (no clash
+    with trainer.main's --model_dir in one process)."""
+    flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
+    flags.DEFINE_string("out", None, "Output file: .gif, .mp4 (grid video) or .png (sheet).")
+    flags.DEFINE_integer("num_videos", 16, "How many videos to generate.")
+    flags.DEFINE_string("label", None, "Class name or index (conditional models only).")
+    flags.DEFINE_integer("seed", 0, "Latent seed; the same seed gives the same videos.")
+    flags.DEFINE_float("fps", 8.0, "Frames per second of the output video.")
+    flags.DEFINE_integer("cols", None, "Grid columns (default: about a square).")
+    flags.DEFINE_bool("ema", True, "Use the EMA generator when the checkpoint has one.")
+    flags.DEFINE_integer("sheet_frames", 8, "Frames per row of a .png contact sheet.")
+
 
 EXTENSIONS = (".gif", ".mp4", ".png")
 
 
 def generate(generator, config, num_videos: int, label=None, seed: int = 0):
     """uint8 [N, T, H, W, 3] videos from fixed latents (a function of the seed and labels)."""
-    from trainer import restore
-
     labels = restore.labels_for(num_videos, restore.resolve_label(label, config), config)
     latents = generator.sample_latents(num_videos, labels=labels, seed=seed)
     return restore.to_uint8(generator(latents, training=False))
@@ -48,8 +54,6 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
         raise ValueError(f"--out={out}: use a file name ending in one of {EXTENSIONS}")
     if num_videos < 1:
         raise ValueError(f"--num_videos={num_videos} must be >= 1")
-    from trainer import restore, video_io
-
     generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
     videos = generate(generator, config, num_videos, label, seed)
     if extension == ".png":
@@ -60,16 +64,16 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
 
 def main(argv):
     del argv
-    from trainer import restore
-
     try:
-        path = write_samples(_MODEL_DIR.value, _OUT.value, _NUM_VIDEOS.value, _LABEL.value,
-                             _SEED.value, _FPS.value, _COLS.value, _EMA.value, _SHEET_FRAMES.value)
+        f = flags.FLAGS
+        path = write_samples(f.model_dir, f.out, f.num_videos, f.label, f.seed, f.fps, f.cols,
+                             f.ema, f.sheet_frames)
     except (ValueError, restore.RestoreError) as error:  # ConfigError is a ValueError
         sys.exit(f"error: {error}")
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["model_dir", "out"])
     app.run(main)
