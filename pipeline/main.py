@@ -31,13 +31,14 @@ import time
 
 import apache_beam as beam
 from apache_beam.io import tfrecordio
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import JobConfig, parse_options
-from pipeline.transforms import FAILED, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
+from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
 
 _log = logging.getLogger("pipeline.main")
 
@@ -142,8 +143,11 @@ def run(argv=None) -> int:
               num_shards, config.output)
     reports_dir = manifest_writer.new_reports_dir(config.output)
     try:
-        with make_pipeline(options) as pipeline:
-            build(pipeline, config, listed.items, num_shards, reports_dir)
+        pipeline = make_pipeline(options)
+        build(pipeline, config, listed.items, num_shards, reports_dir)
+        result = pipeline.run()
+        result.wait_until_finish()
+        log_counters(result)
         reports = manifest_writer.read_reports(reports_dir)
     finally:
         manifest_writer.remove_dir(reports_dir)
@@ -155,6 +159,16 @@ def run(argv=None) -> int:
                                               beam_flags(options, config))
     schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on
     return finish(config, reports, listed.missing, counts, time.monotonic() - started)
+
+
+def log_counters(result) -> None:
+    """Logs the job's Beam counters (videos decoded, failed, too short; clips written)."""
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except (NotImplementedError, KeyError, AttributeError):  # not every runner reports metrics
+        return
+    values = {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in counters}
+    _log.info("counters: %s", ", ".join(f"{name}={values[name]}" for name in sorted(values)))
 
 
 def beam_flags(options, config: JobConfig) -> dict:

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import schema
 from pipeline.clips import ClipSpec
 from pipeline.sources import VideoSource
-from pipeline.transforms import (FAILED, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords,
+from pipeline.transforms import (FAILED, NAMESPACE, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords,
                                  WriteSplits)
 from tests.video_fixtures import make_bad_videos, make_video
 
@@ -40,19 +41,25 @@ def _summary(split_and_record):
 
 
 def test_decode_and_clip_route_good_and_bad_videos(videos):
-    with BeamTestPipeline() as p:
-        decoded = p | beam.Create(_sources(videos)) | DecodeVideos(32, None, None, 60.0)
-        clipped = decoded.videos | VideosToRecords(ClipSpec(num_frames=16), "raw")
-        assert_that(clipped.records | beam.Map(_summary), equal_to([
-            ("train", "good_0.avi", 0, 0, (16, 32, 32, 3)), ("train", "good_0.avi", 16, 0, (16, 32, 32, 3)),
-            ("train", "good_1.avi", 0, 1, (16, 32, 32, 3)), ("train", "good_1.avi", 16, 1, (16, 32, 32, 3)),
-        ]), label="Records")
-        assert_that(decoded[FAILED] | beam.Map(lambda f: (f["video_id"], "empty" in f["reason"])),
-                    equal_to([("empty.avi", True)]), label="DecodeFailures")
-        assert_that(clipped[FAILED] | beam.Map(lambda f: (f["video_id"], f["reason"].split(":")[0])),
-                    equal_to([("too_short.avi", "too short")]), label="TooShort")
-        assert_that(clipped[WRITTEN] | beam.Map(lambda w: (w["video_id"], w["clips"])),
-                    equal_to([("good_0.avi", 2), ("good_1.avi", 2)]), label="Written")
+    # Built, then run explicitly, so that the counters can be read from the result.
+    p = BeamTestPipeline()
+    decoded = p | beam.Create(_sources(videos)) | DecodeVideos(32, None, None, 60.0)
+    clipped = decoded.videos | VideosToRecords(ClipSpec(num_frames=16), "raw")
+    assert_that(clipped.records | beam.Map(_summary), equal_to([
+        ("train", "good_0.avi", 0, 0, (16, 32, 32, 3)), ("train", "good_0.avi", 16, 0, (16, 32, 32, 3)),
+        ("train", "good_1.avi", 0, 1, (16, 32, 32, 3)), ("train", "good_1.avi", 16, 1, (16, 32, 32, 3)),
+    ]), label="Records")
+    assert_that(decoded[FAILED] | beam.Map(lambda f: (f["video_id"], "empty" in f["reason"])),
+                equal_to([("empty.avi", True)]), label="DecodeFailures")
+    assert_that(clipped[FAILED] | beam.Map(lambda f: (f["video_id"], f["reason"].split(":")[0])),
+                equal_to([("too_short.avi", "too short")]), label="TooShort")
+    assert_that(clipped[WRITTEN] | beam.Map(lambda w: (w["video_id"], w["clips"])),
+                equal_to([("good_0.avi", 2), ("good_1.avi", 2)]), label="Written")
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    assert {c.key.metric.name: c.committed for c in counters} == {
+        "videos_decoded": 3, "videos_failed": 1, "videos_too_short": 1, "clips_written": 4}
 
 
 def test_clip_pixels_are_the_decoded_frames():
