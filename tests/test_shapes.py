@@ -5,20 +5,12 @@ import os
 import subprocess
 import sys
 
-import ffmpeg
 import numpy as np
 import pytest
 
 from pipeline.datasets import shapes
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.decode import decode_video as decode
 from trainer import shape_metrics
-
-
-def decode(path: str, size: int = 64) -> np.ndarray:
-    """ffmpeg's own decode of a whole video into uint8 [T, H, W, 3]."""
-    out, _ = (ffmpeg.input(path).output("pipe:", format="rawvideo", pix_fmt="rgb24")
-              .run(cmd=ffmpeg_exe(), capture_stdout=True, quiet=True))
-    return np.frombuffer(out, np.uint8).reshape(-1, size, size, 3)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,122 @@
+"""Fréchet distance between Gaussian fits of clip features, and the I3D features of standard FVD.
+
+FVD (Unterthiner et al. 2018) is the Fréchet distance between Gaussians fitted to I3D features of
+real and generated clips:
+
+    d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr( (S1^1/2 S2 S1^1/2)^1/2 )
+
+The last trace equals tr((S1 S2)^1/2); it is computed from the symmetric positive semi-definite
+matrix S1^1/2 S2 S1^1/2 with eigendecompositions only (no scipy), in float64.
+
+`I3DFeatures` loads a user-supplied I3D SavedModel (nothing is downloaded) and applies the
+standard preprocessing: frames resized to 224x224 (bilinear) and scaled to [-1, 1]. Without one,
+the project's own Shape Motion classifier (trainer/feature_net.py) provides the features.
+"""
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+I3D_SIZE = 224
+# Signature names tried in order: a TF2 export, then the TF1 hub format the original FVD used.
+I3D_SIGNATURES = ("serving_default", "default")
+I3D_OUTPUT_KEYS = ("default", "logits", "output_0")
+
+FeatureExtractor = Callable[[np.ndarray], np.ndarray]  # videos [N,T,H,W,3] -> features [N, D]
+
+
+def fit_gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and unbiased covariance [D, D] of features [N, D] (N >= 2), float64."""
+    features = np.asarray(features, np.float64)
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(f"need features [N >= 2, D] to fit a Gaussian, got shape {features.shape}")
+    return features.mean(axis=0), np.cov(features, rowvar=False, ddof=1).reshape(
+        features.shape[1], features.shape[1])
+
+
+def psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix; rounding's tiny negative
+    eigenvalues are clipped to zero."""
+    matrix = (matrix + matrix.T) / 2
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Squared Fréchet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise ValueError(f"mismatched Gaussians: means {mu1.shape}, {mu2.shape}; "
+                         f"covariances {sigma1.shape}, {sigma2.shape}")
+    root1 = psd_sqrt(sigma1)
+    middle = root1 @ sigma2 @ root1
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    distance = np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2 * cross
+    return float(max(distance, 0.0))
+
+
+def feature_frechet_distance(features1: np.ndarray, features2: np.ndarray) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets [N1, D] and [N2, D]."""
+    return frechet_distance(*fit_gaussian(features1), *fit_gaussian(features2))
+
+
+def to_unit_range(videos: np.ndarray) -> np.ndarray:
+    """float32 videos in [-1, 1] from uint8 (0-255) or float already in [-1, 1]."""
+    videos = np.asarray(videos)
+    if videos.dtype == np.uint8:
+        return videos.astype(np.float32) / 127.5 - 1.0
+    return np.clip(videos.astype(np.float32), -1.0, 1.0)
+
+
+def i3d_preprocess(videos: np.ndarray) -> tf.Tensor:
+    """Standard FVD input: float32 [N, T, 224, 224, 3] in [-1, 1], frames resized bilinearly."""
+    videos = to_unit_range(videos)
+    n, t, h, w, c = videos.shape
+    frames = tf.image.resize(tf.reshape(videos, [n * t, h, w, c]), [I3D_SIZE, I3D_SIZE], method="bilinear")
+    return tf.clip_by_value(tf.reshape(frames, [n, t, I3D_SIZE, I3D_SIZE, c]), -1.0, 1.0)
+
+
+class I3DFeatures:
+    """Features of an I3D SavedModel given by path (its logits, as the standard FVD uses).
+
+    The model is called through its serving signature ("serving_default", else TF1 hub's
+    "default") with one float32 [N, T, 224, 224, 3] input in [-1, 1]; the output named "default",
+    "logits" or "output_0" (or the only one) is taken and flattened to [N, D].
+    """
+
+    def __init__(self, path: str, batch_size: int = 8):
+        try:
+            self._model = tf.saved_model.load(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--i3d_model={path} is not a loadable SavedModel: {error}") from error
+        found = [name for name in I3D_SIGNATURES if name in self._model.signatures]
+        if not found:
+            raise ValueError(f"the SavedModel at {path} has no signature named {I3D_SIGNATURES}; "
+                             f"it has {sorted(self._model.signatures)}")
+        self._signature = self._model.signatures[found[0]]
+        inputs = self._signature.structured_input_signature[1]
+        if len(inputs) != 1:
+            raise ValueError(f"the I3D signature {found[0]!r} of {path} must take one input, "
+                             f"it takes {sorted(inputs)}")
+        self._input_name = next(iter(inputs))
+        self._path = path
+        self._batch_size = batch_size
+
+    def _pick_output(self, outputs: dict) -> tf.Tensor:
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
+        for key in I3D_OUTPUT_KEYS:
+            if key in outputs:
+                return outputs[key]
+        raise ValueError(f"cannot tell which output of {self._path} holds the features: "
+                         f"{sorted(outputs)}; expected one of {I3D_OUTPUT_KEYS}")
+
+    def __call__(self, videos: np.ndarray) -> np.ndarray:
+        batches = []
+        for start in range(0, len(videos), self._batch_size):
+            inputs = i3d_preprocess(videos[start:start + self._batch_size])
+            output = self._pick_output(self._signature(**{self._input_name: inputs}))
+            batches.append(tf.reshape(output, [output.shape[0], -1]).numpy())
+        return np.concatenate(batches).astype(np.float64)
