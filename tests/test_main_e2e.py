@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from pipeline import bair, schema
@@ -39,22 +38,23 @@ def bare_ffmpeg_frames(path, size):
     return np.frombuffer(out, np.uint8).reshape(-1, size, size, 3)
 
 
-@pytest.fixture(scope="module")
-def ucf_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ucf")
-    input_root, splits_dir = make_ucf101_tree(root, groups=(1, 2, 8, 9), num_frames=40,
+def test_ucf101_end_to_end_on_the_multi_processing_runner(tmp_path):
+    # One test, not several sharing a fixture, so that pytest-xdist runs this job only once.
+    input_root, splits_dir = make_ucf101_tree(tmp_path, groups=(1, 2, 8, 9), num_frames=40,
                                               add_missing_entry=True)
-    output = str(root / "shards")
-    status = run([f"--dataset=ucf101", f"--input={input_root}", f"--splits={splits_dir}",
+    output = str(tmp_path / "shards")
+    status = run(["--dataset=ucf101", f"--input={input_root}", f"--splits={splits_dir}",
                   f"--output={output}", "--num_frames=8", "--size=32", "--clip_stride=12",
                   "--encoding=png", "--compression=gzip", "--max_failure_fraction=0.2",
                   "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
-    return status, input_root, output
-
-
-def test_ucf_run_succeeds_and_describes_its_shards(ucf_run):
-    status, _, output = ucf_run
     assert status == EXIT_OK
+    check_ucf_manifest_and_files(output)
+    check_ucf_labels_and_groups(output)
+    check_ucf_pixels_equal_bare_ffmpeg(input_root, output)
+    check_ucf_missing_entry_reported(output)
+
+
+def check_ucf_manifest_and_files(output):
     manifest = schema.read_manifest(output)
     assert manifest.clip_shape == (8, 32, 32, 3)
     assert (manifest.encoding, manifest.compression) == ("png", "gzip")
@@ -69,8 +69,7 @@ def test_ucf_run_succeeds_and_describes_its_shards(ucf_run):
         assert len(read_split(output, split)) == 18
 
 
-def test_ucf_labels_and_groups(ucf_run):
-    _, _, output = ucf_run
+def check_ucf_labels_and_groups(output):
     class_names = schema.read_manifest(output).class_names
     groups = {}
     for split in ("train", "test"):
@@ -82,16 +81,14 @@ def test_ucf_labels_and_groups(ucf_run):
     assert not groups["train"] & groups["test"]
 
 
-def test_ucf_pixels_equal_bare_ffmpeg(ucf_run):
-    _, input_root, output = ucf_run
+def check_ucf_pixels_equal_bare_ffmpeg(input_root, output):
     clips = read_split(output, "test")
     for clip in (clips[0], clips[-1]):
         expected = bare_ffmpeg_frames(os.path.join(input_root, clip.video_id), size=32)
         np.testing.assert_array_equal(clip.frames, expected[clip.start:clip.start + 8])
 
 
-def test_ucf_missing_list_entry_is_reported(ucf_run):
-    _, _, output = ucf_run
+def check_ucf_missing_entry_reported(output):
     failed = schema.read_manifest(output).failed
     assert [entry["video_id"] for entry in failed] == ["ApplyEyeMakeup/v_ApplyEyeMakeup_g25_c99.avi"]
     assert "not found" in failed[0]["reason"]

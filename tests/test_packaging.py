@@ -12,8 +12,6 @@ import sys
 import tarfile
 import zipfile
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ("pipeline/__init__.py", "pipeline/main.py", "pipeline/decode.py", "pipeline/schema.py",
            "pipeline/transforms.py", "pipeline/clips.py", "pipeline/bair.py", "trainer/__init__.py")
@@ -22,11 +20,10 @@ _IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.eg
                                  ".pytest_cache", "shards", "runs", "tests")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    source = tmp_path_factory.mktemp("src") / "repo"
+def build(tmp_path):
+    source = tmp_path / "src" / "repo"
     shutil.copytree(REPO, source, ignore=_IGNORE, symlinks=True)
-    outdir = tmp_path_factory.mktemp("dist")
+    outdir = tmp_path / "dist"
     result = subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir", str(outdir)],
         cwd=source, capture_output=True, text=True, timeout=300)
@@ -40,7 +37,9 @@ def _one(outdir, suffix):
     return os.path.join(outdir, names[0])
 
 
-def test_wheel_holds_both_packages_and_their_dependencies(built):
+def test_sdist_and_wheel_hold_both_packages_and_their_dependencies(tmp_path):
+    # One test builds both archives once (a shared fixture would build once per xdist worker).
+    built = build(tmp_path)
     with zipfile.ZipFile(_one(built, ".whl")) as wheel:
         names = set(wheel.namelist())
         metadata = next(wheel.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
@@ -52,8 +51,6 @@ def test_wheel_holds_both_packages_and_their_dependencies(built):
     for dependency in ("apache-beam", "tensorflow", "imageio-ffmpeg", "ffmpeg-python", "google-crc32c"):
         assert any(r.startswith(dependency) for r in requires), f"{dependency} not required: {requires}"
 
-
-def test_sdist_holds_both_packages_and_setup_py(built):
     with tarfile.open(_one(built, ".tar.gz")) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     for module in (*MODULES, "setup.py"):
