@@ -37,7 +37,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
-from pipeline.options import JobConfig, parse_options
+from pipeline.options import JobConfig, job_help, parse_options
 from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
 
 _log = logging.getLogger("pipeline.main")
@@ -120,6 +120,9 @@ def check_crc32c() -> None:
 def run(argv=None) -> int:
     """Runs the job; returns the process exit status (see the module docstring)."""
     started = time.monotonic()
+    if {"-h", "--help"} & set(argv or ()):
+        print(job_help())
+        return EXIT_OK
     try:
         options, config = parse_options(argv)
         check_crc32c()

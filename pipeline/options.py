@@ -5,6 +5,7 @@
 in one argv. `JobConfig.from_options` validates them once and is what the rest of the job reads.
 """
 
+import argparse
 import dataclasses
 import os
 
@@ -118,6 +119,16 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def job_help() -> str:
+    """--help text: the job's flags (Beam's own parser would print none of them)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.main", description="Videos to TFRecord clip shards with Apache Beam.",
+        epilog="Any Beam pipeline option passes through: --runner, --project, --region, "
+               "--temp_location, --setup_file, --direct_num_workers, --direct_running_mode, ...")
+    PreprocessOptions._add_argparse_args(parser)  # pylint: disable=protected-access
+    return parser.format_help()
+
+
 def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     """Parses argv into Beam options (with the local defaults filled in) and the job config.
 
@@ -126,6 +137,11 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     """
     argv = list(argv or [])
     options = PipelineOptions(argv)
+    # Beam only warns about flags it does not know; a misspelt job flag must not be ignored.
+    unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    if unknown:
+        raise ValueError(f"unknown flags: {', '.join('--' + name for name in sorted(unknown))}; "
+                         "see python -m pipeline.main --help")
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = "DirectRunner"

@@ -144,11 +144,14 @@ def test_empty_input_exits_non_zero_from_the_command_line(tmp_path):
     assert not (tmp_path / "shards" / schema.MANIFEST_NAME).exists()
 
 
-def test_conflicting_flags_are_a_usage_error(tmp_path, capsys):
+def test_conflicting_or_misspelt_flags_are_a_usage_error(tmp_path, capsys):
     status = run(["--dataset=folder", f"--input={tmp_path}", f"--output={tmp_path / 'o'}",
                   "--fps=5", "--frame_stride=2"])
     assert status == EXIT_USAGE
     assert "not both" in capsys.readouterr().err
+    status = run(["--dataset=folder", f"--input={tmp_path}", f"--output={tmp_path / 'o'}", "--num_frame=8"])
+    assert status == EXIT_USAGE
+    assert "unknown flags: --num_frame" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------
