@@ -22,10 +22,8 @@ def small():
     return models.build_models(SMALL, FRAMES, 32)
 
 
-# Video logits: time 4 -> 1 after the first kernel-4 layer; space 32 -> 4 (a 4x4 logits conv
-# leaves 1x1) or 64 -> 8 (5x5 patches).
-@pytest.mark.parametrize("image_size,patch,video_patch", [(32, 2, 1), (64, 4, 5)])
-def test_small_preset_shapes_and_range(image_size, patch, video_patch):
+@pytest.mark.parametrize("image_size,patch", [(32, 2), (64, 4)])
+def test_small_preset_shapes_and_range(image_size, patch):
     nets = models.build_models(SMALL, FRAMES, image_size)
     latents = nets.generator.sample_latents(3, seed=1)
     assert latents["content"].shape == [3, SMALL.content_dim]
@@ -40,7 +38,8 @@ def test_small_preset_shapes_and_range(image_size, patch, video_patch):
     image_logits = nets.image_discriminator(videos[:, 0], training=True)
     assert image_logits.shape == [3, patch, patch, 1] and image_logits.dtype == tf.float32
     video_logits, class_logits = nets.video_discriminator(videos, training=True)
-    assert video_logits.shape == [3, 1, video_patch, video_patch, 1]
+    # One logit per clip: the 4 frames end after the first layer, the logits conv covers the rest.
+    assert video_logits.shape == [3, 1, 1, 1, 1]
     assert video_logits.dtype == tf.float32
     assert class_logits is None
 
@@ -60,6 +59,16 @@ def test_mocogan_preset_matches_paper_sizes_and_runs():
     assert nets.image_discriminator(videos[:, 0]).shape == [1, 4, 4, 1]
     # The paper's D_V: time 16 -> 13 -> 10 -> 7 -> 4, space 64 -> 4, then one logit per clip.
     assert nets.video_discriminator(videos)[0].shape == [1, 1, 1, 1, 1]
+
+
+def test_video_discriminator_follows_the_paper_in_time():
+    spec = models._video_disc_spec(num_frames=16, image_size=64, layers=4)
+    assert [kernel for kernel, _, _ in spec] == [(4, 4, 4)] * 5  # 16 -> 13 -> 10 -> 7 -> 4 -> 1
+    short = models._video_disc_spec(num_frames=6, image_size=64, layers=4)
+    assert [kernel[0] for kernel, _, _ in short] == [4, 3, 1, 1, 1]  # 6 -> 3 -> 1 -> 1 -> 1 -> 1
+    nets = models.build_models(SMALL, 6, 64)
+    logits, _ = nets.video_discriminator(tf.zeros([2, 6, 64, 64, 3]))
+    assert logits.shape == [2, 1, 1, 1, 1]
 
 
 def test_seeded_latents_are_reproducible(small):

@@ -3,8 +3,8 @@
 - `Generator`: a content code per video, a GRU that turns fresh noise per step into motion codes,
   and a frame generator that renders all B*T frames as one batch (time folded into batch).
 - `ImageDiscriminator`: patch logits for single frames.
-- `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips, patch logits and
-  an optional class head.
+- `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
+  16-frame 64x64 clip, as in the paper) and a class head when conditional.
 
 `build_models(config, num_frames, image_size)` returns all three with their weights created, so a
 `tf.train.Checkpoint` can restore into them at once. Final outputs are float32 under any
@@ -14,7 +14,6 @@ paper's sizes ("mocogan") and a narrow variant for CPU tests and demos ("small")
 
 import dataclasses
 import math
-from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -69,11 +68,11 @@ class ModelConfig:
 PRESETS = {
     # The paper's networks: G ~3.3M, D_I ~0.66M, D_V ~11M parameters at 64x64.
     "mocogan": ModelConfig(),
-    # Narrow layers for CPU tests and a laptop demo; same structure.
+    # Narrow layers for CPU tests and a laptop demo; the same structure.
     "small": ModelConfig(
         gen_channels=(64, 32, 16, 8),
         image_disc_channels=(16, 32, 64),
-        video_disc_channels=(16, 32, 64),
+        video_disc_channels=(16, 32, 64, 128),
     ),
 }
 
@@ -192,6 +191,30 @@ class FrameGenerator(keras.layers.Layer):
         return tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
 
 
+class _Draws:
+    """Random draws from a seed (stateless, one stream per draw), a tf.random.Generator, or TF's
+    global random ops, in that order of preference."""
+
+    def __init__(self, seed=None, rng: tf.random.Generator | None = None):
+        self.seed = None if seed is None else tf.cast(seed, tf.int64)
+        self.rng, self.stream = rng, 0
+
+    def _next_seed(self):
+        self.stream += 1
+        return tf.stack([self.seed, tf.constant(self.stream - 1, tf.int64)])
+
+    def normal(self, shape):
+        if self.seed is not None:
+            return tf.random.stateless_normal(shape, self._next_seed())
+        return self.rng.normal(shape) if self.rng is not None else tf.random.normal(shape)
+
+    def classes(self, shape, num_classes):
+        kw = dict(minval=0, maxval=num_classes, dtype=tf.int32)
+        if self.seed is not None:
+            return tf.random.stateless_uniform(shape, self._next_seed(), **kw)
+        return self.rng.uniform(shape, **kw) if self.rng is not None else tf.random.uniform(shape, **kw)
+
+
 class Generator(keras.Model):
     """Latent dict -> videos float32 [B, T, H, W, 3] in [-1, 1]."""
 
@@ -206,36 +229,23 @@ class Generator(keras.Model):
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
         self.frame_generator = FrameGenerator(config, image_size, name="frame_generator")
 
-    def sample_latents(self, batch_size, labels=None, seed=None, rng: Optional[tf.random.Generator] = None):
+    def sample_latents(self, batch_size, labels=None, seed=None,
+                       rng: tf.random.Generator | None = None):
         """Draws {content, motion_noise, h0[, labels]} for batch_size videos.
 
         seed (int or int scalar tensor) makes the draw a pure function of the seed (stateless ops),
         rng (a tf.random.Generator) draws from its state; neither: TF's global random ops.
         Random labels are drawn when the model is conditional and labels is None.
         """
-        c = self.config
-        shapes = {
-            "content": [batch_size, c.content_dim],
-            "motion_noise": [batch_size, self.num_frames, c.motion_noise_dim],
-            "h0": [batch_size, c.motion_dim],
+        c, draw = self.config, _Draws(seed, rng)
+        latents = {
+            "content": draw.normal([batch_size, c.content_dim]),
+            "motion_noise": draw.normal([batch_size, self.num_frames, c.motion_noise_dim]),
+            "h0": draw.normal([batch_size, c.motion_dim]),
         }
-        if seed is not None:
-            seed = tf.cast(seed, tf.int64)
-            seeds = {name: tf.stack([seed, tf.constant(i, tf.int64)]) for i, name in enumerate(shapes)}
-            latents = {k: tf.random.stateless_normal(s, seeds[k]) for k, s in shapes.items()}
-        elif rng is not None:
-            latents = {k: rng.normal(s) for k, s in shapes.items()}
-        else:
-            latents = {k: tf.random.normal(s) for k, s in shapes.items()}
         if c.conditional:
             if labels is None:
-                shape, kw = [batch_size], dict(minval=0, maxval=c.num_classes, dtype=tf.int32)
-                if seed is not None:
-                    labels = tf.random.stateless_uniform(shape, tf.stack([seed, tf.constant(3, tf.int64)]), **kw)
-                elif rng is not None:
-                    labels = rng.uniform(shape, **kw)
-                else:
-                    labels = tf.random.uniform(shape, **kw)
+                labels = draw.classes([batch_size], c.num_classes)
             latents["labels"] = tf.broadcast_to(tf.cast(labels, tf.int32), [batch_size])
         return latents
 
