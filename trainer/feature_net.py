@@ -14,6 +14,7 @@ features [N, FEATURE_DIM].
 """
 
 import json
+import math
 import os
 import tempfile
 
@@ -69,6 +70,14 @@ class FramePairEncoder(keras.layers.Layer):
         self.down = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")
         self.mix = keras.layers.Conv2D(64, 3, padding="same", activation="relu")
 
+    def build(self, input_shape):
+        # Building the children here is what lets a saved model load its weights back.
+        height, width, channels = input_shape[2:]
+        self.patches.build((None, height, width, 2 * channels))
+        self.down.build((None, height // 4, width // 4, 16))
+        self.mix.build((None, height // 8, width // 8, 32))
+        super().build(input_shape)
+
     def call(self, clips):
         pairs = keras.ops.concatenate([clips[:, :-1], clips[:, 1:] - clips[:, :-1]], axis=-1)
         shape = keras.ops.shape(pairs)
@@ -97,15 +106,19 @@ def build(size: int = 64) -> keras.Model:
     return keras.Model(inputs, {"shape": shape, "direction": direction}, name="shape_motion_features")
 
 
-def train(clips: np.ndarray, shape_labels: np.ndarray, epochs: int = 6, batch_size: int = 16,
+def train(clips: np.ndarray, shape_labels: np.ndarray, steps: int = 300, batch_size: int = 16,
           seed: int = 0, holdout: float = 0.2, learning_rate: float = 3e-3) -> tuple[keras.Model, dict]:
-    """Trains on uint8 or [-1, 1] clips [N, T, H, W, 3]; returns the model and held-out accuracies."""
+    """Trains on uint8 or [-1, 1] clips [N, T, H, W, 3] with shape labels (0 circle, 1 square) and
+    direction labels from the clips' own centroid tracks; returns the model and its accuracies on
+    a held-out share of the clips."""
     clips = to_unit_range(clips)
     targets = {"shape": np.asarray(shape_labels, np.int64), "direction": direction_labels(clips)}
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(clips))
     num_held = max(1, int(len(clips) * holdout))
     held, fit = order[:num_held], order[num_held:]
+    # Whole epochs of at least `steps` updates: the shape head needs about a hundred to take off.
+    epochs = max(1, math.ceil(steps * batch_size / len(fit)))
     model = build(clips.shape[2])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={"shape": loss, "direction": loss},
@@ -167,8 +180,8 @@ def load_or_train(cache_dir: str, clips: np.ndarray, shape_labels: np.ndarray | 
                   **train_kwargs) -> tuple[FeatureNet, dict]:
     """The cached feature net of `cache_dir`, trained on `clips` first if there is none yet.
 
-    `shape_labels` (0 circle, 1 square) default to the record labels' stand-in computed from the
-    pixels. A cached net made for another frame size is refused rather than silently misused.
+    `shape_labels` (0 circle, 1 square) default to `shape_labels_from_pixels`, so unlabelled
+    shard sets work. A cached net made for another frame size is refused, not silently misused.
     """
     cached = load(cache_dir)
     if cached is not None:
