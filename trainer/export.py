@@ -34,48 +34,41 @@ def define_flags():
     flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
 
 
-def make_module(generator, class_names=()):
-    """A tf.Module with `generate` -> uint8 videos, `serve` (the same as a dict) and `class_names`."""
+class VideoGeneratorModule(tf.Module):
+    """What the SavedModel holds: the generator's variables and three functions.
 
-    class VideoGenerator(tf.Module):
-        def __init__(self):
-            super().__init__(name="video_generator")
-            self.generator = generator
-            self.names = tf.constant(list(class_names), tf.string, shape=[len(class_names)])
+    generate(num_videos, seed[, label]) -> uint8 [N, T, H, W, 3]; serve: the same as a dict
+    {"videos": ...} (the serving signature); class_names() -> string [K] (empty: unconditional).
+    """
 
-        def videos(self, num_videos, seed, label=None):
-            latents = generator.sample_latents(num_videos, seed=tf.cast(seed, tf.int64))
-            if label is not None:  # -1 keeps the random labels drawn from the seed
-                tf.debugging.assert_less(label, len(class_names), "label >= number of classes")
-                latents["labels"] = tf.where(label >= 0, tf.fill([num_videos], label), latents["labels"])
-            videos = generator(latents, training=False)
-            return tf.cast(tf.clip_by_value(tf.round((videos + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+    def __init__(self, generator, class_names=()):
+        super().__init__(name="video_generator")
+        self.generator = generator
+        self.names = tf.constant(list(class_names), tf.string, shape=[len(class_names)])
+        spec = [tf.TensorSpec([], tf.int32, "num_videos"), tf.TensorSpec([], tf.int64, "seed")]
+        if class_names:
+            spec.append(tf.TensorSpec([], tf.int32, "label"))
 
-        @tf.function(input_signature=[])
-        def class_names(self):
-            return tf.identity(self.names)
+            def generate(num_videos, seed, label):
+                return self.videos(num_videos, seed, label)
+        else:
+            def generate(num_videos, seed):
+                return self.videos(num_videos, seed)
 
-    module = VideoGenerator()
-    count, seed = tf.TensorSpec([], tf.int32, "num_videos"), tf.TensorSpec([], tf.int64, "seed")
-    if class_names:
-        spec = [count, seed, tf.TensorSpec([], tf.int32, "label")]
+        self.generate = tf.function(generate, input_signature=spec)
+        self.serve = tf.function(lambda *args: {"videos": generate(*args)}, input_signature=spec)
 
-        def generate(num_videos, seed, label):
-            return module.videos(num_videos, seed, label)
+    def videos(self, num_videos, seed, label=None):
+        latents = self.generator.sample_latents(num_videos, seed=tf.cast(seed, tf.int64))
+        if label is not None:  # -1 keeps the random labels drawn from the seed
+            tf.debugging.assert_less(label, tf.size(self.names), "label >= number of classes")
+            latents["labels"] = tf.where(label >= 0, tf.fill([num_videos], label), latents["labels"])
+        videos = self.generator(latents, training=False)
+        return tf.cast(tf.clip_by_value(tf.round((videos + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
-        def serve(num_videos, seed, label):
-            return {"videos": module.videos(num_videos, seed, label)}
-    else:
-        spec = [count, seed]
-
-        def generate(num_videos, seed):
-            return module.videos(num_videos, seed)
-
-        def serve(num_videos, seed):
-            return {"videos": module.videos(num_videos, seed)}
-    module.generate = tf.function(generate, input_signature=spec)
-    module.serve = tf.function(serve, input_signature=spec)
-    return module
+    @tf.function(input_signature=[])
+    def class_names(self):
+        return tf.identity(self.names)
 
 
 def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: bool = False) -> str:
@@ -84,7 +77,7 @@ def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: 
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
     generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
-    module = make_module(generator, config.class_names if config.conditional else ())
+    module = VideoGeneratorModule(generator, config.class_names if config.conditional else ())
 
     remote = "://" in export_dir  # object stores cannot rename folders: written in place
     if remote and tf.io.gfile.exists(export_dir):
