@@ -1,0 +1,141 @@
+"""Tests of scheduled retraining: the run lock, published versions, and whole `trainer.retrain` runs.
+
+The lock tests use real processes killed by real signals; the end-to-end test runs the real Beam
+job, trainer ('small' preset), evaluation and export on a few Shape Motion videos, twice, with the
+input growing in between.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from trainer import publish, retrain
+from trainer.run_lock import LockHeld, RunLock
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from trainer.run_lock import RunLock
+    lock = RunLock(sys.argv[1]).acquire()
+    print("locked", flush=True)
+    time.sleep(60)
+""")
+
+
+def _hold_lock(path):
+    child = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdout=subprocess.PIPE,
+                             text=True, cwd=REPO)
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+# ----------------------------------------------------------------------------------------- lock
+
+
+def test_second_lock_names_the_live_holder_and_release_frees_it(tmp_path):
+    path = tmp_path / "retrain.lock"
+    holder = _hold_lock(path)
+    try:
+        with pytest.raises(LockHeld, match=f"pid {holder.pid} on host '{socket.gethostname()}'"):
+            RunLock(str(path)).acquire()
+    finally:
+        holder.terminate()
+        holder.wait()
+    # SIGTERM ends the holder without running its release: the lock it left is stale now.
+    messages = []
+    with RunLock(str(path), log=messages.append):
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    assert messages and f"process {holder.pid} is no longer running" in messages[0]
+    assert not path.exists()
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path):
+    path = tmp_path / "retrain.lock"
+    holder = _hold_lock(path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert json.loads(path.read_text())["pid"] == holder.pid
+    messages = []
+    lock = RunLock(str(path), log=messages.append).acquire()
+    assert "taking over the stale lock" in messages[0] and str(holder.pid) in messages[0]
+    lock.release()
+
+
+def test_lock_from_another_host_is_kept_unless_too_old(tmp_path):
+    path = tmp_path / "retrain.lock"
+    path.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": time.time() - 7200}))
+    with pytest.raises(LockHeld, match="host 'elsewhere'"):
+        RunLock(str(path)).acquire()
+    lock = RunLock(str(path), max_age_s=3600, log=lambda m: None).acquire()
+    assert json.loads(path.read_text())["host"] == socket.gethostname()
+    lock.release()
+
+
+def test_lock_with_a_reused_pid_is_stale(tmp_path):
+    path = tmp_path / "retrain.lock"
+    # This process is alive but started long after this (fake) lock was taken.
+    path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                "started": time.time() - 10 * 86400}))
+    reason = RunLock(str(path)).stale_reason(json.loads(path.read_text()))
+    assert reason and "started after the lock" in reason
+
+
+# ------------------------------------------------------------------------------------- publish
+
+
+def _fake_version(publish_dir, version, fvd):
+    staged = publish.staging_dir(str(publish_dir), version)
+    os.makedirs(staged)
+    (open(os.path.join(staged, "saved_model.pb"), "w")).close()
+    with open(os.path.join(staged, publish.METRICS_NAME), "w") as f:
+        json.dump({"generated": {"fvd": fvd}}, f)
+    return publish.promote(str(publish_dir), staged, version)
+
+
+def test_versions_pointer_and_retention(tmp_path):
+    publish_dir = tmp_path / "models"
+    assert publish.latest_version(str(publish_dir)) is None
+    for version in (1, 2, 3, 4):
+        assert publish.next_version(str(publish_dir)) == version
+        _fake_version(publish_dir, version, fvd=10.0 - version)
+    assert (publish_dir / "latest").read_text() == "4\n"
+    assert publish.published_metrics(str(publish_dir)) == (4, {"generated": {"fvd": 6.0}})
+    os.makedirs(publish_dir / ".staging-9")  # as a killed run leaves it
+    assert publish.keep_last(str(publish_dir), 2) == [1, 2]
+    assert sorted(os.listdir(publish_dir)) == ["3", "4", "latest"]
+    with pytest.raises(FileExistsError):
+        publish.promote(str(publish_dir), str(publish_dir / "3"), 4)
+
+
+def test_promotion_rule():
+    assert publish.is_not_worse(5.0, 5.0, lower_is_better=True, tolerance=0.0)[0]
+    assert not publish.is_not_worse(5.1, 5.0, lower_is_better=True, tolerance=0.0)[0]
+    assert publish.is_not_worse(5.1, 5.0, lower_is_better=True, tolerance=0.2)[0]
+    assert not publish.is_not_worse(0.7, 0.9, lower_is_better=False, tolerance=0.1)[0]
+    assert publish.is_not_worse(0.8, 0.9, lower_is_better=False, tolerance=0.1)[0]
+    assert publish.is_not_worse(3.0, None, lower_is_better=True, tolerance=0.0)[0]
+    ok, reason = publish.is_not_worse(None, 1.0, lower_is_better=True, tolerance=0.0)
+    assert not ok and "could not be computed" in reason
+
+
+def test_latest_step_reads_the_checkpoint_index(tmp_path):
+    assert retrain.latest_step(str(tmp_path)) == 0
+    os.makedirs(tmp_path / "checkpoints")
+    (tmp_path / "checkpoints" / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-12"\nall_model_checkpoint_paths: "ckpt-8"\n'
+        'all_model_checkpoint_paths: "ckpt-12"\n')
+    assert retrain.latest_step(str(tmp_path)) == 12
+
+
+def test_flags_retrain_sets_itself_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="--trainer_flags must not set --train_steps=5"):
+        retrain.RetrainConfig(shards="s", model_dir="m", publish_dir="p",
+                              trainer_flags=("--preset=small", "--train_steps=5"))

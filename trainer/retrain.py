@@ -1,0 +1,334 @@
+"""One scheduled retraining run: new videos in, a better (or no) new model version out.
+
+    python -m trainer.retrain --shards=shards/mine --model_dir=runs/mine --publish_dir=models/mine \\
+        --preprocess_flags="--dataset=folder --input=/data/videos" --train_steps=2000 \\
+        --trainer_flags="--preset=small --batch_size=8" --metric=fvd
+
+(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, see trainer.run_lock) it runs,
+each as a child process whose failure stops the run with its exit status:
+1. preprocess: `python -m pipeline.main --output=<shards> --incremental=on ...`, which writes only
+   the videos no earlier shard set holds, as a new versioned set under <shards>;
+2. train: `python -m trainer.main` to the latest checkpoint's step + --train_steps;
+3. evaluate: `python -m trainer.evaluate` into the run's metrics.json;
+4. publish: when --metric is not worse than the published version's (the rule: --higher_is_better,
+   --tolerance), `python -m trainer.export` into a staging folder beside the versions, renamed to
+   <publish_dir>/<N>/; `latest` then names N; only the newest --keep_versions are kept.
+Every run writes <runs_log_dir>/<UTC time>.json: inputs seen, new videos, steps before and after,
+metrics, the decision and why (also on failure). SIGTERM is passed to the running child (the
+trainer checkpoints) and the run stops, releasing the lock. Exit status: 0 done (published or
+not), 1 a step failed or was interrupted, 3 another run holds the lock.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from trainer import publish
+from trainer.run_lock import LockHeld, RunLock
+
+EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 3
+CHECKPOINTS_SUBDIR = "checkpoints"  # trainer.train_lib.checkpoint_dir; not imported (keeps TF out)
+RESERVED = {"preprocess_flags": ("--output", "--incremental"),
+            "trainer_flags": ("--tfrecords", "--model_dir", "--train_steps"),
+            "evaluate_flags": ("--model_dir", "--tfrecords", "--out")}
+
+
+class RunFailed(RuntimeError):
+    """A step of the run failed or was interrupted; the message says which and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainConfig:
+    shards: str
+    model_dir: str
+    publish_dir: str
+    train_steps: int = 1000  # more steps, counted from the latest checkpoint
+    preprocess_flags: tuple[str, ...] = ()
+    trainer_flags: tuple[str, ...] = ()
+    evaluate_flags: tuple[str, ...] = ()
+    skip_preprocess: bool = False
+    metric: str = "fvd"
+    higher_is_better: bool = False
+    tolerance: float = 0.0
+    keep_versions: int = 3
+    runs_log_dir: str = ""  # default <model_dir>/retrain_runs
+    lock_file: str = ""  # default <model_dir>/retrain.lock
+    lock_max_age_s: float = 0.0
+
+    def __post_init__(self):
+        if self.train_steps < 0:
+            raise ValueError(f"--train_steps={self.train_steps} must be >= 0")
+        if self.keep_versions < 1:
+            raise ValueError(f"--keep_versions={self.keep_versions} must be at least 1")
+        for field, names in RESERVED.items():
+            given = [a for a in getattr(self, field) if a.split("=", 1)[0] in names]
+            if given:
+                raise ValueError(f"--{field} must not set {', '.join(given)}: retrain sets it")
+
+    @property
+    def lock_path(self) -> str:
+        return self.lock_file or os.path.join(self.model_dir, "retrain.lock")
+
+    @property
+    def log_dir(self) -> str:
+        return self.runs_log_dir or os.path.join(self.model_dir, "retrain_runs")
+
+
+# ----------------------------------------------------------------------------------------------
+# What is on disk
+
+
+def latest_step(model_dir: str) -> int:
+    """The step of the latest checkpoint (from the `checkpoint` index CheckpointManager writes
+    last), 0 when there is none."""
+    try:
+        with open(os.path.join(model_dir, CHECKPOINTS_SUBDIR, "checkpoint")) as f:
+            match = re.search(r'^model_checkpoint_path: ".*?(\d+)"$', f.read(), re.M)
+    except OSError:
+        return 0
+    return int(match.group(1)) if match else 0
+
+
+def shard_sets(shards: str) -> dict[str, dict]:
+    """Complete shard sets under the dataset root: folder name -> its manifest (as JSON)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(glob.escape(shards), "*", "manifest.json"))):
+        with open(path) as f:
+            found[os.path.basename(os.path.dirname(path))] = json.load(f)
+    return found
+
+
+def summarize_sets(before: dict, after: dict) -> dict:
+    """Inputs seen and new videos, from the manifests of the sets this run added."""
+    added = sorted(set(after) - set(before))
+    new = changed = listed = 0
+    for name in added:
+        info = after[name].get("producer", {}).get("incremental", {})
+        new += len(info.get("new", ()))
+        changed += len(info.get("changed", ()))
+        listed = max(listed, int(info.get("listed", 0)))
+    clips = sum(s["num_clips"] for m in after.values() for s in m.get("splits", {}).values())
+    return {"shard_sets": len(after), "new_sets": added, "videos_listed": listed,
+            "new_videos": new, "changed_videos": changed, "clips_in_all_sets": clips}
+
+
+# ----------------------------------------------------------------------------------------------
+# Child processes
+
+
+class Children:
+    """Runs one child at a time; SIGTERM to this process is passed on to it and ends the run."""
+
+    def __init__(self):
+        self.current = None
+        self.terminated = False
+        self.commands = []
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum, frame):
+        logging.warning("SIGTERM: passing it to the running step and stopping after it")
+        self.terminated = True
+        if self.current is not None and self.current.poll() is None:
+            self.current.send_signal(signal.SIGTERM)
+
+    def run(self, stage: str, args: list[str]) -> None:
+        if self.terminated:
+            raise RunFailed(f"stopped by SIGTERM before {stage}")
+        command = [sys.executable, "-m", *args]
+        logging.info("%s: %s", stage, shlex.join(command))
+        started = time.monotonic()
+        self.current = subprocess.Popen(command)
+        try:
+            status = self.current.wait()
+        finally:
+            self.current = None
+        self.commands.append({"stage": stage, "command": shlex.join(command), "exit_status": status,
+                              "seconds": round(time.monotonic() - started, 1)})
+        if self.terminated:
+            raise RunFailed(f"stopped by SIGTERM during {stage} (its exit status: {status})")
+        if status != 0:
+            raise RunFailed(f"{stage} failed with exit status {status}: {shlex.join(command)} "
+                            "(its output is above); fix that and run retrain again")
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+
+def new_record(config: RetrainConfig) -> dict:
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": "running",
+            "shards": config.shards, "model_dir": config.model_dir,
+            "publish_dir": config.publish_dir,
+            "preprocess_flags": list(config.preprocess_flags), "metric": config.metric,
+            "higher_is_better": config.higher_is_better, "tolerance": config.tolerance}
+
+
+def preprocess(config: RetrainConfig, children: Children, record: dict) -> None:
+    before = shard_sets(config.shards)
+    if not config.skip_preprocess:
+        children.run("preprocess", ["pipeline.main", f"--output={config.shards}", "--incremental=on",
+                                    *config.preprocess_flags])
+    record["inputs"] = summarize_sets(before, shard_sets(config.shards))
+    if not record["inputs"]["shard_sets"]:
+        raise RunFailed(f"{config.shards} holds no complete shard set to train on; check "
+                        "--preprocess_flags (the input) or run `make preprocess` first")
+
+
+def train(config: RetrainConfig, children: Children, record: dict) -> None:
+    before = latest_step(config.model_dir)
+    target = before + config.train_steps
+    record.update(steps_before=before, steps_target=target)
+    children.run("train", ["trainer.main", f"--tfrecords={config.shards}",
+                           f"--model_dir={config.model_dir}", f"--train_steps={target}",
+                           *config.trainer_flags])
+    record["steps_after"] = after = latest_step(config.model_dir)
+    if after < target:
+        raise RunFailed(f"the trainer exited at step {after} before reaching {target} (stopped by "
+                        "a signal?); the next run continues from that checkpoint")
+
+
+def evaluate(config: RetrainConfig, children: Children, record: dict, out: str) -> float | None:
+    children.run("evaluate", ["trainer.evaluate", f"--model_dir={config.model_dir}",
+                              f"--tfrecords={config.shards}", f"--out={out}", *config.evaluate_flags])
+    with open(out) as f:
+        metrics = json.load(f)
+    record["metrics"] = {"generated": metrics.get("generated"), "real": metrics.get("real"),
+                         "step": metrics.get("step")}
+    value = (metrics.get("generated") or {}).get(config.metric)
+    if config.metric not in (metrics.get("generated") or {}):
+        raise RunFailed(f"--metric={config.metric} is not among the evaluated metrics "
+                        f"{sorted(metrics.get('generated') or {})}")
+    return value
+
+
+def decide_and_publish(config: RetrainConfig, children: Children, record: dict, metrics_path: str,
+                       value: float | None) -> None:
+    published_version, published = publish.published_metrics(config.publish_dir)
+    old = ((published or {}).get("generated") or {}).get(config.metric)
+    ok, reason = publish.is_not_worse(value, old, not config.higher_is_better, config.tolerance)
+    record.update(published_version_before=published_version, published_value=old, new_value=value,
+                  decision="publish" if ok else "keep", reason=reason)
+    logging.info("%s: %s -> %s", config.metric, reason, "publishing" if ok else "not publishing")
+    if not ok:
+        return
+    version = publish.next_version(config.publish_dir)
+    staged = publish.staging_dir(config.publish_dir, version)
+    children.run("export", ["trainer.export", f"--model_dir={config.model_dir}",
+                            f"--export_dir={staged}"])
+    os.replace(metrics_path, os.path.join(staged, publish.METRICS_NAME))
+    record["published_path"] = publish.promote(config.publish_dir, staged, version)
+    record["published_version"] = version
+    record["removed_versions"] = publish.keep_last(config.publish_dir, config.keep_versions)
+
+
+def run(config: RetrainConfig) -> int:
+    """One retraining run under the lock; returns the exit status (see the module docstring)."""
+    try:
+        lock = RunLock(config.lock_path, config.lock_max_age_s, log=logging.warning).acquire()
+    except LockHeld as error:
+        print(f"retrain: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    children, record = Children(), new_record(config)
+    children.install()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    work = os.path.join(config.log_dir, f".{stamp}-work")
+    try:
+        os.makedirs(work, exist_ok=True)
+        preprocess(config, children, record)
+        train(config, children, record)
+        metrics_path = os.path.join(work, publish.METRICS_NAME)
+        value = evaluate(config, children, record, metrics_path)
+        decide_and_publish(config, children, record, metrics_path, value)
+        record["status"] = "done"
+        return EXIT_OK
+    except (RunFailed, OSError, ValueError) as error:
+        record.update(status="failed", error=str(error))
+        print(f"retrain: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        record.update(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      commands=children.commands)
+        write_record(config.log_dir, stamp, record)
+        for name in os.listdir(work) if os.path.isdir(work) else ():
+            os.remove(os.path.join(work, name))
+        if os.path.isdir(work):
+            os.rmdir(work)
+        lock.release()
+
+
+def write_record(log_dir: str, stamp: str, record: dict) -> str:
+    """<log_dir>/<stamp>.json, written through a temporary file and a rename."""
+    os.makedirs(log_dir, exist_ok=True)
+    path = os.path.join(log_dir, f"{stamp}.json")
+    if os.path.exists(path):  # two runs in one second (the second after the first released the lock)
+        path = os.path.join(log_dir, f"{stamp}-{os.getpid()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    logging.info("run record: %s (%s)", path, record["status"])
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def define_flags():
+    """Called only when run as a program, so importing this module defines no flags."""
+    flags.DEFINE_string("shards", None, "Dataset root: versioned shard sets are added under it.")
+    flags.DEFINE_string("model_dir", None, "The trainer's model directory (continued each run).")
+    flags.DEFINE_string("publish_dir", None, "Where versions <N>/ and the `latest` pointer go.")
+    flags.DEFINE_integer("train_steps", 1000, "Steps to train beyond the latest checkpoint.")
+    flags.DEFINE_string("preprocess_flags", "", "Flags for python -m pipeline.main, e.g. "
+                        "\"--dataset=folder --input=/data/videos\" (--output is --shards).")
+    flags.DEFINE_string("trainer_flags", "", "Flags for python -m trainer.main, e.g. "
+                        "\"--preset=small --batch_size=8\".")
+    flags.DEFINE_string("evaluate_flags", "", "Flags for python -m trainer.evaluate, e.g. "
+                        "\"--num_videos=256\".")
+    flags.DEFINE_bool("skip_preprocess", False, "Train on the shard sets already there.")
+    flags.DEFINE_string("metric", "fvd", "Metric of trainer.evaluate (its 'generated' values) "
+                        "deciding the promotion.")
+    flags.DEFINE_bool("higher_is_better", False, "The metric improves upwards (default: lower).")
+    flags.DEFINE_float("tolerance", 0.0, "How much worse than the published value, in the "
+                       "metric's units, still counts as not worse.")
+    flags.DEFINE_integer("keep_versions", 3, "Published versions kept.")
+    flags.DEFINE_string("runs_log_dir", "", "Run records (default <model_dir>/retrain_runs).")
+    flags.DEFINE_string("lock_file", "", "Lock file (default <model_dir>/retrain.lock).")
+    flags.DEFINE_float("lock_max_age_hours", 0.0, "Treat a lock older than this as stale even "
+                       "when its holder's host cannot be checked (0: never).")
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    try:
+        config = RetrainConfig(
+            shards=f.shards.rstrip("/"), model_dir=f.model_dir, publish_dir=f.publish_dir,
+            train_steps=f.train_steps, preprocess_flags=tuple(shlex.split(f.preprocess_flags)),
+            trainer_flags=tuple(shlex.split(f.trainer_flags)),
+            evaluate_flags=tuple(shlex.split(f.evaluate_flags)), skip_preprocess=f.skip_preprocess,
+            metric=f.metric, higher_is_better=f.higher_is_better, tolerance=f.tolerance,
+            keep_versions=f.keep_versions, runs_log_dir=f.runs_log_dir, lock_file=f.lock_file,
+            lock_max_age_s=f.lock_max_age_hours * 3600)
+    except ValueError as error:
+        sys.exit(f"retrain: error: {error}")
+    sys.exit(run(config))
+
+
+if __name__ == "__main__":
+    define_flags()
+    flags.mark_flags_as_required(["shards", "model_dir", "publish_dir"])
+    app.run(main)
