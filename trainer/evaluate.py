@@ -45,7 +45,10 @@ TABLE = (
     ("motion_deviation", "centroid 2nd difference (pixels)", "lower"),
     ("mean_speed", "blob speed (pixels/frame)", "= real"),
 )
-READ_CAP_FACTOR = 4  # read up to this many times --num_videos clips, then sample from them
+# Read up to this many times --num_videos clips (at least READ_MIN), then sample from them: clips
+# of one video sit together in a shard, so the first few clips would come from few videos.
+READ_CAP_FACTOR = 4
+READ_MIN = 512
 
 
 def evaluate_videos(generated: np.ndarray, real: np.ndarray, feature_extractor=None,
@@ -118,14 +121,14 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
                     extra: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two disjoint sets of real clips (uint8), split by a stable hash of the video id so that no
     video is in both, each of up to `num_videos` clips sampled with `seed` from the first
-    READ_CAP_FACTOR * num_videos (or `extra`) clips read; plus every clip read, for training the
-    feature net."""
+    max(READ_CAP_FACTOR * num_videos, READ_MIN, extra) clips read; plus every clip read, for
+    training the feature net."""
     shards = data_lib.resolve_shards(tfrecords, split)
     manifest = shards.manifest
     dataset = tf.data.TFRecordDataset(list(shards.files), compression_type=shards.compression_type)
     dataset = dataset.map(lambda s: _parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding))
     halves = ([], [])
-    for frames, video_id in dataset.take(max(READ_CAP_FACTOR * num_videos, extra)).as_numpy_iterator():
+    for frames, video_id in dataset.take(max(READ_CAP_FACTOR * num_videos, READ_MIN, extra)).as_numpy_iterator():
         halves[zlib.crc32(video_id) % 2].append(frames)
     if min(len(h) for h in halves) < 2:
         raise ValueError(f"{tfrecords} ({split}) has too few videos to form two disjoint sets of real "
@@ -137,15 +140,13 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
 
 
 def feature_extractor_for(i3d_model: str | None, feature_model_dir: str | None,
-                          training_clips: np.ndarray | None = None) -> tuple[object, dict]:
+                          training_clips: np.ndarray | None = None, train_steps: int = 300) -> tuple[object, dict]:
     """The I3D features when a model path is given, else the cached (or newly trained) feature net."""
     if i3d_model:
         return frechet.I3DFeatures(i3d_model), {"features": "i3d", "i3d_model": i3d_model}
     if not feature_model_dir:
         raise ValueError("give --i3d_model or --feature_model_dir for the Fréchet distance")
-    if training_clips is None and feature_net.load(feature_model_dir) is None:
-        raise ValueError(f"no feature net in {feature_model_dir} and no clips to train one on")
-    extractor, info = feature_net.load_or_train(feature_model_dir, training_clips)
+    extractor, info = feature_net.load_or_train(feature_model_dir, training_clips, steps=train_steps)
     return extractor, dict(info, features="shape_motion_feature_net", feature_model_dir=feature_model_dir)
 
 
@@ -163,6 +164,7 @@ class EvalOptions:
     i3d_model: str = ""
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
     feature_train_clips: int = 1024
+    feature_train_steps: int = 300
     checkpoint: str = ""  # default: the latest
     ema: bool = True
     seed: int = 0
@@ -178,7 +180,8 @@ def run(options: EvalOptions) -> dict:
     real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
     feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
-    extractor, feature_info = feature_extractor_for(options.i3d_model, feature_dir, pool[:options.feature_train_clips])
+    extractor, feature_info = feature_extractor_for(options.i3d_model, feature_dir, pool[:options.feature_train_clips],
+                                                    options.feature_train_steps)
     checkpoint = options.checkpoint or restore.latest_checkpoint(options.model_dir)
     generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
     generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
@@ -239,6 +242,7 @@ def define_flags():
     flags.DEFINE_string("feature_model_dir", None,
                         "Where the Shape Motion feature net is cached (default: <model_dir>/feature_net).")
     flags.DEFINE_integer("feature_train_clips", 1024, "Real clips to train the feature net on, once.")
+    flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (batch 16).")
     flags.DEFINE_string("checkpoint", None, "A checkpoint path to evaluate instead of the latest.")
     flags.DEFINE_bool("ema", True, "Use the EMA generator when the checkpoint has one.")
     flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
@@ -254,7 +258,7 @@ def main(argv):
     options = EvalOptions(
         model_dir=f.model_dir, tfrecords=f.tfrecords, num_videos=f.num_videos, out=f.out or "",
         split=f.split, i3d_model=f.i3d_model or "", feature_model_dir=f.feature_model_dir or "",
-        feature_train_clips=f.feature_train_clips, checkpoint=f.checkpoint or "", ema=f.ema,
+        feature_train_clips=f.feature_train_clips, feature_train_steps=f.feature_train_steps, checkpoint=f.checkpoint or "", ema=f.ema,
         seed=f.seed, batch_size=f.batch_size)
     result = run(options)
     print(format_table(result))

@@ -176,20 +176,23 @@ def load(cache_dir: str) -> tuple[keras.Model, dict] | None:
     return model, info
 
 
-def load_or_train(cache_dir: str, clips: np.ndarray, shape_labels: np.ndarray | None = None,
+def load_or_train(cache_dir: str, clips: np.ndarray | None, shape_labels: np.ndarray | None = None,
                   **train_kwargs) -> tuple[FeatureNet, dict]:
     """The cached feature net of `cache_dir`, trained on `clips` first if there is none yet.
 
     `shape_labels` (0 circle, 1 square) default to `shape_labels_from_pixels`, so unlabelled
     shard sets work. A cached net made for another frame size is refused, not silently misused.
+    `clips` may be None when the net is known to be cached.
     """
     cached = load(cache_dir)
     if cached is not None:
         model, info = cached
-        if tuple(model.input.shape[2:4]) != tuple(clips.shape[2:4]):
+        if clips is not None and tuple(model.input.shape[2:4]) != tuple(clips.shape[2:4]):
             raise ValueError(f"the feature net in {cache_dir} was trained on {model.input.shape[2:4]} "
                              f"frames, these clips are {clips.shape[2:4]}; use another --feature_model_dir")
         return FeatureNet(model), dict(info, reused=True)
+    if clips is None:
+        raise ValueError(f"no feature net in {cache_dir} and no clips to train one on")
     if shape_labels is None:
         shape_labels = shape_labels_from_pixels(clips)
     model, info = train(clips, shape_labels, **train_kwargs)
