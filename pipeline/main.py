@@ -22,6 +22,10 @@ that decode with ffmpeg, cut clips and encode records; one `WriteToTFRecord` per
 the per-video reports back and writes `manifest.json` last. Bad videos never stop the job: they are
 listed in the manifest with a reason. The exit status is non-zero when no clip was written or when
 more than --max_failure_fraction of the videos failed.
+
+Scheduled runs over an input that grows: `--incremental=on` makes --output a dataset root and
+writes only the videos no earlier set there holds, as a new set `<output>/<version>/`; a run with
+nothing new writes nothing (pipeline/incremental.py).
 """
 
 import dataclasses
@@ -35,7 +39,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline import bair, manifest_writer, schema, sources
+from pipeline import bair, incremental, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import JobConfig, job_help, parse_options
 from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
@@ -127,6 +131,7 @@ def run(argv=None) -> int:
         options, config = parse_options(argv)
         check_crc32c()
         listed = list_inputs(config)
+        plan = incremental.plan_run(config, listed.items, listed.class_names)
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -136,6 +141,14 @@ def run(argv=None) -> int:
               + (f" ({len(missing)} listed files are missing, e.g. {missing[0][0]})" if missing else "")
               + "; check --input and --dataset. Nothing was written.", file=sys.stderr)
         return EXIT_UNUSABLE
+    if plan is not None:  # incremental: only what no earlier set holds, into <output>/<version>
+        if not plan.items:
+            print(incremental.describe_nothing_new(plan))
+            return EXIT_OK
+        _log.info(incremental.summary(plan))
+        config, listed = plan.config, dataclasses.replace(
+            listed, items=list(plan.items), expected_clips=incremental.restrict_expected_clips(
+                listed.expected_clips, listed.items, plan.items))
     splits = sorted(listed.expected_clips)
     bytes_per_clip = manifest_writer.clip_bytes(clip_spec(config), config.size, config.encoding,
                                                 config.compression)
@@ -160,6 +173,9 @@ def run(argv=None) -> int:
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
                                               beam_flags(options, config))
+    if plan is not None:
+        manifest = dataclasses.replace(manifest, producer={
+            **manifest.producer, incremental.PRODUCER_KEY: plan.producer_entry()})
     schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on
     return finish(config, reports, listed.missing, counts, time.monotonic() - started)
 

@@ -59,6 +59,11 @@ class PreprocessOptions(PipelineOptions):
                                  "their first-level folder")
         parser.add_argument("--decode_timeout_s", type=float, default=120.0,
                             help="per-video ffmpeg time limit")
+        parser.add_argument("--incremental", choices=("auto", "on", "off"), default="auto",
+                            help="on: --output is a dataset root; write only the videos no earlier "
+                                 "set holds as a new set <output>/<version>/ (see "
+                                 "pipeline/incremental.py). off: one set in --output, replaced. "
+                                 "auto: on when --output already holds versioned sets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +88,7 @@ class JobConfig:
     test_fraction: float = 0.1
     labels_from_folders: bool = True
     decode_timeout_s: float = 120.0
+    incremental: str = "auto"
 
     def __post_init__(self):
         _check(bool(self.input), "--input is required (a folder or glob of the data set)")

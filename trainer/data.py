@@ -1,7 +1,8 @@
 """The trainer's input: clips from a shard set as batches of [-1, 1] floats, per replica.
 
-`--tfrecords` names a shard-set folder (the one holding manifest.json) or a glob of shard files in
-such a folder. The manifest gives the clip shape, encoding, compression and class names; the first
+`--tfrecords` names a shard-set folder (the one holding manifest.json), a dataset root of versioned
+shard sets written by incremental preprocessing (every complete set is read; see
+trainer/shard_sets.py), or a glob of shard files in one set's folder. The manifest gives the clip shape, encoding, compression and class names; the first
 record is checked against it before training starts, so a stale or foreign shard set fails at once
 with a message that says what to run.
 
@@ -18,6 +19,7 @@ import os
 import tensorflow as tf
 
 from pipeline import schema
+from trainer import shard_sets
 
 DEFAULT_SPLIT = "train"
 SHUFFLE_BUFFER = 512
@@ -34,6 +36,8 @@ class Shards:
     directory: str
     manifest: schema.Manifest
     files: tuple[str, ...]
+    excluded: tuple[str, ...] = ()  # superseded clips of a dataset root (see shard_sets)
+    skip_corrupt: bool = False  # corrupt files were left out; a record error ends a file's read
 
     @property
     def compression_type(self) -> str:
@@ -48,8 +52,11 @@ def _is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT) -> Shards:
-    """Reads and validates the manifest of `tfrecords` (a folder or a glob of shard files)."""
+def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: bool = False) -> Shards:
+    """Reads and validates the manifest of `tfrecords` (a folder, a dataset root or a glob of shard
+    files). With skip_corrupt, every file is read through once and the corrupt ones are left out,
+    each named in a warning; without it a corrupt file stops training with its name."""
+    excluded = ()
     if _is_glob(tfrecords):
         directory = os.path.dirname(tfrecords) or "."
         files = sorted(tf.io.gfile.glob(tfrecords))
@@ -60,12 +67,25 @@ def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT) -> Shards:
             raise DataError(f"--tfrecords={tfrecords} spans several folders {sorted(dirs)}; "
                             "point it at one shard set")
         manifest = _read_manifest(directory)
+    elif shard_sets.is_root(tfrecords.rstrip("/")):
+        directory = tfrecords.rstrip("/")
+        try:
+            contents = shard_sets.resolve_root(directory, split)
+        except (shard_sets.ShardSetError, schema.ShardFormatError) as e:
+            raise DataError(str(e)) from e
+        manifest, files, excluded = contents.manifest, contents.files, contents.excluded
     else:
         directory = tfrecords.rstrip("/") or "/"
         manifest = _read_manifest(directory)
         files = manifest.split_paths(directory, split)
     _check_files_exist(directory, files)
-    shards = Shards(directory=directory, manifest=manifest, files=tuple(files))
+    if skip_corrupt:
+        try:
+            files = shard_sets.drop_corrupt(files, schema.tf_compression_type(manifest.compression))
+        except shard_sets.ShardSetError as e:
+            raise DataError(str(e)) from e
+    shards = Shards(directory=directory, manifest=manifest, files=tuple(files), excluded=excluded,
+                    skip_corrupt=skip_corrupt)
     _check_first_record(shards)
     return shards
 
@@ -135,8 +155,9 @@ def make_dataset(shards: Shards, global_batch_size: int, seed: int | None = None
     files, shard_records = _shard(files, len(shards.files), input_context)
     if repeat:
         files = files.shuffle(len(shards.files), seed=seed, reshuffle_each_iteration=True)
+    table = shard_sets.exclusion_table(shards.excluded)
     dataset = files.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=shards.compression_type),
+        lambda f: shard_sets.read_file(f, shards.compression_type, table, shards.skip_corrupt),
         cycle_length=min(len(shards.files), 8), block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     if shard_records:
@@ -165,6 +186,14 @@ def distributed_dataset(strategy: tf.distribute.Strategy, shards: Shards, global
                         f"{strategy.num_replicas_in_sync} replicas")
     return strategy.distribute_datasets_from_function(
         lambda ctx: make_dataset(shards, global_batch_size, seed=seed, input_context=ctx))
+
+
+def read_records(shards: Shards) -> tf.data.Dataset:
+    """Every serialized record in file order, superseded clips left out: for tools that read
+    without shuffling (evaluation, counting)."""
+    table = shard_sets.exclusion_table(shards.excluded)
+    return tf.data.Dataset.from_tensor_slices(list(shards.files)).flat_map(
+        lambda f: shard_sets.read_file(f, shards.compression_type, table, shards.skip_corrupt))
 
 
 def bare_read(files, compression_type: str = "") -> tf.data.Dataset:
