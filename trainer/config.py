@@ -61,6 +61,7 @@ class Config:
     sample_every: int = 500
     num_samples: int = 8
     max_to_keep: int = 3
+    skip_corrupt_shards: bool = False  # leave out (and name) corrupt shard files instead of stopping
 
     def __post_init__(self):
         checks = [
