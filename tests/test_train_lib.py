@@ -88,12 +88,33 @@ def test_resume_restores_weights_and_continues_the_count(shard_dir, tmp_path):
 def test_options_hinge_r1_spectral_norm_bf16_conditional(shard_dir, tmp_path):
     config = make_config(shard_dir, tmp_path / "run", train_steps=1, loss="hinge", r1_gamma=1.0,
                          spectral_norm=True, mixed_precision="bf16", conditional=True,
-                         reuse_fakes=False)
+                         reuse_fakes=False, sample_every=1, num_samples=4)
     result = train_lib.train(config)
     assert result.step == 1
     assert all(np.isfinite(v) for v in result.metrics.values())
     assert result.state.models.video_discriminator.class_head is not None
     assert config_lib.load_config(config.model_dir) == config
+
+    summaries = read_summaries(os.path.join(config.model_dir, "train"))
+    assert summaries["loss/generator"][0] == "scalars"
+    assert np.isfinite(summaries["loss/generator"][1])
+    assert summaries["speed/clips_per_second"][1] > 0
+    plugin, (width, height, gif) = summaries["samples"]
+    assert plugin == "images" and gif.startswith(b"GIF89a")
+    # A 2x2 grid of 32x32 videos with 2-pixel gaps; the GIF header holds the same size.
+    assert int(width) == int.from_bytes(gif[6:8], "little") and int(width) >= 64
+    assert int(height) == int.from_bytes(gif[8:10], "little") and int(height) >= 64
+
+
+def read_summaries(log_dir):
+    """{tag: (plugin name, value)} of the event files in log_dir."""
+    found = {}
+    for path in tf.io.gfile.glob(os.path.join(log_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                found[value.tag] = (value.metadata.plugin_data.plugin_name,
+                                    tf.make_ndarray(value.tensor).tolist())
+    return found
 
 
 def test_fp16_uses_loss_scaling(shard_dir, tmp_path):

@@ -93,6 +93,12 @@ class StopOnSigterm:
 
 def main(argv):
     del argv
+    strategy = None
+    if not _DRY_RUN.value:
+        from trainer import strategy as strategy_lib
+
+        # Multi-worker collectives must be set up before TensorFlow runs any op.
+        strategy = strategy_lib.make_strategy(_STRATEGY.value, _TPU.value)
     try:
         config = config_from_flags()
     except ValueError as e:  # bad shards or options: the message says what to do
@@ -104,7 +110,7 @@ def main(argv):
 
     stop = StopOnSigterm()
     try:
-        result = train_lib.train(config, should_stop=stop)
+        result = train_lib.train(config, strategy=strategy, should_stop=stop)
     except (config_lib.ConfigError, train_lib.NonFiniteLossError) as e:
         sys.exit(f"error: {e}")
     logging.info("stopped at step %d of %d", result.step, config.train_steps)

@@ -152,7 +152,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     latest = tf.train.latest_checkpoint(checkpoint_dir(config.model_dir))
     if latest:
         state.checkpoint.restore(latest).assert_existing_objects_matched()
-        logging.info("resumed from %s at step %d", latest, int(state.step))
+        logging.info("resumed from %s at step %d", latest, int(state.step.numpy()))
         for optimizer in state.optimizers.values():  # the checkpoint's rate must not win over
             optimizer.learning_rate = config.learning_rate  # a --learning_rate given now
     iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
@@ -160,18 +160,18 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     writer = summaries.Writer(config, state, chief)
 
     def save():
-        manager.save(checkpoint_number=int(state.step))
+        manager.save(checkpoint_number=int(state.step.numpy()))
         if not chief:  # only the chief's copy is kept
             tf.io.gfile.rmtree(save_dir)
 
-    step, values = int(state.step), {}
+    step, values = int(state.step.numpy()), {}
     timer = (time.perf_counter(), step)
     while step < config.train_steps:
         if should_stop():
             logging.info("stop requested at step %d: saving a checkpoint", step)
             break
         values = _check_finite(train_step(iterator), step + 1)
-        step = int(state.step)
+        step = int(state.step.numpy())
         if step % config.summary_every == 0 or step == config.train_steps:
             seconds = time.perf_counter() - timer[0]
             rate = (step - timer[1]) * config.batch_size / max(seconds, 1e-9)
@@ -184,10 +184,10 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
             writer.samples(step)
         if step % config.checkpoint_every == 0 and step < config.train_steps:
             save()
-    if manager.latest_checkpoint is None or int(state.step) != _checkpoint_step(manager):
+    if manager.latest_checkpoint is None or int(state.step.numpy()) != _checkpoint_step(manager):
         save()
     writer.close()
-    return TrainResult(int(state.step), values, state)
+    return TrainResult(int(state.step.numpy()), values, state)
 
 
 def _checkpoint_step(manager) -> int:
