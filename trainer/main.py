@@ -52,18 +52,21 @@ _SUMMARY_EVERY = flags.DEFINE_integer("summary_every", 50, "Steps between scalar
                                       "progress lines.")
 _SAMPLE_EVERY = flags.DEFINE_integer("sample_every", 500, "Steps between GIF samples.")
 _MAX_TO_KEEP = flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
+_SKIP_CORRUPT_SHARDS = flags.DEFINE_bool("skip_corrupt_shards", False, "Leave out (and name) "
+                                         "corrupt shard files instead of stopping.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
 
 
-def config_from_flags() -> config_lib.Config:
-    from trainer import data  # reads the manifest: clip shape and classes come from the shards
+def config_from_flags():
+    """(the validated shards, Config): the clip shape and classes come from the shard set."""
+    from trainer import data
 
-    shards = data.resolve_shards(_TFRECORDS.value)
+    shards = data.resolve_shards(_TFRECORDS.value, skip_corrupt=_SKIP_CORRUPT_SHARDS.value)
     conditional = _CONDITIONAL.value
     class_names = tuple(shards.manifest.class_names)
     model = config_lib.model_config(_PRESET.value, spectral_norm=_SPECTRAL_NORM.value,
                                     num_classes=len(class_names) if conditional else 0)
-    return config_lib.Config(
+    return shards, config_lib.Config(
         model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
         conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,
         train_steps=_TRAIN_STEPS.value, batch_size=_BATCH_SIZE.value,
@@ -73,7 +76,8 @@ def config_from_flags() -> config_lib.Config:
         sync_batch_norm=_SYNC_BATCH_NORM.value, seed=_SEED.value, strategy=_STRATEGY.value,
         tpu=_TPU.value,
         checkpoint_every=_CHECKPOINT_EVERY.value, summary_every=_SUMMARY_EVERY.value,
-        sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value)
+        sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value,
+        skip_corrupt_shards=_SKIP_CORRUPT_SHARDS.value)
 
 
 class StopOnSigterm:
@@ -100,7 +104,7 @@ def main(argv):
         # Multi-worker collectives must be set up before TensorFlow runs any op.
         strategy = strategy_lib.make_strategy(_STRATEGY.value, _TPU.value)
     try:
-        config = config_from_flags()
+        shards, config = config_from_flags()
     except ValueError as e:  # bad shards or options: the message says what to do
         sys.exit(f"error: {e}")
     if _DRY_RUN.value:
@@ -110,7 +114,7 @@ def main(argv):
 
     stop = StopOnSigterm()
     try:
-        result = train_lib.train(config, strategy=strategy, should_stop=stop)
+        result = train_lib.train(config, strategy=strategy, should_stop=stop, shards=shards)
     except (config_lib.ConfigError, train_lib.NonFiniteLossError) as e:
         sys.exit(f"error: {e}")
     logging.info("stopped at step %d of %d", result.step, config.train_steps)

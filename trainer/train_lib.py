@@ -138,11 +138,16 @@ def _progress_line(step, total, values, clips_per_second, batch_size) -> str:
 
 
 def train(config, strategy: tf.distribute.Strategy | None = None,
-          should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
-    """Trains to config.train_steps (or until should_stop()); the state is the trained networks."""
+          should_stop: Callable[[], bool] = lambda: False,
+          shards: data.Shards | None = None) -> TrainResult:
+    """Trains to config.train_steps (or until should_stop()); the state is the trained networks.
+
+    `shards` is config.tfrecords already resolved (and validated), when the caller has it.
+    """
     strategy = strategy or strategy_lib.make_strategy(config.strategy, config.tpu)
     chief = strategy_lib.is_chief(strategy)
-    shards = data.resolve_shards(config.tfrecords)
+    shards = shards or data.resolve_shards(config.tfrecords,
+                                           skip_corrupt=config.skip_corrupt_shards)
     prepare_model_dir(config, chief)
     with strategy.scope():
         state = build_state(config, strategy.num_replicas_in_sync)

@@ -1,0 +1,77 @@
+"""`python -m trainer.main` as a user runs it: dry run, bad input, and SIGTERM mid-training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from tests.trainer_shards import write_shards
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    return write_shards(tmp_path_factory.mktemp("shards"), num_files=2, clips_per_file=4,
+                        shape=(4, 32, 32, 3))
+
+
+def main_args(shard_dir, model_dir, *extra):
+    return [sys.executable, "-m", "trainer.main", f"--tfrecords={shard_dir}",
+            f"--model_dir={model_dir}", "--preset=small", "--batch_size=4",
+            "--image_batch_size=4", *extra]
+
+
+def test_dry_run_prints_the_resolved_config(shard_dir, tmp_path):
+    result = subprocess.run(main_args(shard_dir, tmp_path / "run", "--dry_run", "--conditional",
+                                      "--loss=hinge", "--ema_decay=0.99"),
+                            cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads(result.stdout)
+    assert config["clip_shape"] == [4, 32, 32, 3]
+    assert config["class_names"] == ["right", "down"] and config["model"]["num_classes"] == 2
+    assert config["model"]["gen_channels"] == [64, 32, 16, 8]  # the small preset
+    assert config["loss"] == "hinge" and config["ema_decay"] == 0.99
+    assert not os.path.exists(tmp_path / "run")  # a dry run writes nothing
+
+
+def test_missing_manifest_exits_with_what_to_run(tmp_path):
+    os.makedirs(tmp_path / "empty")
+    result = subprocess.run(main_args(tmp_path / "empty", tmp_path / "run", "--dry_run"),
+                            cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode != 0
+    assert "manifest.json" in result.stderr and "make preprocess" in result.stderr
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(shard_dir, tmp_path):
+    model_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        main_args(shard_dir, model_dir, "--train_steps=100000", "--summary_every=1",
+                  "--checkpoint_every=100000", "--sample_every=100000"),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = []
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:  # wait until it is really training
+            line = process.stderr.readline()
+            log.append(line)
+            if "step 2/100000" in line or not line:
+                break
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(log) + rest
+    assert process.returncode == 0, output[-3000:]
+    assert "SIGTERM received" in output
+    reader = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
+    step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert 2 <= step < 100000
+    assert f"stopped at step {step} of 100000" in output
