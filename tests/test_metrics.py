@@ -75,6 +75,18 @@ def test_acd_skips_empty_frames_and_reports_excluded_videos():
     assert shape_metrics.average_content_distance(np.zeros_like(videos))["acd"] is None
 
 
+def test_a_bright_background_is_not_an_object_and_a_stray_speck_is_not_the_content():
+    grey = np.full((2, 4, 32, 32, 3), 0.2, np.float32)  # what an untrained generator tends to show
+    stats = shape_metrics.blob_stats(grey)
+    assert (stats.num_blobs == 1).all() and shape_metrics.single_blob_fraction(stats) == 0.0
+    assert shape_metrics.average_content_distance(grey) == {"acd": None, "acd_excluded_fraction": 1.0}
+    video = np.zeros((1, 2, 32, 32, 3), np.uint8)
+    video[0, :, 8:20, 8:20] = (200, 120, 60)
+    video[0, 1, 28:30, 28:30] = (250, 250, 250)  # a small second blob in frame 1 only
+    assert shape_metrics.average_content_distance(video)["acd"] == pytest.approx(0.0)
+    assert shape_metrics.single_blob_fraction(shape_metrics.blob_stats(video)) == 0.5
+
+
 def test_acd_near_zero_on_real_shape_videos_and_large_when_colour_flickers(tmp_path):
     clean = rendered()
     real = []

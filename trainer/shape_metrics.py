@@ -7,7 +7,9 @@ channel, because lossy codecs subsample colour and smear saturated colours into 
 background at edges while they keep luma sharp.
 
 Blobs are the 8-connected components of that foreground mask, labelled here in numpy (TensorFlow
-core has no connected-components op, and the project does not depend on scipy).
+core has no connected-components op, and the project does not depend on scipy). A blob is an
+*object* only when it covers at most MAX_OBJECT_FRACTION of the frame: a frame that is bright all
+over (an untrained generator's grey) is one huge blob, but it shows no shape on a background.
 """
 
 import dataclasses
@@ -16,6 +18,7 @@ import numpy as np
 
 FOREGROUND_LUMA = 50.0
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+MAX_OBJECT_FRACTION = 0.5  # the largest Shape Motion square covers 400 of 4096 pixels
 # A triplet of frames is left out of motion smoothness when the blob comes this close to a border
 # (pixels of a 64-pixel frame, scaled with the width): a bounce can happen between those frames.
 # The data set's top speed is 3.5 pixels per frame.
@@ -76,7 +79,14 @@ class BlobStats:
     largest_area: np.ndarray  # pixels in the largest component, 0 when there is none
     centroid: np.ndarray  # (x, y) of the largest component's pixel centres, NaN when none
     near_border: np.ndarray  # bool: the foreground comes within the bounce margin of a border
+    largest_mask: np.ndarray  # bool [N, T, H, W]: the pixels of the largest blob
     size: int  # frame width
+
+    @property
+    def single_object(self) -> np.ndarray:
+        """bool [N, T]: exactly one blob, and it covers at most MAX_OBJECT_FRACTION of the frame."""
+        height, width = self.largest_mask.shape[-2:]
+        return (self.num_blobs == 1) & (self.largest_area <= MAX_OBJECT_FRACTION * height * width)
 
 
 def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> BlobStats:
@@ -100,6 +110,9 @@ def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> BlobSt
     largest_area = np.zeros(n * t, np.int64)
     centroid = np.full((n * t, 2), np.nan)
     largest = roots[last]
+    largest_label = np.full(n * t, -2, np.int64)  # -2 matches no pixel, not even background
+    largest_label[root_frame[last]] = largest
+    largest_mask = labels.reshape(n * t, -1) == largest_label[:, None]
     largest_area[root_frame[last]] = area[largest]
     centroid[root_frame[last]] = np.stack([sum_x[largest], sum_y[largest]], -1) / area[largest, None]
     margin = BOUNCE_MARGIN_64 * width / 64.0
@@ -109,12 +122,13 @@ def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> BlobSt
     near_border = (mask & band).reshape(n * t, -1).any(-1)
     return BlobStats(num_blobs=num_blobs.reshape(n, t), largest_area=largest_area.reshape(n, t),
                      centroid=centroid.reshape(n, t, 2), near_border=near_border.reshape(n, t),
-                     size=width)
+                     largest_mask=largest_mask.reshape(mask.shape), size=width)
 
 
 def single_blob_fraction(stats: BlobStats) -> float:
-    """Fraction of all frames that hold exactly one blob (1.0 for clean Shape Motion)."""
-    return float(np.mean(stats.num_blobs == 1))
+    """Fraction of all frames that hold exactly one blob, that blob an object (at most
+    MAX_OBJECT_FRACTION of the frame); 1.0 for clean Shape Motion."""
+    return float(np.mean(stats.single_object))
 
 
 def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
@@ -141,7 +155,7 @@ def motion_deviation(stats: BlobStats) -> dict[str, float | None]:
     """How far the blob's centroid is from constant-velocity motion between bounces.
 
     For every frame t with neighbours t-1 and t+1 in which all three frames hold exactly one blob
-    and in none of them the foreground comes within the bounce margin of a border, the deviation is
+    that is an object (see `single_blob_fraction`) and in none of them the foreground comes within the bounce margin of a border, the deviation is
     |c(t+1) - 2 c(t) + c(t-1)|, the L2 norm in pixels of the centroid's second difference
     (0 for constant velocity). Returns
       motion_deviation: the mean of that over all such triplets of all videos (None if none),
@@ -149,7 +163,7 @@ def motion_deviation(stats: BlobStats) -> dict[str, float | None]:
       mean_speed: mean |c(t+1) - c(t)| over those triplets' pairs, so that a still blob, which
         scores a perfect deviation, is seen for what it is.
     """
-    single = (stats.num_blobs == 1) & ~stats.near_border
+    single = stats.single_object & ~stats.near_border
     valid = single[:, :-2] & single[:, 1:-1] & single[:, 2:]
     c = stats.centroid
     second = c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]
@@ -176,26 +190,32 @@ def interior(masks: np.ndarray) -> np.ndarray:
     return inside
 
 
-def average_content_distance(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> dict[str, float | None]:
+def average_content_distance(videos: np.ndarray, stats: BlobStats | None = None) -> dict[str, float | None]:
     """ACD, the average content distance of MoCoGAN (Tulyakov et al. 2018) for Shape Motion.
 
-    Per video: the content of a frame is the mean colour (R, G, B on the 0-255 scale) of its
-    interior foreground pixels (foreground whose 8 neighbours are foreground too: lossy codecs mix
-    colour into the one-pixel rim, which would otherwise dominate the score of real videos); the
-    video's distance is the mean L2 distance between those colours over all unordered pairs of
-    frames (the paper's "average pairwise L2 distance"), not just consecutive ones. ACD is the mean
-    of that over videos; lower is better and 0 means the colour never changes. A frame with no
-    interior foreground pixel has no content colour and is skipped; a video with fewer than two
-    such frames is left out of the mean, and `acd_excluded_fraction` reports the share of videos
-    left out (ACD is None if all were).
+    Per video: the content of a frame is the mean colour (R, G, B on the 0-255 scale) of the
+    interior pixels of its largest blob (pixels of the blob whose 8 neighbours are in it too:
+    lossy codecs mix colour into the one-pixel rim, which would otherwise dominate the score of
+    real videos). The video's distance is the mean L2 distance between those colours over all
+    unordered pairs of frames (the paper's "average pairwise L2 distance"), not just consecutive
+    ones. ACD is the mean of that over videos; lower is better and 0 means the colour never changes.
 
-    ACD sees colour only: it says nothing about shape, count or motion (uniform noise has a steady
-    mean colour and a low ACD), which is what the structure scores are for. The paper reports 1.79
-    (MoCoGAN), 2.08 (TGAN), 5.02 (VGAN) on its own shape data but states neither the colour scale
-    nor the foreground rule, so those numbers are a rough guide, not a like-for-like comparison.
+    A frame has no content, and is skipped, when it has no blob, when its largest blob is not an
+    object (covers more than MAX_OBJECT_FRACTION of the frame: a uniform grey frame has a very
+    steady "colour" but shows no shape), or when that blob has no interior pixel. A video with fewer
+    than two frames with content is left out of the mean; `acd_excluded_fraction` reports the
+    share of videos left out, and ACD is None when all were.
+
+    ACD sees colour only: it says nothing about shape, count or motion, which is what the
+    structure scores are for. The paper reports 1.79 (MoCoGAN), 2.08 (TGAN), 5.02 (VGAN) on its own
+    shape data but states neither the colour scale nor the foreground rule, so those numbers are a
+    rough guide, not a like-for-like comparison.
     """
     colours = to_colour_scale(videos)
-    mask = interior(colours @ LUMA_WEIGHTS > threshold)
+    stats = stats if stats is not None else blob_stats(videos)
+    height, width = stats.largest_mask.shape[-2:]
+    is_object = stats.largest_area <= MAX_OBJECT_FRACTION * height * width
+    mask = interior(stats.largest_mask) & is_object[..., None, None]
     per_video = []
     for video, video_mask in zip(colours, mask):
         counts = video_mask.sum(axis=(1, 2))
@@ -214,7 +234,7 @@ def average_content_distance(videos: np.ndarray, threshold: float = FOREGROUND_L
 def shape_scores(videos: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
     """Every Shape Motion metric of `videos`, with `reference` (real clips) for the area distance."""
     stats = blob_stats(videos)
-    scores = dict(average_content_distance(videos))
+    scores = dict(average_content_distance(videos, stats))
     scores["single_blob_fraction"] = single_blob_fraction(stats)
     scores["area_distance"] = area_distance(stats, blob_stats(reference))
     scores.update(motion_deviation(stats))
