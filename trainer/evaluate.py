@@ -8,7 +8,8 @@ against a disjoint set of real clips (other videos, chosen by a stable hash of t
 reference that says how good "as good as real" is at this sample size:
 
     acd                    average content distance, 0-255 colour scale (trainer/shape_metrics.py)
-    single_blob_fraction   frames with exactly one foreground blob
+    single_blob_fraction   frames with exactly one foreground blob, and that no bigger than half
+                           the frame (a bright frame is not a shape)
     area_distance          W1 distance of per-frame largest-blob areas to the other set, pixels
     motion_deviation       centroid second difference between bounces, pixels (+ mean_speed)
     fvd                    Fréchet distance of clip features to the other set: I3D with
@@ -40,7 +41,8 @@ from trainer import feature_net, frechet, shape_metrics
 TABLE = (
     ("fvd", "Fréchet distance of clip features", "lower"),
     ("acd", "average content distance (0-255)", "lower"),
-    ("single_blob_fraction", "frames with exactly one blob", "higher"),
+    ("acd_excluded_fraction", "videos with no shape to measure ACD on", "lower"),
+    ("single_blob_fraction", "frames showing exactly one shape", "higher"),
     ("area_distance", "blob-area W1 distance (pixels)", "lower"),
     ("motion_deviation", "centroid 2nd difference (pixels)", "lower"),
     ("mean_speed", "blob speed (pixels/frame)", "= real"),
@@ -177,13 +179,13 @@ def run(options: EvalOptions) -> dict:
 
     if options.num_videos < 2:
         raise ValueError(f"--num_videos={options.num_videos} must be at least 2")
+    checkpoint = options.checkpoint or restore.latest_checkpoint(options.model_dir)
+    generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
     real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
     feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
     extractor, feature_info = feature_extractor_for(options.i3d_model, feature_dir, pool[:options.feature_train_clips],
                                                     options.feature_train_steps)
-    checkpoint = options.checkpoint or restore.latest_checkpoint(options.model_dir)
-    generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
     generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
     result = evaluate_videos(generated, real, extractor, reference)
     step = re.search(r"ckpt-(\d+)$", checkpoint)
@@ -220,9 +222,9 @@ def format_table(result: dict) -> str:
     def cell(value):
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
-    lines = [f"{'metric':<22} {'meaning':<36} {'better':>6} {'generated':>10} {'real':>10}"]
+    lines = [f"{'metric':<22} {'meaning':<38} {'better':>6} {'generated':>10} {'real':>10}"]
     for key, meaning, better in TABLE:
-        lines.append(f"{key:<22} {meaning:<36} {better:>6} {cell(result['generated'].get(key)):>10} "
+        lines.append(f"{key:<22} {meaning:<38} {better:>6} {cell(result['generated'].get(key)):>10} "
                      f"{cell(result['real'].get(key)):>10}")
     lines.append(f"({result['num_generated']} generated vs {result['num_real']} real clips; real vs "
                  f"{result['num_reference']} clips of other real videos)")
