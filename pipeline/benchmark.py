@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -93,6 +94,13 @@ def bare_ffmpeg_seconds(paths: list[str], workers: int) -> float:
     return time.perf_counter() - started
 
 
+def import_seconds(module: str) -> float:
+    """Wall time of a fresh Python process importing `module` (a worker's start-up cost)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def job_seconds(input_dir: str, output: str, extra: list[str]) -> float:
     started = time.perf_counter()
     status = run(["--dataset=folder", f"--input={input_dir}", f"--output={output}", "--no_folder_labels",
@@ -151,6 +159,10 @@ def throughput(args, paths, frames_per_video: int) -> None:
         print(f"  same job on {len(small)} videos: {small_s:.2f} s, so ~{job_s - extra / marginal:.1f} s "
               f"fixed cost and {marginal:.1f} videos/s ({marginal * frames_per_video:.0f} frames/s) "
               f"past it: {marginal * ffmpeg_s / count:.2f} of bare ffmpeg's rate")
+        beam_s, tf_s = import_seconds("apache_beam.runners.worker.sdk_worker_main"), import_seconds("tensorflow")
+        print(f"  of the fixed cost, each of the {args.workers} workers starts a Python process that "
+              f"imports Beam's worker ({beam_s:.1f} s alone) and TensorFlow ({tf_s:.1f} s alone) "
+              "before its first video")
         fixed, ffmpeg_rate = job_s - extra / marginal, count / ffmpeg_s
         if marginal > 0.8 * ffmpeg_rate:
             # Solve N / ffmpeg_rate = 0.8 * (fixed + N / marginal) for N.
