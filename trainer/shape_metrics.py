@@ -89,8 +89,16 @@ class BlobStats:
         return (self.num_blobs == 1) & (self.largest_area <= MAX_OBJECT_FRACTION * height * width)
 
 
-def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> BlobStats:
-    """Labels every frame's foreground and measures its blobs."""
+def blob_stats(videos: np.ndarray, threshold: float = FOREGROUND_LUMA, chunk: int = 32) -> BlobStats:
+    """Labels every frame's foreground and measures its blobs, `chunk` videos at a time (the
+    labelling holds several int64 copies of the frames)."""
+    parts = [_blob_stats(videos[i:i + chunk], threshold) for i in range(0, len(videos), chunk)]
+    fields = [f.name for f in dataclasses.fields(BlobStats) if f.name != "size"]
+    return BlobStats(size=parts[0].size, **{
+        name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})
+
+
+def _blob_stats(videos: np.ndarray, threshold: float) -> BlobStats:
     mask = foreground_mask(videos, threshold)
     n, t, height, width = mask.shape
     labels = label_components(mask).reshape(-1)
