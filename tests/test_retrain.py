@@ -139,3 +139,71 @@ def test_flags_retrain_sets_itself_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--trainer_flags must not set --train_steps=5"):
         retrain.RetrainConfig(shards="s", model_dir="m", publish_dir="p",
                               trainer_flags=("--preset=small", "--train_steps=5"))
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+SHAPES_FRAMES, SHAPES_SIZE = 16, 32
+
+
+def _retrain_command(root, *extra):
+    return [sys.executable, "-m", "trainer.retrain", f"--shards={root}/shards",
+            f"--model_dir={root}/run", f"--publish_dir={root}/models", "--train_steps=2",
+            "--preprocess_flags=--dataset=folder --input=" + f"{root}/videos --num_frames=4 "
+            f"--size={SHAPES_SIZE} --clip_stride=4 --test_fraction=0 "
+            "--direct_running_mode=in_memory --direct_num_workers=1",
+            "--trainer_flags=--preset=small --batch_size=2 --image_batch_size=2 "
+            "--strategy=default --summary_every=1 --sample_every=100000",
+            "--evaluate_flags=--num_videos=4 --feature_train_clips=16 --batch_size=4", *extra]
+
+
+def _env():
+    return dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def _records(root):
+    folder = os.path.join(root, "run", "retrain_runs")
+    return [json.load(open(os.path.join(folder, name))) for name in sorted(os.listdir(folder))
+            if name.endswith(".json")]
+
+
+def test_scheduled_runs_publish_only_when_not_worse_and_never_overlap(tmp_path):
+    from pipeline.datasets import shapes
+
+    root = str(tmp_path)
+    # Ten videos: enough for evaluation's two disjoint halves of real clips.
+    shapes.write_dataset(f"{root}/videos", num_videos=10, num_frames=SHAPES_FRAMES, size=SHAPES_SIZE)
+    first = subprocess.Popen(_retrain_command(root), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    lock = os.path.join(root, "run", "retrain.lock")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(lock) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(_retrain_command(root), cwd=REPO, env=_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert second.returncode == retrain.EXIT_LOCKED, second.stderr[-2000:]
+    assert f"another run holds {lock}: pid {first.pid}" in second.stderr
+    assert first.wait(timeout=900) == retrain.EXIT_OK
+    [record] = _records(root)
+    assert (record["status"], record["decision"], record["published_version"]) == ("done", "publish", 1)
+    assert (record["steps_before"], record["steps_after"]) == (0, 2)
+    assert record["inputs"]["new_videos"] == 10 and record["metrics"]["generated"]["fvd"] > 0
+    assert publish.latest_version(f"{root}/models") == 1
+    assert os.path.exists(f"{root}/models/1/saved_model.pb")
+    assert not os.path.exists(lock)
+
+    # A run that died holding the lock, two new videos, and a rule no model can meet.
+    holder = _hold_lock(lock)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    shapes.write_dataset(f"{root}/videos", num_videos=12, num_frames=SHAPES_FRAMES, size=SHAPES_SIZE)
+    third = subprocess.run(_retrain_command(root, "--tolerance=-1e12"), cwd=REPO, env=_env(),
+                           capture_output=True, text=True, timeout=900)
+    assert third.returncode == retrain.EXIT_OK, third.stderr[-3000:]
+    assert f"taking over the stale lock {lock} of pid {holder.pid}" in third.stderr
+    record = _records(root)[-1]
+    assert (record["steps_before"], record["steps_after"]) == (2, 4)
+    assert record["inputs"]["new_videos"] == 2 and record["inputs"]["shard_sets"] == 2
+    assert record["decision"] == "keep" and record["published_version_before"] == 1
+    assert "worse" in record["reason"] and record["published_value"] is not None
+    assert publish.versions(f"{root}/models") == [1]
