@@ -7,8 +7,10 @@
    second run skips this), content that moves so the codec has real work.
 2. Baseline: bare ffmpeg decodes every file with the job's filters (pipeline.decode.filter_args)
    into /dev/null, `--workers` processes at a time.
-3. The whole job (`pipeline.main.run`, DirectRunner multi_processing with `--workers` workers) on
-   the same files, shards and manifest included, timed from `run()` to its return.
+3. The whole job (`pipeline.main.run`) on the same files, shards and manifest included, timed
+   from `run()` to its return: on the default DirectRunner multi_processing with `--workers`
+   workers, and in one process with `--workers` decode threads (ffmpeg does the decoding in its
+   own processes either way).
 4. Prints videos/s and frames/s of both and their ratio (job / ffmpeg; the target is >= 0.8).
    The job also runs on `--small_videos` of them: the difference separates its fixed cost
    (worker processes starting and importing TensorFlow, pipeline set-up) from its rate per video,
@@ -138,36 +140,50 @@ def linked_inputs(work: str, paths: list[str], name: str) -> str:
 
 def throughput(args, paths, frames_per_video: int) -> None:
     multi = ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    threaded = ["--direct_running_mode=in_memory", "--direct_num_workers=1",
+                f"--decode_threads={args.workers}"]
     small = paths[:args.small_videos]
     with tempfile.TemporaryDirectory() as work:
+        inputs = linked_inputs(work, paths, "all")
         ffmpeg_s = bare_ffmpeg_seconds(paths, args.workers)
-        job_s = job_seconds(linked_inputs(work, paths, "all"), os.path.join(work, "all-shards"), multi)
-        small_s = job_seconds(linked_inputs(work, small, "small"), os.path.join(work, "small-shards"), multi)
+        job_s = job_seconds(inputs, os.path.join(work, "multi"), multi)
+        threaded_s = job_seconds(inputs, os.path.join(work, "threaded"), threaded)
+        small_s = job_seconds(linked_inputs(work, small, "small"), os.path.join(work, "small"), multi)
     count, frames = len(paths), len(paths) * frames_per_video
+
+    def line(name, seconds):
+        ratio = f"  ratio {ffmpeg_s / seconds:.2f}" if seconds != ffmpeg_s else ""
+        print(f"  {name:44s} {seconds:6.2f} s {count / seconds:6.1f} videos/s {frames / seconds:7.0f} "
+              f"frames/s{ratio}")
+
     print(f"\n{count} xvid videos, {args.seconds:g} s at {WIDTH}x{HEIGHT}, to {NUM_FRAMES}x{SIZE}x{SIZE} "
-          f"clips, {args.workers} processes")
-    print(f"  bare ffmpeg -> /dev/null: {ffmpeg_s:6.2f} s  {count / ffmpeg_s:6.1f} videos/s  "
-          f"{frames / ffmpeg_s:7.0f} frames/s")
-    print(f"  whole job (Beam):         {job_s:6.2f} s  {count / job_s:6.1f} videos/s  "
-          f"{frames / job_s:7.0f} frames/s")
-    print(f"  ratio job / ffmpeg: {ffmpeg_s / job_s:.2f} (target >= 0.8)")
-    # The job's fixed cost (worker processes, their imports, pipeline set-up) does not grow with
-    # the data; the difference between two runs gives the rate at which it does grow.
-    extra = count - len(small)
-    if extra > 0 and job_s > small_s:
-        marginal = extra / (job_s - small_s)
-        print(f"  same job on {len(small)} videos: {small_s:.2f} s, so ~{job_s - extra / marginal:.1f} s "
-              f"fixed cost and {marginal:.1f} videos/s ({marginal * frames_per_video:.0f} frames/s) "
-              f"past it: {marginal * ffmpeg_s / count:.2f} of bare ffmpeg's rate")
-        beam_s, tf_s = import_seconds("apache_beam.runners.worker.sdk_worker_main"), import_seconds("tensorflow")
-        print(f"  of the fixed cost, each of the {args.workers} workers starts a Python process that "
-              f"imports Beam's worker ({beam_s:.1f} s alone) and TensorFlow ({tf_s:.1f} s alone) "
-              "before its first video")
-        fixed, ffmpeg_rate = job_s - extra / marginal, count / ffmpeg_s
-        if marginal > 0.8 * ffmpeg_rate:
-            # Solve N / ffmpeg_rate = 0.8 * (fixed + N / marginal) for N.
-            break_even = 0.8 * fixed / (1 / ffmpeg_rate - 0.8 / marginal)
-            print(f"  the whole-job ratio reaches 0.8 from about {break_even:.0f} videos")
+          f"clips, {args.workers} processes; ratio = bare ffmpeg's time / the job's (target >= 0.8)")
+    line(f"bare ffmpeg -> /dev/null, {args.workers} at a time", ffmpeg_s)
+    line(f"whole job, multi_processing x{args.workers} (default)", job_s)
+    line(f"whole job, in one process, {args.workers} decode threads", threaded_s)
+    report_fixed_cost(args, count, len(small), ffmpeg_s, job_s, small_s, frames_per_video)
+
+
+def report_fixed_cost(args, count, small, ffmpeg_s, job_s, small_s, frames_per_video) -> None:
+    """Splits the multi-processing job's time into a fixed cost and a rate per video."""
+    # The fixed cost (worker processes, their imports, pipeline set-up) does not grow with the
+    # data; the difference between two runs gives the rate at which the rest does.
+    extra = count - small
+    if extra <= 0 or job_s <= small_s:
+        print(f"  (the {small}-video run took {small_s:.2f} s: too close to split fixed and per-video cost)")
+        return
+    marginal, ffmpeg_rate = extra / (job_s - small_s), count / ffmpeg_s
+    fixed = job_s - count / marginal
+    print(f"  multi_processing on {small} videos: {small_s:.2f} s, so ~{fixed:.1f} s fixed cost and "
+          f"{marginal:.1f} videos/s ({marginal * frames_per_video:.0f} frames/s) past it, "
+          f"{marginal / ffmpeg_rate:.2f} of bare ffmpeg's rate")
+    beam_s, tf_s = import_seconds("apache_beam.runners.worker.sdk_worker_main"), import_seconds("tensorflow")
+    print(f"  in that fixed cost each of the {args.workers} workers is a new Python process that imports "
+          f"Beam's worker ({beam_s:.1f} s alone) and TensorFlow ({tf_s:.1f} s alone) before its first video")
+    if marginal > 0.8 * ffmpeg_rate:
+        # Solve N / ffmpeg_rate = 0.8 * (fixed + N / marginal) for N.
+        break_even = 0.8 * fixed / (1 / ffmpeg_rate - 0.8 / marginal)
+        print(f"  the multi_processing ratio reaches 0.8 from about {break_even:.0f} videos")
 
 
 def encodings(args, paths) -> None:

@@ -93,7 +93,8 @@ def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], report
             bair.ReadBairFileFn(config.size, config.frame_stride)).with_outputs(FAILED, main="videos")
     else:
         decoded = created | "Decode" >> DecodeVideos(config.size, config.fps, config.frame_stride,
-                                                      config.decode_timeout_s, total=len(items))
+                                                      config.decode_timeout_s, total=len(items),
+                                                      threads=config.decode_threads)
     clipped = decoded.videos | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
     _ = clipped.records | "WriteShards" >> WriteSplits(config.output, num_shards, config.compression)
     _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN])

@@ -59,6 +59,10 @@ class PreprocessOptions(PipelineOptions):
                                  "their first-level folder")
         parser.add_argument("--decode_timeout_s", type=float, default=120.0,
                             help="per-video ffmpeg time limit")
+        parser.add_argument("--decode_threads", type=int, default=1,
+                            help="ffmpeg processes each worker runs at once; more than 1 suits "
+                                 "in-process runners (--direct_running_mode=in_memory) and "
+                                 "workers with more cores than Beam gives them bundles")
         parser.add_argument("--incremental", choices=("auto", "on", "off"), default="auto",
                             help="on: --output is a dataset root; write only the videos no earlier "
                                  "set holds as a new set <output>/<version>/ (see "
@@ -88,6 +92,7 @@ class JobConfig:
     test_fraction: float = 0.1
     labels_from_folders: bool = True
     decode_timeout_s: float = 120.0
+    decode_threads: int = 1
     incremental: str = "auto"
 
     def __post_init__(self):
@@ -103,6 +108,7 @@ class JobConfig:
         _check(self.frame_stride is None or self.frame_stride >= 1,
                f"--frame_stride must be >= 1, got {self.frame_stride}")
         _check(self.size >= 1, f"--size must be >= 1, got {self.size}")
+        _check(self.decode_threads >= 1, f"--decode_threads must be >= 1, got {self.decode_threads}")
         _check(self.num_shards is None or self.num_shards >= 1,
                f"--num_shards must be >= 1, got {self.num_shards}")
         _check(0.0 <= self.max_failure_fraction <= 1.0,

@@ -10,6 +10,8 @@ videos_decoded, videos_failed, videos_too_short, clips_written.
     records | WriteSplits(output, shards)   -> one WriteToTFRecord per split
 """
 
+import collections
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -19,6 +21,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import decode, schema
 from pipeline.clips import ClipSpec, make_clips
@@ -68,40 +71,75 @@ class Progress:
 
 
 class DecodeVideoFn(beam.DoFn):
-    """VideoSource -> DecodedVideo, or a FAILED report naming ffmpeg's complaint."""
+    """VideoSource -> DecodedVideo, or a FAILED report naming ffmpeg's complaint.
+
+    With threads > 1, up to that many ffmpeg processes run at once from this one DoFn instance:
+    the decoding happens in ffmpeg, not in Python, so threads give an in-process runner (or a
+    worker with spare cores) real parallelism without more Python processes. Outputs then follow
+    their input by up to `threads` elements, and the last ones leave in finish_bundle.
+    """
 
     def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
-                 total: int | None = None):
+                 total: int | None = None, threads: int = 1):
         self._size, self._fps, self._frame_stride, self._timeout_s = size, fps, frame_stride, timeout_s
-        self._total = total
+        self._total, self._threads = total, max(1, threads)
         self._decoded = Metrics.counter(NAMESPACE, "videos_decoded")
         self._failed = Metrics.counter(NAMESPACE, "videos_failed")
 
     def setup(self):
         self._progress = Progress("decode", self._total)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self._threads) if self._threads > 1 else None
+
+    def start_bundle(self):
+        self._pending = collections.deque()
 
     def process(self, source):
+        if self._pool is None:
+            yield from self._outputs(source, self._decode(source))
+            return
+        self._pending.append((source, self._pool.submit(self._decode, source)))
+        while len(self._pending) > self._threads:  # keep `threads` decodes running, no more
+            source, future = self._pending.popleft()
+            yield from self._outputs(source, future.result())
+
+    def finish_bundle(self):
+        while self._pending:
+            source, future = self._pending.popleft()
+            for output in self._outputs(source, future.result()):
+                # Outputs of finish_bundle carry their window explicitly; this job has one.
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+                else:
+                    yield GlobalWindows.windowed_value(output)
+
+    def teardown(self):
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True)
+
+    def _decode(self, source):
+        """Frames, or the reason they could not be had (runs on a pool thread when threads > 1)."""
         try:
-            frames = decode.decode_video(source.path, size=self._size, fps=self._fps,
-                                         frame_stride=self._frame_stride, timeout_s=self._timeout_s)
+            return decode.decode_video(source.path, size=self._size, fps=self._fps,
+                                       frame_stride=self._frame_stride, timeout_s=self._timeout_s)
         except decode.DecodeError as error:
             # The reason already quotes ffmpeg's telling line; the whole tail goes to the log.
             _log.debug("ffmpeg stderr for %s:\n%s", source.path, error.stderr_tail)
-            yield from self._fail(source, error.reason)
-            return
+            return error.reason
         except Exception as error:  # pylint: disable=broad-except
             # One odd file must not kill a job of thousands; report it like any other failure.
-            yield from self._fail(source, f"unexpected {type(error).__name__}: {error}")
+            return f"unexpected {type(error).__name__}: {error}"
+
+    def _outputs(self, source, frames_or_reason):
+        if isinstance(frames_or_reason, str):
+            self._failed.inc()
+            self._progress.add(failed=True)
+            _log.warning("could not decode %s: %s", source.path, frames_or_reason)
+            yield beam.pvalue.TaggedOutput(
+                FAILED, failure(source.video_id, source.path, source.split, frames_or_reason))
             return
         self._decoded.inc()
-        self._progress.add(frames=len(frames))
-        yield DecodedVideo(source.video_id, source.path, source.label, source.split, frames)
-
-    def _fail(self, source, reason: str):
-        self._failed.inc()
-        self._progress.add(failed=True)
-        _log.warning("could not decode %s: %s", source.path, reason)
-        yield beam.pvalue.TaggedOutput(FAILED, failure(source.video_id, source.path, source.split, reason))
+        self._progress.add(frames=len(frames_or_reason))
+        yield DecodedVideo(source.video_id, source.path, source.label, source.split, frames_or_reason)
 
 
 class ClipVideoFn(beam.DoFn):
@@ -132,9 +170,9 @@ class DecodeVideos(beam.PTransform):
     """PCollection[VideoSource] -> outputs: main DecodedVideo, FAILED reports."""
 
     def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
-                 total: int | None = None):
+                 total: int | None = None, threads: int = 1):
         super().__init__()
-        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s, total)
+        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s, total, threads)
 
     def expand(self, sources):
         return sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn).with_outputs(FAILED, main="videos")

@@ -62,6 +62,19 @@ def test_decode_and_clip_route_good_and_bad_videos(videos):
         "videos_decoded": 3, "videos_failed": 1, "videos_too_short": 1, "clips_written": 4}
 
 
+def test_decode_threads_give_the_same_outputs(videos):
+    good, _ = videos
+    sources = _sources(videos) + [VideoSource(f"again_{i}.avi", path, 5, "test") for i, path in enumerate(good)]
+    with BeamTestPipeline() as p:
+        decoded = p | beam.Create(sources) | DecodeVideos(16, None, 2, 60.0, threads=3)
+        assert_that(decoded.videos | beam.Map(lambda v: (v.video_id, v.label, v.frames.shape)), equal_to([
+            ("good_0.avi", 0, (20, 16, 16, 3)), ("good_1.avi", 1, (20, 16, 16, 3)),
+            ("too_short.avi", 1, (4, 16, 16, 3)),
+            ("again_0.avi", 5, (20, 16, 16, 3)), ("again_1.avi", 5, (20, 16, 16, 3))]), label="Videos")
+        assert_that(decoded[FAILED] | beam.Map(lambda f: f["video_id"]), equal_to(["empty.avi"]),
+                    label="Failed")
+
+
 def test_clip_pixels_are_the_decoded_frames():
     frames = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
     video = DecodedVideo("v", "/v.avi", 3, "test", frames)
