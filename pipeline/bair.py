@@ -86,17 +86,18 @@ class ReadBairFileFn(beam.DoFn):
         self._progress = Progress("bair")
 
     def process(self, bair_file: BairFile):
-        index = 0
+        read = 0
         try:
-            for index, serialized in enumerate(tf.data.TFRecordDataset(bair_file.path).as_numpy_iterator()):
-                yield from self._one(bair_file, index, serialized)
+            for serialized in tf.data.TFRecordDataset(bair_file.path).as_numpy_iterator():
+                yield from self._one(bair_file, read, serialized)
+                read += 1
         except Exception as error:  # pylint: disable=broad-except
-            # A truncated or corrupt file: what was read is kept, the rest is reported.
+            # A truncated or corrupt file: the records read so far are kept, the rest is reported.
             self._failed.inc()
-            reason = (f"unreadable TFRecord file after record {index}: {type(error).__name__}: "
+            reason = (f"unreadable TFRecord file after {read} good records: {type(error).__name__}: "
                       f"{str(error)[:300]} (re-download the file)")
             yield beam.pvalue.TaggedOutput(
-                FAILED, failure(f"{bair_file.relpath}#{index}..", bair_file.path, bair_file.split, reason))
+                FAILED, failure(f"{bair_file.relpath}#{read}..", bair_file.path, bair_file.split, reason))
 
     def _one(self, bair_file: BairFile, index: int, serialized: bytes):
         video_id = f"{bair_file.relpath}#{index}"

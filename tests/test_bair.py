@@ -58,8 +58,8 @@ def test_corrupt_file_is_reported_not_fatal(tmp_path):
         outputs = p | beam.Create(files) | beam.ParDo(bair.ReadBairFileFn(64, None)).with_outputs(FAILED, main="videos")
         assert_that(outputs.videos | beam.Map(lambda v: v.video_id),
                     equal_to(["train/traj_0_to_1.tfrecords#0"]), label="Good")
-        assert_that(outputs[FAILED] | beam.Map(lambda f: "unreadable TFRecord" in f["reason"]),
-                    equal_to([True]), label="Failed")
+        assert_that(outputs[FAILED] | beam.Map(lambda f: (f["video_id"], "after 1 good records" in f["reason"])),
+                    equal_to([("train/traj_0_to_1.tfrecords#1..", True)]), label="Failed")
 
 
 def test_not_a_bair_record_says_so():
