@@ -199,3 +199,19 @@ def test_file_cut_inside_a_record_header_is_found_by_validation(tmp_path):
         f.write(content[:len(content) // 2 + 5])
     assert sum(1 for _ in tf.data.TFRecordDataset(path)) == 1
     assert "truncated or padded" in shard_sets.validate_file(path, "")
+
+
+def test_trainer_names_a_corrupt_file_and_skips_it_with_the_flag(tmp_path):
+    # Three files; the corrupt one is not the first, so the start-up check of the first record passes.
+    directory = write_shards(tmp_path / "shards", num_files=3, clips_per_file=2, shape=SHAPE)
+    bad = data.resolve_shards(directory).files[2]
+    _corrupt(bad)
+    stopped = _start_trainer(directory, tmp_path / "run", 8, stderr=subprocess.PIPE)
+    _, err = stopped.communicate(timeout=WAIT_S)
+    assert stopped.returncode != 0 and f"corrupt shard file(s): {bad}" in err, err[-2000:]
+    skipping = _start_trainer(directory, tmp_path / "run2", 3, "--skip_corrupt_shards",
+                              stderr=subprocess.PIPE)
+    _, err = skipping.communicate(timeout=WAIT_S)
+    assert skipping.returncode == 0, err[-2000:]
+    assert f"skipping corrupt shard file {bad}" in err
+    assert check_latest_checkpoint_loads(tmp_path / "run2") == 3

@@ -115,7 +115,7 @@ def main(argv):
     stop = StopOnSigterm()
     try:
         result = train_lib.train(config, strategy=strategy, should_stop=stop, shards=shards)
-    except (config_lib.ConfigError, train_lib.NonFiniteLossError) as e:
+    except (config_lib.ConfigError, train_lib.NonFiniteLossError, train_lib.data.DataError) as e:
         sys.exit(f"error: {e}")
     logging.info("stopped at step %d of %d", result.step, config.train_steps)
 

@@ -23,6 +23,7 @@ from absl import logging
 
 from trainer import config as config_lib
 from trainer import data
+from trainer import shard_sets
 from trainer import step as step_lib
 from trainer import strategy as strategy_lib
 from trainer import summaries
@@ -175,7 +176,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
         if should_stop():
             logging.info("stop requested at step %d: saving a checkpoint", step)
             break
-        values = _check_finite(train_step(iterator), step + 1)
+        values = _check_finite(_read_and_step(train_step, iterator, shards), step + 1)
         step = int(state.step.numpy())
         if step % config.summary_every == 0 or step == config.train_steps:
             seconds = time.perf_counter() - timer[0]
@@ -193,6 +194,16 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
         save()
     writer.close()
     return TrainResult(int(state.step.numpy()), values, state)
+
+
+def _read_and_step(train_step, iterator, shards):
+    """One step; a corrupt shard file stops the run with the file's name (tf.data's error says
+    only the offset)."""
+    try:
+        return train_step(iterator)
+    except tf.errors.DataLossError as error:
+        raise data.DataError(shard_sets.name_corrupt_files(
+            shards.files, shards.compression_type, error)) from error
 
 
 def _checkpoint_step(manager) -> int:
