@@ -103,6 +103,10 @@ def test_command_writes_metrics_and_reuses_the_feature_net(tmp_path):
     real, _, _ = evaluate.load_real_clips(shards, "train", 4)
     scalars = evaluate.eval_generator(generator, config, real, extractor)
     assert {"eval/fvd", "eval/single_blob_fraction", "eval/area_distance"} <= set(scalars)
+    evaluator = evaluate.TrainingEvaluator(shards, num_videos=4,
+                                           feature_model_dir=os.path.join(model_dir, "feature_net"))
+    assert evaluator(generator, config) == pytest.approx(evaluator(generator, config))
+    assert "eval/fvd" in evaluator(generator, config)
 
 
 def test_real_sets_hold_different_videos(tmp_path):

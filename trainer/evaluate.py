@@ -19,8 +19,8 @@ reference that says how good "as good as real" is at this sample size:
 The shape metrics assume Shape Motion data (one blob on black); on other data use --i3d_model and
 read only fvd. The result goes to --out atomically, and a table to the console.
 
-`evaluate_videos` is the pure core (arrays in, dict out); `eval_generator` is what the training
-loop calls every --eval_every steps for TensorBoard scalars.
+`evaluate_videos` is the pure core (arrays in, dict out); `TrainingEvaluator` (built on
+`eval_generator`) is what the training loop calls every --eval_every steps for TensorBoard scalars.
 """
 
 import dataclasses
@@ -150,6 +150,35 @@ def feature_extractor_for(i3d_model: str | None, feature_model_dir: str | None,
         raise ValueError("give --i3d_model or --feature_model_dir for the Fréchet distance")
     extractor, info = feature_net.load_or_train(feature_model_dir, training_clips, steps=train_steps)
     return extractor, dict(info, features="shape_motion_feature_net", feature_model_dir=feature_model_dir)
+
+
+class TrainingEvaluator:
+    """What the training loop holds to log metrics every --eval_every steps.
+
+        evaluator = TrainingEvaluator(config.tfrecords, num_videos=64,
+                                      feature_model_dir=os.path.join(config.model_dir, "feature_net"))
+        for name, value in evaluator(generator, config).items():   # {"eval/fvd": ..., ...}
+            tf.summary.scalar(name, value, step=step)
+
+    Real clips are read once, on the first call; the feature net is loaded, or trained once on
+    those clips, then too. Without a feature_model_dir or i3d_model the scalars have no fvd.
+    """
+
+    def __init__(self, tfrecords: str, num_videos: int = 64, split: str = "train", seed: int = 0,
+                 feature_model_dir: str = "", i3d_model: str = "", feature_train_steps: int = 300):
+        self._args = (tfrecords, split, num_videos, seed)
+        self._features = (i3d_model, feature_model_dir, feature_train_steps)
+        self._real = None
+        self._extractor = None
+        self._seed = seed
+
+    def __call__(self, generator, config) -> dict[str, float]:
+        if self._real is None:
+            self._real, _, pool = load_real_clips(*self._args)
+            i3d_model, feature_model_dir, steps = self._features
+            if i3d_model or feature_model_dir:
+                self._extractor, _ = feature_extractor_for(i3d_model, feature_model_dir, pool, steps)
+        return eval_generator(generator, config, self._real, self._extractor, seed=self._seed)
 
 
 # ----------------------------------------------------------------------------------------------
