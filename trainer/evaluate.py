@@ -127,7 +127,7 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
     training the feature net."""
     shards = data_lib.resolve_shards(tfrecords, split)
     manifest = shards.manifest
-    dataset = tf.data.TFRecordDataset(list(shards.files), compression_type=shards.compression_type)
+    dataset = data_lib.read_records(shards)  # every complete set of a dataset root, superseded clips left out
     dataset = dataset.map(lambda s: _parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding))
     halves = ([], [])
     for frames, video_id in dataset.take(max(READ_CAP_FACTOR * num_videos, READ_MIN, extra)).as_numpy_iterator():
