@@ -146,9 +146,9 @@ def test_flags_retrain_sets_itself_are_refused(tmp_path):
 SHAPES_FRAMES, SHAPES_SIZE = 16, 32
 
 
-def _retrain_command(root, *extra):
+def _retrain_command(root, *extra, train_steps=2):
     return [sys.executable, "-m", "trainer.retrain", f"--shards={root}/shards",
-            f"--model_dir={root}/run", f"--publish_dir={root}/models", "--train_steps=2",
+            f"--model_dir={root}/run", f"--publish_dir={root}/models", f"--train_steps={train_steps}",
             "--preprocess_flags=--dataset=folder --input=" + f"{root}/videos --num_frames=4 "
             f"--size={SHAPES_SIZE} --clip_stride=4 --test_fraction=0 "
             "--direct_running_mode=in_memory --direct_num_workers=1",
@@ -207,3 +207,26 @@ def test_scheduled_runs_publish_only_when_not_worse_and_never_overlap(tmp_path):
     assert record["decision"] == "keep" and record["published_version_before"] == 1
     assert "worse" in record["reason"] and record["published_value"] is not None
     assert publish.versions(f"{root}/models") == [1]
+
+
+def test_sigterm_reaches_the_trainer_and_ends_the_run_with_a_checkpoint(tmp_path):
+    from pipeline.datasets import shapes
+
+    root = str(tmp_path)
+    shapes.write_dataset(f"{root}/videos", num_videos=4, num_frames=SHAPES_FRAMES, size=SHAPES_SIZE)
+    run = subprocess.Popen(_retrain_command(root, train_steps=100_000), cwd=REPO, env=_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in run.stderr:  # the trainer's progress lines come through retrain's stderr
+        seen.append(line)
+        if "step 2/100000" in line:
+            break
+    assert any("step 2/100000" in line for line in seen), "".join(seen[-20:])
+    run.send_signal(signal.SIGTERM)  # to retrain only: it passes the signal on
+    rest = run.stderr.read()
+    assert run.wait(timeout=300) == retrain.EXIT_FAILED, rest[-2000:]
+    assert "SIGTERM received: checkpointing" in rest and "stopped by SIGTERM during train" in rest
+    [record] = _records(root)
+    assert record["status"] == "failed" and record["steps_after"] >= 2
+    assert retrain.latest_step(f"{root}/run") == record["steps_after"]
+    assert not os.path.exists(f"{root}/run/retrain.lock")

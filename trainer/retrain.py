@@ -191,10 +191,12 @@ def train(config: RetrainConfig, children: Children, record: dict) -> None:
     before = latest_step(config.model_dir)
     target = before + config.train_steps
     record.update(steps_before=before, steps_target=target)
-    children.run("train", ["trainer.main", f"--tfrecords={config.shards}",
-                           f"--model_dir={config.model_dir}", f"--train_steps={target}",
-                           *config.trainer_flags])
-    record["steps_after"] = after = latest_step(config.model_dir)
+    try:
+        children.run("train", ["trainer.main", f"--tfrecords={config.shards}",
+                               f"--model_dir={config.model_dir}", f"--train_steps={target}",
+                               *config.trainer_flags])
+    finally:  # also when stopped: the checkpoint the trainer left is where the next run starts
+        record["steps_after"] = after = latest_step(config.model_dir)
     if after < target:
         raise RunFailed(f"the trainer exited at step {after} before reaching {target} (stopped by "
                         "a signal?); the next run continues from that checkpoint")
