@@ -9,6 +9,7 @@ Used by trainer.sample and trainer.export.
 """
 
 import dataclasses
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +32,12 @@ def latest_checkpoint(model_dir: str) -> str:
             f"no checkpoint in {folder}: train first, e.g. `python -m trainer.main "
             f"--tfrecords=SHARDS --model_dir={model_dir}`, or pass the --model_dir of a trained run")
     return path
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The step in a CheckpointManager path (`.../ckpt-1200` -> 1200), None for other names."""
+    match = re.search(r"ckpt-(\d+)$", path)
+    return int(match.group(1)) if match else None
 
 
 def checkpoint_has(path: str, key: str) -> bool:

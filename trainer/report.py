@@ -1,0 +1,145 @@
+"""What a person looks at after training: videos to watch and numbers that say how far training got.
+
+    python -m trainer.report --model_dir=demo/run --tfrecords=demo/shards --out_dir=demo/out
+
+writes into --out_dir:
+
+    generated.gif       a grid of generated videos (the EMA generator when the run kept one)
+    real.gif            a grid of real clips from the shard set, the same size
+    contact_sheet.png   frames side by side: generated videos on top, real clips below
+    metrics.json        every trainer.evaluate metric for the untrained generator (same
+                        architecture, fresh weights), the trained one and real clips
+
+and prints where they are and a table of the three columns. `make demo` ends with it.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+
+from trainer import evaluate, restore, video_io
+
+COLUMNS = ("untrained", "trained", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportOptions:
+    model_dir: str
+    tfrecords: str
+    out_dir: str
+    num_videos: int = 128  # per set, for the metrics
+    grid_videos: int = 16  # shown in each GIF
+    split: str = "train"
+    feature_model_dir: str = ""  # default: <model_dir>/feature_net
+    i3d_model: str = ""
+    seed: int = 0
+    fps: float = 8.0
+
+
+def untrained_generator(config, seed: int):
+    """The trained run's architecture with freshly initialised weights: the 'before' column."""
+    keras.utils.set_random_seed(seed)
+    return dataclasses.replace(config, mixed_precision="none").build_generator()
+
+
+def score(options: ReportOptions, generator, config, real, reference, extractor) -> tuple[dict, dict]:
+    """(metrics of generator vs real, metrics of real vs reference) and the generated videos."""
+    generated = evaluate.generate_videos(generator, config, len(real), seed=options.seed)
+    result = evaluate.evaluate_videos(generated, real, extractor, reference)
+    return result, generated
+
+
+def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count: int, fps: float) -> dict:
+    """The two GIF grids and the contact sheet; returns their paths by name."""
+    count = min(count, len(generated), len(real))
+    cols = math.ceil(math.sqrt(count))
+    sheet_rows = min(4, count)
+    sheet = video_io.contact_sheet(np.concatenate([generated[:sheet_rows], real[:sheet_rows]]),
+                                   2 * sheet_rows, frames_per_video=min(8, generated.shape[1]))
+    return {
+        "generated": video_io.write_video(os.path.join(out_dir, "generated.gif"),
+                                          video_io.video_grid(generated[:count], cols), fps),
+        "real": video_io.write_video(os.path.join(out_dir, "real.gif"),
+                                     video_io.video_grid(real[:count], cols), fps),
+        "contact_sheet": video_io.write_png(os.path.join(out_dir, "contact_sheet.png"), sheet),
+    }
+
+
+def build_report(options: ReportOptions) -> dict:
+    """Generates, scores and writes everything; returns the metrics.json content."""
+    os.makedirs(options.out_dir, exist_ok=True)
+    checkpoint = restore.latest_checkpoint(options.model_dir)
+    trained, config = restore.load_generator(options.model_dir)
+    real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
+                                                     options.num_videos, options.seed)
+    feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
+    extractor, feature_info = evaluate.feature_extractor_for(options.i3d_model, feature_dir, pool)
+    after, generated = score(options, trained, config, real, reference, extractor)
+    before, _ = score(options, untrained_generator(config, options.seed), config, real, reference,
+                      extractor)
+    pictures = write_pictures(options.out_dir, generated, real, options.grid_videos, options.fps)
+    report = {
+        "metrics": {"untrained": before["generated"], "trained": after["generated"],
+                    "real": after["real"]},
+        "step": restore.checkpoint_step(checkpoint),
+        "checkpoint": checkpoint,
+        "num_generated": after["num_generated"], "num_real": after["num_real"],
+        "num_reference": after["num_reference"],
+        "feature_extractor": feature_info, "files": pictures,
+    }
+    evaluate.write_json_atomically(os.path.join(options.out_dir, "metrics.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The three columns side by side, then where the files are."""
+    def cell(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    metrics = report["metrics"]
+    lines = [f"after {report['step']} steps ({report['num_generated']} generated vs "
+             f"{report['num_real']} real clips; 'real' is real clips vs other real videos)",
+             f"{'metric':<22} {'better':>6} " + " ".join(f"{c:>10}" for c in COLUMNS)]
+    for key, _, better in evaluate.TABLE:
+        values = " ".join(f"{cell(metrics[c].get(key)):>10}" for c in COLUMNS)
+        lines.append(f"{key:<22} {better:>6} {values}")
+    lines += [f"{name:>14}: {path}" for name, path in report["files"].items()]
+    return "\n".join(lines)
+
+
+def define_flags():
+    """Called only when run as a program, so importing this module defines no flags."""
+    from absl import flags
+
+    flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
+    flags.DEFINE_string("tfrecords", None, "Shard set (or dataset root) of the real clips.")
+    flags.DEFINE_string("out_dir", None, "Folder for the GIFs, the contact sheet and metrics.json.")
+    flags.DEFINE_integer("num_videos", 128, "Videos per set for the metrics.")
+    flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
+    flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
+    flags.DEFINE_string("i3d_model", None, "SavedModel of I3D for the standard FVD (not downloaded).")
+    flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
+    flags.mark_flags_as_required(["model_dir", "tfrecords", "out_dir"])
+
+
+def main(argv):
+    del argv
+    from absl import flags
+
+    f = flags.FLAGS
+    options = ReportOptions(model_dir=f.model_dir, tfrecords=f.tfrecords, out_dir=f.out_dir,
+                            num_videos=f.num_videos, grid_videos=f.grid_videos,
+                            feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
+                            seed=f.seed)
+    print(format_report(build_report(options)))
+    print(f"{'metrics':>14}: {os.path.join(options.out_dir, 'metrics.json')}")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)
