@@ -26,5 +26,7 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0"],
+        # gs:// through Beam and the DataflowRunner (Dataflow's workers already have it).
+        "gcp": ["apache-beam[gcp]"],
     },
 )

@@ -158,18 +158,23 @@ def test_conflicting_or_misspelt_flags_are_a_usage_error(tmp_path, capsys):
 # Driver-side decisions, without running a pipeline
 
 
-def test_default_runner_is_multi_processing_on_every_core():
+def test_default_runner_decodes_with_one_ffmpeg_per_core_in_one_process():
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
     from pipeline.options import parse_options
 
     options, config = parse_options(["--input=/in", "--output=/out"])
     assert options.view_as(StandardOptions).runner == "DirectRunner"
     direct = options.view_as(DirectOptions)
-    assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_processing", os.cpu_count())
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("in_memory", 1)
+    assert config.decode_threads == os.cpu_count()
     assert (config.dataset, config.num_frames, config.size, config.clip_stride) == ("folder", 16, 64, None)
-    options, _ = parse_options(["--input=/in", "--output=/out", "--direct_num_workers=1",
-                                "--direct_running_mode=in_memory"])
-    assert options.view_as(DirectOptions).direct_num_workers == 1
+    options, config = parse_options(["--input=/in", "--output=/out", "--decode_threads=3"])
+    assert config.decode_threads == 3
+    options, config = parse_options(["--input=/in", "--output=/out",
+                                     "--direct_running_mode=multi_processing"])
+    direct = options.view_as(DirectOptions)
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("multi_processing", os.cpu_count())
+    assert config.decode_threads == 1
 
 
 def test_shard_count_follows_the_expected_bytes():
