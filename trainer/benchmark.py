@@ -1,0 +1,212 @@
+"""Trainer throughput against baselines measured in the same run.
+
+    python -m trainer.benchmark                      # mocogan preset, batch 16, 16x64x64 clips
+    python -m trainer.benchmark --steps=2 --pipeline_clips=256 --skip_bf16   # a quicker run
+
+1. Training step, `mocogan` networks at --batch_size clips: clips/s of trainer.step (fakes
+   rendered once per iteration with time folded into the batch, reused for the G step), in float32
+   and in mixed bfloat16, beside a naive loop over the same networks and losses: every phase renders
+   its own fakes, frame by frame in a Python loop (float32, plain tf.function, no XLA).
+   Target: >= 2x the naive loop.
+2. Input pipeline: clips/s of trainer.data from real shards (written with pipeline.schema) beside a
+   bare parallel TFRecordDataset read of the same files (the limit). Targets: >= 0.8 of the limit,
+   and >= 10x what the training step consumes.
+3. Peak resident memory of this process (ru_maxrss).
+"""
+
+import os
+import resource
+import tempfile
+import time
+
+# TensorFlow turns oneDNN on by default only on CPUs with AVX-512/AMX; without it, Conv3D
+# gradients (the video discriminator) run several hundred times slower on AVX2 CPUs. Must be set
+# before TensorFlow is imported.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import numpy as np
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+from pipeline import schema
+from trainer import config as config_lib
+from trainer import data
+from trainer import losses
+from trainer import train_lib
+
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Clips per training step.")
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Frame height and width.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Timed training steps per variant (after one warm-up).")
+_SKIP_BF16 = flags.DEFINE_bool("skip_bf16", False, "Leave out the mixed-bfloat16 variant.")
+_PIPELINE_CLIPS = flags.DEFINE_integer("pipeline_clips", 512, "Clips written for the input test.")
+_PIPELINE_FILES = flags.DEFINE_integer("pipeline_files", 8, "Shard files they are spread over.")
+_PIPELINE_EPOCHS = flags.DEFINE_integer("pipeline_epochs", 3, "Passes over them per measurement.")
+
+
+def benchmark_config(mixed_precision="none") -> config_lib.Config:
+    return config_lib.Config(
+        model=config_lib.model_config("mocogan"),
+        clip_shape=(_NUM_FRAMES.value, _IMAGE_SIZE.value, _IMAGE_SIZE.value, 3),
+        batch_size=_BATCH_SIZE.value, image_batch_size=_BATCH_SIZE.value,
+        mixed_precision=mixed_precision, model_dir=tempfile.mkdtemp())
+
+
+def fixed_batch(config) -> dict:
+    rng = np.random.default_rng(0)
+    video = rng.uniform(-1, 1, (config.batch_size,) + tuple(config.clip_shape)).astype(np.float32)
+    return {"video": tf.constant(video), "label": tf.fill([config.batch_size], -1)}
+
+
+def time_steps(run_step, steps: int, batch_size: int) -> float:
+    """clips/s over `steps` calls after one untimed warm-up call (tracing, allocation)."""
+    run_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        run_step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+# -- 1. training step ------------------------------------------------------------------------------
+
+
+def trainer_clips_per_second(config) -> float:
+    strategy = tf.distribute.get_strategy()
+    state = train_lib.build_state(config)
+    iterator = iter(tf.data.Dataset.from_tensors(fixed_batch(config)).repeat())
+    train_step = train_lib.make_train_step(strategy, config, state)
+    return time_steps(lambda: float(train_step(iterator)["loss/generator"]), _STEPS.value,
+                      config.batch_size)
+
+
+class NaiveStep:
+    """The same networks and losses trained the direct way: each phase samples its own fakes and
+    the generator renders one frame of every video at a time."""
+
+    def __init__(self, config):
+        self.config = config
+        state = train_lib.build_state(config)
+        self.models, self.optimizers = state.models, state.optimizers
+
+    def fakes(self):
+        generator = self.models.generator
+        latents = generator.sample_latents(self.config.batch_size)
+        motion = generator.motion_codes(latents)
+        frames = []
+        for t in range(self.config.clip_shape[0]):
+            codes = tf.concat([latents["content"], motion[:, t]], axis=-1)
+            frames.append(generator.frame_generator(codes, training=True))
+        return tf.stack(frames, axis=1)
+
+    def random_frames(self, videos):
+        t = tf.random.uniform([], 0, self.config.clip_shape[0], dtype=tf.int32)
+        return videos[:, t]
+
+    def update(self, name, tape, loss, model):
+        grads = tape.gradient(loss, model.trainable_variables)
+        self.optimizers[name].apply_gradients(zip(grads, model.trainable_variables))
+
+    @tf.function
+    def __call__(self, real_videos):
+        m = self.models
+        fakes = self.fakes()
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(losses.discriminator_loss(
+                m.image_discriminator(self.random_frames(real_videos), training=True),
+                m.image_discriminator(self.random_frames(fakes), training=True)))
+        self.update("di", tape, loss, m.image_discriminator)
+        fakes = self.fakes()
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(losses.discriminator_loss(
+                m.video_discriminator(real_videos, training=True)[0],
+                m.video_discriminator(fakes, training=True)[0]))
+        self.update("dv", tape, loss, m.video_discriminator)
+        with tf.GradientTape() as tape:
+            fakes = self.fakes()
+            loss = tf.reduce_mean(
+                losses.generator_loss(m.image_discriminator(self.random_frames(fakes), training=True))
+                + losses.generator_loss(m.video_discriminator(fakes, training=True)[0]))
+        self.update("g", tape, loss, m.generator)
+        return loss
+
+
+def naive_clips_per_second(config) -> float:
+    step, videos = NaiveStep(config), fixed_batch(config)["video"]
+    return time_steps(lambda: float(step(videos)), _STEPS.value, config.batch_size)
+
+
+# -- 2. input pipeline -----------------------------------------------------------------------------
+
+
+def write_benchmark_shards(directory, clip_shape) -> data.Shards:
+    rng = np.random.default_rng(0)
+    per_file = _PIPELINE_CLIPS.value // _PIPELINE_FILES.value
+    names = []
+    for i in range(_PIPELINE_FILES.value):
+        names.append(f"train-{i:05d}-of-{_PIPELINE_FILES.value:05d}.tfrecord")
+        with tf.io.TFRecordWriter(f"{directory}/{names[-1]}") as writer:
+            for j in range(per_file):
+                frames = rng.integers(0, 256, clip_shape, dtype=np.uint8)
+                clip = schema.Clip(frames=frames, label=-1, video_id=f"v{i}_{j}", start=0)
+                writer.write(schema.encode_clip(clip))
+    schema.write_manifest(directory, schema.Manifest(
+        clip_shape=tuple(clip_shape), encoding="raw", compression="none", class_names=(),
+        splits={"train": schema.SplitInfo(tuple(names), per_file * len(names), per_file * len(names))}))
+    return data.resolve_shards(directory)
+
+
+def clips_per_second(dataset: tf.data.Dataset, batch_size: int, num_clips: int) -> float:
+    batches = num_clips // batch_size
+    iterator = iter(dataset)
+    next(iterator)  # start-up (threads, first file opens) is not throughput
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def pipeline_figures(clip_shape) -> tuple[float, float]:
+    """(trainer.data clips/s, bare TFRecordDataset clips/s) on the same files."""
+    with tempfile.TemporaryDirectory() as directory:
+        shards = write_benchmark_shards(directory, clip_shape)
+        num_clips = _PIPELINE_CLIPS.value * _PIPELINE_EPOCHS.value
+        batch = _BATCH_SIZE.value
+        bare = clips_per_second(
+            data.bare_read(shards.files).repeat().batch(batch).prefetch(tf.data.AUTOTUNE),
+            batch, num_clips)
+        ours = clips_per_second(data.make_dataset(shards, batch, seed=0), batch, num_clips)
+        return ours, bare
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def main(argv):
+    del argv
+    config = benchmark_config()
+    print(f"MoCoGAN training step, mocogan preset, batch {config.batch_size} clips of "
+          f"{config.clip_shape}, {_STEPS.value} timed steps each")
+    naive = naive_clips_per_second(config)
+    print(f"  naive loop (frame by frame, fakes per phase, fp32): {naive:8.2f} clips/s")
+    fp32 = trainer_clips_per_second(config)
+    print(f"  trainer.step fp32:                                  {fp32:8.2f} clips/s  "
+          f"{fp32 / naive:.2f}x naive")
+    best = fp32
+    if not _SKIP_BF16.value:
+        bf16 = trainer_clips_per_second(benchmark_config("bf16"))
+        print(f"  trainer.step mixed bf16:                            {bf16:8.2f} clips/s  "
+              f"{bf16 / naive:.2f}x naive")
+        best = max(best, bf16)
+    ours, bare = pipeline_figures(config.clip_shape)
+    print(f"Input pipeline, {_PIPELINE_CLIPS.value} raw clips in {_PIPELINE_FILES.value} shards, "
+          f"batches of {config.batch_size}")
+    print(f"  bare TFRecordDataset read (limit): {bare:9.1f} clips/s")
+    print(f"  trainer.data (parse, [-1,1]):      {ours:9.1f} clips/s  {ours / bare:.2f}x the limit, "
+          f"{ours / best:.0f}x the fastest training step")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"Peak resident memory of this process: {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    app.run(main)
