@@ -22,7 +22,7 @@ PREPROCESS_FLAGS = --dataset=$(DATASET) --input=$(INPUT) --output=$(OUTPUT) --ru
 
 TEST_ARGS ?= -n 2
 
-.PHONY: install test preprocess bench demo clean
+.PHONY: install test preprocess bench demo retrain clean
 
 install: $(STAMP)
 
@@ -42,6 +42,41 @@ preprocess: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pipeline.benchmark
 	$(PY) -m trainer.benchmark
+
+# make demo: Shape Motion videos -> Beam -> shards -> MoCoGAN ('small') -> GIFs, sheet, metrics.
+# Each run trains DEMO_STEPS more steps from the last checkpoint; the data are made once.
+DEMO_DIR ?= demo
+DEMO_VIDEOS ?= 300
+DEMO_STEPS ?= 600
+DEMO_METRIC_VIDEOS ?= 128
+DEMO_TRAIN_ARGS ?= --preset=small --ema_decay=0.99 --checkpoint_every=100 --summary_every=50 --sample_every=200
+
+demo: $(STAMP)
+	$(PY) -m pipeline.datasets.shapes --out=$(DEMO_DIR)/videos --num_videos=$(DEMO_VIDEOS) --seed=0
+	$(PY) -m pipeline.main --dataset=folder --input=$(DEMO_DIR)/videos --output=$(DEMO_DIR)/shards --incremental=on
+	$(PY) -m trainer.main --tfrecords=$(DEMO_DIR)/shards --model_dir=$(DEMO_DIR)/run \
+		--more_steps=$(DEMO_STEPS) $(DEMO_TRAIN_ARGS)
+	$(PY) -m trainer.report --model_dir=$(DEMO_DIR)/run --tfrecords=$(DEMO_DIR)/shards \
+		--out_dir=$(DEMO_DIR)/out --num_videos=$(DEMO_METRIC_VIDEOS)
+	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir=$(DEMO_DIR)/run"
+
+# make retrain DATASET=folder INPUT=/data/videos SHARDS=shards/mine MODEL_DIR=runs/mine PUBLISH_DIR=models/mine
+SHARDS ?= shards/$(DATASET)
+MODEL_DIR ?= runs/$(DATASET)
+PUBLISH_DIR ?= models/$(DATASET)
+RETRAIN_STEPS ?= 1000
+METRIC ?= fvd
+TRAIN_ARGS ?=
+EVAL_ARGS ?=
+RETRAIN_ARGS ?=
+
+# `exec` so that a SIGTERM sent to make's shell reaches retrain (which passes it to the trainer).
+retrain: $(STAMP)
+	@test -n "$(INPUT)" || (echo "set INPUT=DIR (and DATASET=ucf101|folder); see BUILD.md" >&2; exit 2)
+	exec $(PY) -m trainer.retrain --shards=$(SHARDS) --model_dir=$(MODEL_DIR) \
+		--publish_dir=$(PUBLISH_DIR) --train_steps=$(RETRAIN_STEPS) --metric=$(METRIC) \
+		--preprocess_flags="--dataset=$(DATASET) --input=$(INPUT) $(if $(SPLITS),--splits=$(SPLITS)) $(ARGS)" \
+		--trainer_flags="$(TRAIN_ARGS)" --evaluate_flags="$(EVAL_ARGS)" $(RETRAIN_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

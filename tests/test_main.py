@@ -75,3 +75,15 @@ def test_sigterm_checkpoints_and_exits_cleanly(shard_dir, tmp_path):
     step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
     assert 2 <= step < 100000
     assert f"stopped at step {step} of 100000" in output
+
+
+def test_more_steps_counts_from_the_latest_checkpoint(shard_dir, tmp_path):
+    model_dir = tmp_path / "run"
+    first = subprocess.run(main_args(shard_dir, model_dir, "--more_steps=2"),
+                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-2")
+    again = subprocess.run(main_args(shard_dir, model_dir, "--more_steps=3", "--dry_run"),
+                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["train_steps"] == 5

@@ -4,7 +4,8 @@
     python -m trainer.main ... --preset=small --batch_size=8 --train_steps=2000   # CPU demo size
     python -m trainer.main ... --dry_run     # print the resolved config and exit
 
-Re-running the same command continues from the latest checkpoint to --train_steps. SIGTERM
+Re-running the same command continues from the latest checkpoint to --train_steps (with
+--more_steps=N instead: to the latest checkpoint's step + N). SIGTERM
 (preemption) saves a checkpoint and exits cleanly. Several machines: --strategy=multi_worker with
 TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard: `tensorboard --logdir=<model_dir>`.
 """
@@ -29,6 +30,8 @@ _TFRECORDS = flags.DEFINE_string("tfrecords", None, "Shard-set folder (with mani
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints, config.json and "
                                  "TensorBoard summaries go.")
 _TRAIN_STEPS = flags.DEFINE_integer("train_steps", 100_000, "Total iterations (D_I, D_V, G).")
+_MORE_STEPS = flags.DEFINE_integer("more_steps", None, "Instead of --train_steps: this many "
+                                   "iterations beyond the latest checkpoint (demo and scheduled runs).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Global batch of clips, over all replicas.")
 _IMAGE_BATCH_SIZE = flags.DEFINE_integer("image_batch_size", 32, "Global batch of single frames "
                                          "for the image discriminator.")
@@ -75,7 +78,7 @@ def config_from_flags():
     return shards, config_lib.Config(
         model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
         conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,
-        train_steps=_TRAIN_STEPS.value, batch_size=_BATCH_SIZE.value,
+        train_steps=target_steps(_MODEL_DIR.value), batch_size=_BATCH_SIZE.value,
         image_batch_size=_IMAGE_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
         loss=_LOSS.value, r1_gamma=_R1_GAMMA.value, ema_decay=_EMA_DECAY.value,
         mixed_precision=_MIXED_PRECISION.value, jit=_JIT.value, reuse_fakes=_REUSE_FAKES.value,
@@ -84,6 +87,20 @@ def config_from_flags():
         checkpoint_every=_CHECKPOINT_EVERY.value, summary_every=_SUMMARY_EVERY.value,
         sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value,
         skip_corrupt_shards=_SKIP_CORRUPT_SHARDS.value)
+
+
+def target_steps(model_dir: str) -> int:
+    """--train_steps, or the latest checkpoint's step + --more_steps when that is given."""
+    if _MORE_STEPS.value is None:
+        return _TRAIN_STEPS.value
+    if _MORE_STEPS.value < 0:
+        raise ValueError(f"--more_steps={_MORE_STEPS.value} must be >= 0")
+    import tensorflow as tf
+    from trainer import restore, train_lib
+
+    latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(model_dir))
+    done = restore.checkpoint_step(latest) if latest else None
+    return (done or 0) + _MORE_STEPS.value
 
 
 class StopOnSigterm:
