@@ -24,11 +24,10 @@ read only fvd. The result goes to --out atomically, and a table to the console.
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
-import re
-import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -131,7 +130,8 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
     dataset = dataset.map(lambda s: _parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding))
     halves = ([], [])
     for frames, video_id in dataset.take(max(READ_CAP_FACTOR * num_videos, READ_MIN, extra)).as_numpy_iterator():
-        halves[zlib.crc32(video_id) % 2].append(frames)
+        # sha256, not crc32: crc32 is linear, so ids that differ in one digit land together.
+        halves[hashlib.sha256(video_id).digest()[0] % 2].append(frames)
     if min(len(h) for h in halves) < 2:
         raise ValueError(f"{tfrecords} ({split}) has too few videos to form two disjoint sets of real "
                          f"clips ({len(halves[0])} and {len(halves[1])} clips); give it more videos")
@@ -217,8 +217,7 @@ def run(options: EvalOptions) -> dict:
                                                     options.feature_train_steps)
     generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
     result = evaluate_videos(generated, real, extractor, reference)
-    step = re.search(r"ckpt-(\d+)$", checkpoint)
-    result.update(model_dir=options.model_dir, checkpoint=checkpoint, step=int(step.group(1)) if step else None,
+    result.update(model_dir=options.model_dir, checkpoint=checkpoint, step=restore.checkpoint_step(checkpoint),
                   tfrecords=options.tfrecords, split=options.split, seed=options.seed, feature_extractor=feature_info)
     write_json_atomically(options.out or os.path.join(options.model_dir, "metrics.json"), result)
     return result
