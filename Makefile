@@ -2,10 +2,11 @@
 # needs nothing but `make demo` and `make test`.
 PYTHON_SYSTEM ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+PY ?= $(VENV)/bin/python
+STAMP ?= $(VENV)/.installed
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 1
 export PYTHONUNBUFFERED := 1
 
 # make preprocess DATASET=ucf101 INPUT=/data/UCF-101 SPLITS=/data/ucfTrainTestlist OUTPUT=shards/ucf101
@@ -49,6 +50,7 @@ DEMO_DIR ?= demo
 DEMO_VIDEOS ?= 300
 DEMO_STEPS ?= 600
 DEMO_METRIC_VIDEOS ?= 128
+DEMO_REPORT_ARGS ?=
 DEMO_TRAIN_ARGS ?= --preset=small --ema_decay=0.99 --checkpoint_every=100 --summary_every=50 --sample_every=200
 
 demo: $(STAMP)
@@ -57,7 +59,7 @@ demo: $(STAMP)
 	$(PY) -m trainer.main --tfrecords=$(DEMO_DIR)/shards --model_dir=$(DEMO_DIR)/run \
 		--more_steps=$(DEMO_STEPS) $(DEMO_TRAIN_ARGS)
 	$(PY) -m trainer.report --model_dir=$(DEMO_DIR)/run --tfrecords=$(DEMO_DIR)/shards \
-		--out_dir=$(DEMO_DIR)/out --num_videos=$(DEMO_METRIC_VIDEOS)
+		--out_dir=$(DEMO_DIR)/out --num_videos=$(DEMO_METRIC_VIDEOS) $(DEMO_REPORT_ARGS)
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir=$(DEMO_DIR)/run"
 
 # make retrain DATASET=folder INPUT=/data/videos SHARDS=shards/mine MODEL_DIR=runs/mine PUBLISH_DIR=models/mine

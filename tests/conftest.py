@@ -1,6 +1,11 @@
-"""Shared test settings: quiet TensorFlow and keep each test on the CPU it was given."""
+"""Shared test settings: quiet TensorFlow, keep it on the CPU, and give it oneDNN's kernels.
+
+TensorFlow leaves oneDNN off on CPUs without AVX-512, and its Conv3D gradients are then orders of
+magnitude slower (trainer/main.py turns it on for the same reason); subprocesses inherit these.
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -35,6 +35,7 @@ class ReportOptions:
     split: str = "train"
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
     i3d_model: str = ""
+    feature_train_steps: int = 300  # of the Shape Motion feature net, when it is not cached yet
     seed: int = 0
     fps: float = 8.0
 
@@ -76,7 +77,8 @@ def build_report(options: ReportOptions) -> dict:
     real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
                                                      options.num_videos, options.seed)
     feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
-    extractor, feature_info = evaluate.feature_extractor_for(options.i3d_model, feature_dir, pool)
+    extractor, feature_info = evaluate.feature_extractor_for(options.i3d_model, feature_dir, pool,
+                                                             options.feature_train_steps)
     after, generated = score(options, trained, config, real, reference, extractor)
     before, _ = score(options, untrained_generator(config, options.seed), config, real, reference,
                       extractor)
@@ -121,6 +123,7 @@ def define_flags():
     flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
     flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
     flags.DEFINE_string("i3d_model", None, "SavedModel of I3D for the standard FVD (not downloaded).")
+    flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (once).")
     flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
     flags.mark_flags_as_required(["model_dir", "tfrecords", "out_dir"])
 
@@ -133,7 +136,7 @@ def main(argv):
     options = ReportOptions(model_dir=f.model_dir, tfrecords=f.tfrecords, out_dir=f.out_dir,
                             num_videos=f.num_videos, grid_videos=f.grid_videos,
                             feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
-                            seed=f.seed)
+                            feature_train_steps=f.feature_train_steps, seed=f.seed)
     print(format_report(build_report(options)))
     print(f"{'metrics':>14}: {os.path.join(options.out_dir, 'metrics.json')}")
 
