@@ -24,10 +24,21 @@ def test_batches_have_shape_range_and_labels(shard_dir):
     assert len(shards.files) == 3
     batch = next(iter(data.make_dataset(shards, global_batch_size=6, seed=1)))
     video, label = batch["video"].numpy(), batch["label"].numpy()
-    assert video.shape == (6,) + SHAPE and video.dtype == np.float32
-    assert video.min() >= -1.0 and video.max() <= 1.0
-    assert video.min() < -0.8 and video.max() > 0.0  # dark background and bright square
+    assert video.shape == (6,) + SHAPE and video.dtype == np.uint8  # the step scales it
+    scaled = data.to_model_range(batch["video"]).numpy()
+    assert scaled.dtype == np.float32 and scaled.min() >= -1.0 and scaled.max() <= 1.0
+    assert scaled.min() < -0.8 and scaled.max() > 0.0  # dark background and bright square
+    np.testing.assert_allclose(data.to_model_range(tf.constant([0, 255], tf.uint8)), [-1, 1])
     assert label.dtype == np.int32 and set(label) <= {0, 1}
+
+
+def test_raw_batches_are_the_written_clips(shard_dir):
+    shards = data.resolve_shards(shard_dir)
+    clips = [schema.decode_clip(r.numpy()) for r in tf.data.TFRecordDataset(list(shards.files))]
+    written = sorted((clip.frames.tobytes(), clip.label) for clip in clips)
+    read = [(v.tobytes(), int(label)) for b in data.make_dataset(shards, 5, repeat=False)
+            for v, label in zip(b["video"].numpy(), b["label"].numpy())]
+    assert sorted(read) == written  # each batch parsed at once keeps clips and labels together
 
 
 def test_one_pass_reads_every_clip_once(shard_dir):
@@ -47,11 +58,11 @@ def test_glob_and_gzip_png(tmp_path):
     assert batch["video"].shape == (4,) + SHAPE
     np.testing.assert_array_equal(batch["label"].numpy(), [-1, -1, -1, -1])
     originals = sorted(
-        (schema.decode_clip(r.numpy()).frames.astype(np.float32) * (2 / 255) - 1).tobytes()
+        schema.decode_clip(r.numpy()).frames.tobytes()
         for r in tf.data.TFRecordDataset(list(shards.files), compression_type="GZIP"))
     read = sorted(b["video"].numpy()[0].tobytes()
                   for b in data.make_dataset(shards, 1, repeat=False))
-    assert read == originals  # png is lossless: exactly the written clips, mapped to [-1, 1]
+    assert read == originals  # png is lossless: exactly the written clips
 
 def test_files_shard_per_input_pipeline(shard_dir):
     shards = data.resolve_shards(shard_dir)

@@ -18,6 +18,7 @@ pass, as the DCGAN reference loop does. Without it the G step draws and renders 
 import keras
 import tensorflow as tf
 
+from trainer import data
 from trainer import losses
 
 # Offsets that keep the per-step random streams apart.
@@ -144,8 +145,14 @@ class GanStep:
     # -- the iteration -----------------------------------------------------------------------------
 
     def train_step(self, batch, step):
-        """Per replica: batch {"video": [b,T,H,W,C] in [-1,1], "label": [b]} -> measurements."""
+        """Per replica: batch {"video": [b,T,H,W,C], "label": [b]} -> measurements.
+
+        The video is uint8 as trainer.data gives it (mapped to [-1, 1] here, on the device) or
+        floats already in [-1, 1].
+        """
         real_videos, labels = batch["video"], batch["label"]
+        if real_videos.dtype == tf.uint8:
+            real_videos = data.to_model_range(real_videos)
         picks = self._frame_picker(step)
         real_frames = tf.gather_nd(real_videos, picks)
         latents = self._latents(step, _FAKE_STREAM)
