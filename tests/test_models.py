@@ -225,3 +225,27 @@ def test_config_round_trips_and_bad_sizes_are_refused():
         models.Generator(SMALL, FRAMES, 48)
     with pytest.raises(ValueError, match="image_size=128"):
         models.Generator(SMALL, FRAMES, 128)
+
+
+def test_discriminator_gradient_graph_avoids_remapper_faults(small):
+    """A plain Pad before a conv and LeakyRelu after a biased conv make TF's remapper fail on the
+    gradient graph and drop all its fusions; the discriminators use PadV2 and maximum instead,
+    with the same values as the padded conv and the leaky ReLU."""
+    clips = tf.random.stateless_uniform([2, FRAMES, 32, 32, 3], [1, 2], -1, 1)
+    disc = small.video_discriminator
+
+    @tf.function
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = disc(x, training=True)[0]
+        return tape.gradient(logits, [x] + disc.trainable_variables)
+
+    ops = {op.type for op in gradients.get_concrete_function(clips).graph.get_operations()}
+    assert "Conv3D" in ops and "PadV2" in ops
+    assert not {"Pad", "LeakyRelu"} & ops, ops
+    expected = clips  # the same layers written with tf.pad and tf.nn.leaky_relu
+    for conv, norm in zip(disc.convs, disc.norms):
+        expected = conv(tf.pad(expected, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]))
+        expected = tf.nn.leaky_relu(norm(expected) if norm is not None else expected, 0.2)
+    np.testing.assert_allclose(disc.features(clips, training=False), expected, atol=1e-5)

@@ -307,13 +307,19 @@ class _Discriminator(keras.Model):
         return [getattr(self, f"bn{i}") for i in range(self.num_layers)]
 
     def features(self, x, training):
+        # Written around two faults of TF's grappler remapper with oneDNN: it fuses a Pad into the
+        # next Conv3D and a conv's BiasAdd into a following LeakyRelu, deleting nodes that the
+        # gradient graph still reads (the conv gradient's ShapeN, LeakyReluGrad); the pass then
+        # fails ("remapper failed ... missing node") and every other fusion of the graph is lost.
+        # A PadV2 (zero given as a tensor) and maximum(x, slope * x) compute the same values
+        # without matching those patterns.
         for conv, norm in zip(self.convs, self.norms):
             if self.pad is not None:
-                x = tf.pad(x, self.pad)
+                x = tf.pad(x, self.pad, constant_values=tf.constant(0, x.dtype))
             x = conv(x, training=training)
             if norm is not None:
                 x = norm(x, training=training)
-            x = tf.nn.leaky_relu(x, _LEAKY_SLOPE)
+            x = tf.maximum(x, _LEAKY_SLOPE * x)  # leaky ReLU, slope < 1
         return x
 
     def logits(self, features, training):
@@ -338,7 +344,7 @@ def _video_disc_spec(num_frames: int, image_size: int, layers: int):
 
     Time is not padded, so it shrinks by 3 per layer (16 -> 13 -> 10 -> 7 -> 4 -> 1 logit) and
     costs less than half of a time-padded stack; shorter clips use kernels as long as the time
-    left. Space is padded explicitly: Keras' ZeroPadding3D trips TF's graph remapper.
+    left. Space is padded explicitly before each conv (see _Discriminator.features).
     """
     spec, frames, size = [], num_frames, image_size
     for _ in range(layers):
