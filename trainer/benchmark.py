@@ -1,16 +1,18 @@
 """Trainer throughput against baselines measured in the same run.
 
-    python -m trainer.benchmark                      # mocogan preset, batch 16, 16x64x64 clips
-    python -m trainer.benchmark --steps=2 --pipeline_clips=256 --skip_bf16   # a quicker run
+    python -m trainer.benchmark     # mocogan preset, batch 16, 16x64x64 clips, 5 warm-up + 10 steps
+    python -m trainer.benchmark --warmup_steps=2 --steps=4   # ~7 minutes on 2 busy AVX2 cores
 
 1. Training step, `mocogan` networks at --batch_size clips: clips/s of trainer.step (fakes
-   rendered once per iteration with time folded into the batch, reused for the G step), in float32
-   and in mixed bfloat16, beside a naive loop over the same networks and losses: every phase renders
-   its own fakes, frame by frame in a Python loop (float32, plain tf.function, no XLA).
-   Target: >= 2x the naive loop.
+   rendered once per iteration with time folded into the batch, reused for the G step; the uint8
+   batch trainer.data gives, scaled in the step), in float32 and, on CPUs with native bfloat16
+   (AVX-512 BF16 or AMX), in mixed bfloat16, beside a naive loop over the same networks and losses:
+   every phase renders its own fakes, frame by frame in a Python loop (float32, plain tf.function,
+   no XLA). Target: >= 2x the naive loop. Both run the same video discriminator, whose Conv3D
+   forward and backward passes are most of an iteration in float32, which bounds the ratio.
 2. Input pipeline: clips/s of trainer.data from real shards (written with pipeline.schema) beside a
-   bare parallel TFRecordDataset read of the same files (the limit). Targets: >= 0.8 of the limit,
-   and >= 10x what the training step consumes.
+   bare parallel TFRecordDataset read of the same files (the limit), both reading the same number
+   of clips. Targets: >= 0.8 of the limit, and >= 10x what the training step consumes.
 3. Peak resident memory of this process (ru_maxrss).
 """
 
@@ -38,8 +40,11 @@ from trainer import train_lib
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Clips per training step.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 64, "Frame height and width.")
-_STEPS = flags.DEFINE_integer("steps", 3, "Timed training steps per variant (after one warm-up).")
-_SKIP_BF16 = flags.DEFINE_bool("skip_bf16", False, "Leave out the mixed-bfloat16 variant.")
+_WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 5, "Untimed training steps per variant first "
+                                     "(tracing, oneDNN kernel creation, allocator growth).")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed training steps per variant.")
+_BF16 = flags.DEFINE_enum("bf16", "auto", ["auto", "on", "off"], "The mixed-bfloat16 variant: "
+                          "auto runs it only on CPUs with native bfloat16 (else it is emulated).")
 _PIPELINE_CLIPS = flags.DEFINE_integer("pipeline_clips", 512, "Clips written for the input test.")
 _PIPELINE_FILES = flags.DEFINE_integer("pipeline_files", 8, "Shard files they are spread over.")
 _PIPELINE_EPOCHS = flags.DEFINE_integer("pipeline_epochs", 3, "Passes over them per measurement.")
@@ -54,14 +59,26 @@ def benchmark_config(mixed_precision="none") -> config_lib.Config:
 
 
 def fixed_batch(config) -> dict:
+    """A uint8 batch as trainer.data gives it."""
     rng = np.random.default_rng(0)
-    video = rng.uniform(-1, 1, (config.batch_size,) + tuple(config.clip_shape)).astype(np.float32)
+    video = rng.integers(0, 256, (config.batch_size,) + tuple(config.clip_shape), dtype=np.uint8)
     return {"video": tf.constant(video), "label": tf.fill([config.batch_size], -1)}
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (Linux /proc/cpuinfo flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags_line = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
+
+
 def time_steps(run_step, steps: int, batch_size: int) -> float:
-    """clips/s over `steps` calls after one untimed warm-up call (tracing, allocation)."""
-    run_step()
+    """clips/s over `steps` calls after --warmup_steps untimed ones."""
+    for _ in range(max(_WARMUP_STEPS.value, 1)):
+        run_step()
     start = time.perf_counter()
     for _ in range(steps):
         run_step()
@@ -132,7 +149,7 @@ class NaiveStep:
 
 
 def naive_clips_per_second(config) -> float:
-    step, videos = NaiveStep(config), fixed_batch(config)["video"]
+    step, videos = NaiveStep(config), data.to_model_range(fixed_batch(config)["video"])
     return time_steps(lambda: float(step(videos)), _STEPS.value, config.batch_size)
 
 
@@ -186,23 +203,25 @@ def main(argv):
     del argv
     config = benchmark_config()
     print(f"MoCoGAN training step, mocogan preset, batch {config.batch_size} clips of "
-          f"{config.clip_shape}, {_STEPS.value} timed steps each")
+          f"{config.clip_shape}, {_WARMUP_STEPS.value} warm-up + {_STEPS.value} timed steps each")
     naive = naive_clips_per_second(config)
     print(f"  naive loop (frame by frame, fakes per phase, fp32): {naive:8.2f} clips/s")
     fp32 = trainer_clips_per_second(config)
     print(f"  trainer.step fp32:                                  {fp32:8.2f} clips/s  "
           f"{fp32 / naive:.2f}x naive")
     best = fp32
-    if not _SKIP_BF16.value:
+    if _BF16.value == "on" or (_BF16.value == "auto" and native_bf16()):
         bf16 = trainer_clips_per_second(benchmark_config("bf16"))
         print(f"  trainer.step mixed bf16:                            {bf16:8.2f} clips/s  "
               f"{bf16 / naive:.2f}x naive")
         best = max(best, bf16)
+    elif _BF16.value == "auto":
+        print("  trainer.step mixed bf16: not run, this CPU has no native bfloat16 (--bf16=on forces it)")
     ours, bare = pipeline_figures(config.clip_shape)
     print(f"Input pipeline, {_PIPELINE_CLIPS.value} raw clips in {_PIPELINE_FILES.value} shards, "
           f"batches of {config.batch_size}")
     print(f"  bare TFRecordDataset read (limit): {bare:9.1f} clips/s")
-    print(f"  trainer.data (parse, [-1,1]):      {ours:9.1f} clips/s  {ours / bare:.2f}x the limit, "
+    print(f"  trainer.data (shuffle, parse):     {ours:9.1f} clips/s  {ours / bare:.2f}x the limit, "
           f"{ours / best:.0f}x the fastest training step")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Peak resident memory of this process: {peak_mb:.0f} MB")
