@@ -159,8 +159,8 @@ def throughput(args, paths, frames_per_video: int) -> None:
     print(f"\n{count} xvid videos, {args.seconds:g} s at {WIDTH}x{HEIGHT}, to {NUM_FRAMES}x{SIZE}x{SIZE} "
           f"clips, {args.workers} processes; ratio = bare ffmpeg's time / the job's (target >= 0.8)")
     line(f"bare ffmpeg -> /dev/null, {args.workers} at a time", ffmpeg_s)
-    line(f"whole job, multi_processing x{args.workers} (default)", job_s)
-    line(f"whole job, in one process, {args.workers} decode threads", threaded_s)
+    line(f"whole job, in one process, {args.workers} decode threads (default)", threaded_s)
+    line(f"whole job, multi_processing x{args.workers}", job_s)
     report_fixed_cost(args, count, len(small), ffmpeg_s, job_s, small_s, frames_per_video)
 
 
