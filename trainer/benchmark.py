@@ -75,26 +75,31 @@ def native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
 
 
-def time_steps(run_step, steps: int, batch_size: int) -> float:
-    """clips/s over `steps` calls after --warmup_steps untimed ones."""
-    for _ in range(max(_WARMUP_STEPS.value, 1)):
-        run_step()
-    start = time.perf_counter()
+def time_interleaved(runs: dict, steps: int, batch_size: int) -> dict:
+    """clips/s of each run over `steps` calls after --warmup_steps untimed ones. The runs take
+    turns call by call, so a shared machine's changing load falls on all of them alike."""
+    for run in runs.values():
+        for _ in range(max(_WARMUP_STEPS.value, 1)):
+            run()
+    seconds = dict.fromkeys(runs, 0.0)
     for _ in range(steps):
-        run_step()
-    return steps * batch_size / (time.perf_counter() - start)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            seconds[name] += time.perf_counter() - start
+    return {name: steps * batch_size / seconds[name] for name in runs}
 
 
 # -- 1. training step ------------------------------------------------------------------------------
 
 
-def trainer_clips_per_second(config) -> float:
+def trainer_run(config):
+    """One call: one trainer.step iteration, waited for."""
     strategy = tf.distribute.get_strategy()
     state = train_lib.build_state(config)
     iterator = iter(tf.data.Dataset.from_tensors(fixed_batch(config)).repeat())
     train_step = train_lib.make_train_step(strategy, config, state)
-    return time_steps(lambda: float(train_step(iterator)["loss/generator"]), _STEPS.value,
-                      config.batch_size)
+    return lambda: float(train_step(iterator)["loss/generator"])
 
 
 class NaiveStep:
@@ -148,9 +153,9 @@ class NaiveStep:
         return loss
 
 
-def naive_clips_per_second(config) -> float:
+def naive_run(config):
     step, videos = NaiveStep(config), data.to_model_range(fixed_batch(config)["video"])
-    return time_steps(lambda: float(step(videos)), _STEPS.value, config.batch_size)
+    return lambda: float(step(videos))
 
 
 # -- 2. input pipeline -----------------------------------------------------------------------------
@@ -173,14 +178,20 @@ def write_benchmark_shards(directory, clip_shape) -> data.Shards:
     return data.resolve_shards(directory)
 
 
-def clips_per_second(dataset: tf.data.Dataset, batch_size: int, num_clips: int) -> float:
+def clips_per_second(datasets: dict, batch_size: int, num_clips: int, turn: int = 16) -> dict:
+    """clips/s of each dataset reading num_clips; they take turns `turn` batches at a time."""
+    iterators = {name: iter(dataset) for name, dataset in datasets.items()}
+    for iterator in iterators.values():
+        next(iterator)  # start-up (threads, first file opens, shuffle fill) is not throughput
+    seconds = dict.fromkeys(datasets, 0.0)
     batches = num_clips // batch_size
-    iterator = iter(dataset)
-    next(iterator)  # start-up (threads, first file opens) is not throughput
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * batch_size / (time.perf_counter() - start)
+    for done in range(0, batches, turn):
+        for name, iterator in iterators.items():
+            start = time.perf_counter()
+            for _ in range(min(turn, batches - done)):
+                next(iterator)
+            seconds[name] += time.perf_counter() - start
+    return {name: batches * batch_size / seconds[name] for name in datasets}
 
 
 def pipeline_figures(clip_shape) -> tuple[float, float]:
@@ -189,11 +200,10 @@ def pipeline_figures(clip_shape) -> tuple[float, float]:
         shards = write_benchmark_shards(directory, clip_shape)
         num_clips = _PIPELINE_CLIPS.value * _PIPELINE_EPOCHS.value
         batch = _BATCH_SIZE.value
-        bare = clips_per_second(
-            data.bare_read(shards.files).repeat().batch(batch).prefetch(tf.data.AUTOTUNE),
-            batch, num_clips)
-        ours = clips_per_second(data.make_dataset(shards, batch, seed=0), batch, num_clips)
-        return ours, bare
+        rates = clips_per_second({
+            "bare": data.bare_read(shards.files).repeat().batch(batch).prefetch(tf.data.AUTOTUNE),
+            "ours": data.make_dataset(shards, batch, seed=0)}, batch, num_clips)
+        return rates["ours"], rates["bare"]
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -203,18 +213,21 @@ def main(argv):
     del argv
     config = benchmark_config()
     print(f"MoCoGAN training step, mocogan preset, batch {config.batch_size} clips of "
-          f"{config.clip_shape}, {_WARMUP_STEPS.value} warm-up + {_STEPS.value} timed steps each")
-    naive = naive_clips_per_second(config)
+          f"{config.clip_shape}, {_WARMUP_STEPS.value} warm-up + {_STEPS.value} timed steps each, "
+          "the variants taking turns step by step")
+    runs = {"naive": naive_run(config), "fp32": trainer_run(config)}
+    with_bf16 = _BF16.value == "on" or (_BF16.value == "auto" and native_bf16())
+    if with_bf16:
+        runs["bf16"] = trainer_run(benchmark_config("bf16"))
+    rates = time_interleaved(runs, _STEPS.value, config.batch_size)
+    naive = rates["naive"]
     print(f"  naive loop (frame by frame, fakes per phase, fp32): {naive:8.2f} clips/s")
-    fp32 = trainer_clips_per_second(config)
-    print(f"  trainer.step fp32:                                  {fp32:8.2f} clips/s  "
-          f"{fp32 / naive:.2f}x naive")
-    best = fp32
-    if _BF16.value == "on" or (_BF16.value == "auto" and native_bf16()):
-        bf16 = trainer_clips_per_second(benchmark_config("bf16"))
-        print(f"  trainer.step mixed bf16:                            {bf16:8.2f} clips/s  "
-              f"{bf16 / naive:.2f}x naive")
-        best = max(best, bf16)
+    print(f"  trainer.step fp32:                                  {rates['fp32']:8.2f} clips/s  "
+          f"{rates['fp32'] / naive:.2f}x naive")
+    best = max(v for k, v in rates.items() if k != "naive")
+    if with_bf16:
+        print(f"  trainer.step mixed bf16:                            {rates['bf16']:8.2f} clips/s  "
+              f"{rates['bf16'] / naive:.2f}x naive")
     elif _BF16.value == "auto":
         print("  trainer.step mixed bf16: not run, this CPU has no native bfloat16 (--bf16=on forces it)")
     ours, bare = pipeline_figures(config.clip_shape)
