@@ -178,20 +178,22 @@ def write_benchmark_shards(directory, clip_shape) -> data.Shards:
     return data.resolve_shards(directory)
 
 
-def clips_per_second(datasets: dict, batch_size: int, num_clips: int, turn: int = 16) -> dict:
-    """clips/s of each dataset reading num_clips; they take turns `turn` batches at a time."""
-    iterators = {name: iter(dataset) for name, dataset in datasets.items()}
-    for iterator in iterators.values():
-        next(iterator)  # start-up (threads, first file opens, shuffle fill) is not throughput
+def clips_per_second(datasets: dict, batch_size: int, num_clips: int, rounds: int = 3) -> dict:
+    """clips/s of each dataset reading num_clips in all. Each reads alone (an idle pipeline's
+    prefetch threads would fill its buffers during the other's turn), in `rounds` turns with a
+    fresh iterator each, so a shared machine's changing load falls on all alike."""
     seconds = dict.fromkeys(datasets, 0.0)
-    batches = num_clips // batch_size
-    for done in range(0, batches, turn):
-        for name, iterator in iterators.items():
+    batches = num_clips // (batch_size * rounds)
+    for _ in range(rounds):
+        for name, dataset in datasets.items():
+            iterator = iter(dataset)
+            next(iterator)  # start-up (threads, first file opens, shuffle fill) is not throughput
             start = time.perf_counter()
-            for _ in range(min(turn, batches - done)):
+            for _ in range(batches):
                 next(iterator)
             seconds[name] += time.perf_counter() - start
-    return {name: batches * batch_size / seconds[name] for name in datasets}
+            del iterator  # stops its threads
+    return {name: rounds * batches * batch_size / seconds[name] for name in datasets}
 
 
 def pipeline_figures(clip_shape) -> tuple[float, float]:
