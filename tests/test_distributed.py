@@ -88,8 +88,10 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
             assert report["mirrored"][1][name] == pytest.approx(value, rel=1e-3, abs=1e-4), name
     moved = [d for d in report["deltas"] if d[0] > 0]
     assert len(moved) > len(report["deltas"]) // 2
-    # Adam moves each weight by ~2e-4 per iteration; the two runs agree far below that.
-    assert max(diff for _, diff in report["deltas"]) < 5e-5
+    # Adam moves each weight by up to 2e-4 per iteration. Summation order differs between one device
+    # and two replicas, so a weight whose gradient is near zero can get Adam's step with the other
+    # sign: a few may differ by up to two steps, the rest (counted below) agree to rounding.
+    assert max(diff for _, diff in report["deltas"]) < 4e-4
     assert report["differing_fraction"] < 1e-3, report["differing_fraction"]
 
 def free_ports(count):
