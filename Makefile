@@ -41,8 +41,8 @@ preprocess: $(STAMP)
 	$(PY) -m pipeline.main $(PREPROCESS_FLAGS)
 
 bench: $(STAMP)
-	$(PY) -m pipeline.benchmark
-	$(PY) -m trainer.benchmark
+	$(PY) -m pipeline.benchmark --videos=200
+	$(PY) -m trainer.benchmark --warmup_steps=2 --steps=4
 
 # make demo: Shape Motion videos -> Beam -> shards -> MoCoGAN ('small') -> GIFs, sheet, metrics.
 # Each run trains DEMO_STEPS more steps from the last checkpoint; the data are made once.
