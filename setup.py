@@ -21,7 +21,6 @@ setuptools.setup(
         "imageio-ffmpeg>=0.5",
         "numpy>=1.26",
         "absl-py>=2.0",
-        "google-crc32c>=1.5",  # Beam's WriteToTFRecord needs it for record checksums
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
     ],
     extras_require={

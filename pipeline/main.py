@@ -18,9 +18,10 @@ imageio-ffmpeg dependency, from setup.py):
         --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
 The driver lists the videos (and reads the split lists), then `beam.Create` hands them to workers
-that decode with ffmpeg, cut clips and encode records; one `WriteToTFRecord` per split writes
-`<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]`. When the pipeline has finished, the driver reads
-the per-video reports back and writes `manifest.json` last. Bad videos never stop the job: they are
+that decode with ffmpeg, cut clips, encode records and write them straight into temporary pieces;
+a last stage packs the pieces into `<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]` shards of about
+150 MB (pipeline/shard_writer.py). When the pipeline has finished, the driver reads the per-video
+reports back and writes `manifest.json` last. Bad videos never stop the job: they are
 listed in the manifest with a reason. The exit status is non-zero when no clip was written or when
 more than --max_failure_fraction of the videos failed.
 
@@ -35,15 +36,15 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.io import tfrecordio
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, incremental, manifest_writer, schema, sources
+from pipeline.shard_writer import WriteShards
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import JobConfig, job_help, parse_options
-from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords, WriteSplits
+from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords
 
 _log = logging.getLogger("pipeline.main")
 
@@ -86,7 +87,7 @@ def clip_spec(config: JobConfig) -> ClipSpec:
     return ClipSpec(config.num_frames, config.clip_stride, config.max_clips_per_video)
 
 
-def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], reports_dir: str) -> None:
+def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int], work_dir: str) -> None:
     """Adds the job's stages to `pipeline`: create, decode, clip, write shards and reports."""
     created = pipeline | "ListedInputs" >> beam.Create(items)
     if config.dataset == "bair":
@@ -97,9 +98,11 @@ def build(pipeline, config: JobConfig, items, num_shards: dict[str, int], report
                                                       config.decode_timeout_s, total=len(items),
                                                       threads=config.decode_threads)
     clipped = decoded.videos | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
-    _ = clipped.records | "WriteShards" >> WriteSplits(config.output, num_shards, config.compression)
+    num_shards = {split: config.num_shards for split in splits} if config.num_shards else None
+    _ = clipped.records | "WriteShards" >> WriteShards(
+        config.output, manifest_writer.pieces_dir(work_dir), config.compression, splits, num_shards, piece_bytes)
     _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN])
-         | "WriteReports" >> manifest_writer.WriteReports(reports_dir))
+         | "WriteReports" >> manifest_writer.WriteReports(work_dir))
 
 
 def make_pipeline(options) -> beam.Pipeline:
@@ -114,15 +117,6 @@ def make_pipeline(options) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def check_crc32c() -> None:
-    """WriteToTFRecord needs a CRC32C implementation; say which package when there is none."""
-    try:
-        tfrecordio._default_crc32c_fn(b"")  # pylint: disable=protected-access
-    except RuntimeError as error:
-        raise RuntimeError("writing TFRecord shards with Beam needs google-crc32c: "
-                           "pip install google-crc32c (or pip install -e . again)") from error
-
-
 def run(argv=None) -> int:
     """Runs the job; returns the process exit status (see the module docstring)."""
     started = time.monotonic()
@@ -131,7 +125,6 @@ def run(argv=None) -> int:
         return EXIT_OK
     try:
         options, config = parse_options(argv)
-        check_crc32c()
         listed = list_inputs(config)
         plan = incremental.plan_run(config, listed.items, listed.class_names)
     except (ValueError, OSError, RuntimeError) as error:
@@ -154,24 +147,25 @@ def run(argv=None) -> int:
     splits = sorted(listed.expected_clips)
     bytes_per_clip = manifest_writer.clip_bytes(clip_spec(config), config.size, config.encoding,
                                                 config.compression)
-    num_shards = manifest_writer.choose_num_shards(listed.expected_clips, bytes_per_clip, config.num_shards)
+    piece_bytes = manifest_writer.piece_bytes(listed.expected_clips, bytes_per_clip, config.num_shards)
     manifest_writer.clear_previous(config.output, splits)
-    _log.info("%d %s inputs listed (%s); shards per split %s; writing to %s", len(listed.items),
-              config.dataset, ", ".join(f"{s}: ~{listed.expected_clips[s]:.0f} clips" for s in splits),
-              num_shards, config.output)
-    reports_dir = manifest_writer.new_reports_dir(config.output)
+    _log.info("%d %s inputs listed (%s); writing to %s", len(listed.items), config.dataset, ", ".join(
+        f"{s}: ~{listed.expected_clips[s]:.0f} clips, ~"
+        f"{config.num_shards or manifest_writer.expected_num_shards(listed.expected_clips[s], bytes_per_clip)}"
+        " shards" for s in splits), config.output)
+    work_dir = manifest_writer.new_work_dir(config.output)
     try:
         pipeline = make_pipeline(options)
-        build(pipeline, config, listed.items, num_shards, reports_dir)
+        build(pipeline, config, listed.items, splits, piece_bytes, work_dir)
         result = pipeline.run()
         result.wait_until_finish()
         log_counters(result)
-        reports = manifest_writer.read_reports(reports_dir)
+        reports = manifest_writer.read_reports(work_dir)
     finally:
-        manifest_writer.remove_dir(reports_dir)
+        manifest_writer.remove_dir(work_dir)
     counts = manifest_writer.split_counts(reports, splits)
-    files = {split: manifest_writer.shard_files_written(config.output, split, num_shards[split],
-                                                        config.compression) for split in splits}
+    files = {split: manifest_writer.shard_files_written(config.output, split, config.compression)
+             for split in splits}
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
                                               beam_flags(options, config))

@@ -1,11 +1,11 @@
 """The driver's bookkeeping around a run: shard sizing, per-video reports, and the manifest.
 
-Before the pipeline runs, `choose_num_shards` sizes each split from the expected clip count and
-`clear_previous` removes an older shard set's manifest and shards from the output folder. While it
-runs, `WriteReports` writes one JSON line per video (clips written, or why it failed) to a
-temporary folder inside the output. Afterwards `read_reports` brings them back to the driver,
-`build_manifest` describes the shard files that exist, and `pipeline.schema.write_manifest` writes
-it last.
+Before the pipeline runs, `piece_bytes` sizes the shard writer's pieces from the expected clip
+count and `clear_previous` removes an older shard set's manifest and shards from the output
+folder. While it runs, `WriteReports` writes one JSON line per video (clips written, or why it
+failed) to a temporary work folder inside the output, beside the shard writer's pieces.
+Afterwards `read_reports` brings them back to the driver, `shard_files_written` checks the shards,
+`build_manifest` describes them, and `pipeline.schema.write_manifest` writes it last.
 """
 
 import dataclasses
@@ -20,8 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline import schema
 from pipeline.clips import ClipSpec, expected_clips
+from pipeline.shard_writer import TARGET_SHARD_BYTES, ShardPlan, shard_pattern
 
-TARGET_SHARD_BYTES = 150 * 1024 * 1024  # the middle of the 100-200 MB range readers like
 ASSUMED_SECONDS_PER_VIDEO = 7.0  # UCF-101's mean; only sizes shards, never cuts videos
 ASSUMED_NATIVE_FPS = 25.0
 # Stored size of a clip relative to its raw bytes, as `python -m pipeline.benchmark` measured them
@@ -52,15 +52,19 @@ def frames_per_video(fps: float | None, frame_stride: int | None) -> int:
     return int(ASSUMED_SECONDS_PER_VIDEO * ASSUMED_NATIVE_FPS / (frame_stride or 1))
 
 
-def num_shards_for(num_clips: float, bytes_per_clip: float) -> int:
-    return max(1, math.ceil(num_clips * bytes_per_clip / TARGET_SHARD_BYTES))
-
-
-def choose_num_shards(clips_per_split: dict[str, float], bytes_per_clip: float,
-                      override: int | None = None) -> dict[str, int]:
-    """Shards per split: `override` if given, else enough for ~TARGET_SHARD_BYTES per shard."""
-    return {split: override or num_shards_for(clips, bytes_per_clip)
+def piece_bytes(clips_per_split: dict[str, float], bytes_per_clip: float,
+                num_shards: int | None) -> dict[str, int]:
+    """Largest temporary piece per split: a shard's size, or less when --num_shards asks for more
+    shards than the expected bytes fill (so that there are pieces enough to fill each shard)."""
+    if num_shards is None:
+        return {split: TARGET_SHARD_BYTES for split in clips_per_split}
+    return {split: max(1, min(TARGET_SHARD_BYTES, int(clips * bytes_per_clip / num_shards)))
             for split, clips in clips_per_split.items()}
+
+
+def expected_num_shards(num_clips: float, bytes_per_clip: float) -> int:
+    """The shard count a split of `num_clips` is expected to get (the log's forecast)."""
+    return max(1, math.ceil(num_clips * bytes_per_clip / TARGET_SHARD_BYTES))
 
 
 def expected_clips_per_split(videos_per_split: dict[str, int], frames: int, spec: ClipSpec) -> dict[str, float]:
@@ -71,12 +75,6 @@ def expected_clips_per_split(videos_per_split: dict[str, int], frames: int, spec
 # Output folder
 
 
-def shard_names(split: str, num_shards: int, compression: str) -> list[str]:
-    """The file names WriteToTFRecord gives a split with shard_name_template '-SSSSS-of-NNNNN'."""
-    suffix = schema.shard_suffix(compression)
-    return [f"{split}-{i:05d}-of-{num_shards:05d}{suffix}" for i in range(num_shards)]
-
-
 def clear_previous(output: str, splits) -> list[str]:
     """Removes an earlier run's manifest (first) and shard files of these splits; returns them.
 
@@ -84,7 +82,8 @@ def clear_previous(output: str, splits) -> list[str]:
     a mix of old and new shards.
     """
     patterns = [os.path.join(output, schema.MANIFEST_NAME)]
-    patterns += [os.path.join(output, f"{split}-?????-of-?????.tfrecord*") for split in splits]
+    patterns += [os.path.join(output, shard_pattern(split, compression))
+                 for split in splits for compression in schema.COMPRESSIONS]
     removed = []
     for pattern in patterns:
         for match in FileSystems.match([pattern])[0].metadata_list:
@@ -94,17 +93,25 @@ def clear_previous(output: str, splits) -> list[str]:
     return removed
 
 
-def new_reports_dir(output: str) -> str:
-    return os.path.join(output, f".reports-{uuid.uuid4().hex[:12]}")
+def new_work_dir(output: str) -> str:
+    """A temporary folder inside the output for the run's reports and shard pieces."""
+    return os.path.join(output, f".work-{uuid.uuid4().hex[:12]}")
 
 
-def shard_files_written(output: str, split: str, num_shards: int, compression: str) -> tuple[str, ...]:
-    """The split's shard names, checked against the files that actually exist."""
-    names = shard_names(split, num_shards, compression)
-    missing = [name for name in names if not FileSystems.exists(os.path.join(output, name))]
-    if missing:
-        raise RuntimeError(f"the pipeline finished but {len(missing)} shard files of split {split!r} "
-                           f"are missing in {output} (first: {missing[0]}); run the job again")
+def pieces_dir(work_dir: str) -> str:
+    return os.path.join(work_dir, "pieces")
+
+
+def shard_files_written(output: str, split: str, compression: str) -> tuple[str, ...]:
+    """The split's shard file names in `output`, checked to be a complete `-SSSSS-of-NNNNN` set."""
+    matches = FileSystems.match([os.path.join(output, shard_pattern(split, compression))])[0].metadata_list
+    names = sorted(os.path.basename(match.path) for match in matches)
+    counts = {int(name[len(split):].split("-of-")[1][:5]) for name in names}
+    expected = [ShardPlan(split, i, len(names), ()).file_name(compression) for i in range(len(names))]
+    if not names or counts != {len(names)} or names != expected:
+        raise RuntimeError(f"the pipeline finished but the shard files of split {split!r} in {output} "
+                           f"are not a complete set (found {names[:3]}{'...' if len(names) > 3 else ''}); "
+                           "run the job again")
     return tuple(names)
 
 
@@ -113,11 +120,11 @@ def shard_files_written(output: str, split: str, num_shards: int, compression: s
 
 
 class WriteReports(beam.PTransform):
-    """Report dicts (FAILED and WRITTEN outputs) -> one JSON-lines file `<reports_dir>/videos.jsonl`."""
+    """Report dicts (FAILED and WRITTEN outputs) -> one JSON-lines file `<work_dir>/videos.jsonl`."""
 
-    def __init__(self, reports_dir: str):
+    def __init__(self, work_dir: str):
         super().__init__()
-        self._path = os.path.join(reports_dir, "videos")
+        self._path = os.path.join(work_dir, "videos")
 
     def expand(self, reports):
         return (reports
@@ -127,10 +134,10 @@ class WriteReports(beam.PTransform):
                                                           shard_name_template="", num_shards=1))
 
 
-def read_reports(reports_dir: str) -> list[dict]:
+def read_reports(work_dir: str) -> list[dict]:
     """Every report line written by WriteReports."""
     reports = []
-    for match in FileSystems.match([os.path.join(reports_dir, "*.jsonl")])[0].metadata_list:
+    for match in FileSystems.match([os.path.join(work_dir, "*.jsonl")])[0].metadata_list:
         with FileSystems.open(match.path) as handle:
             text = handle.read().decode("utf-8")
         reports += [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -138,7 +145,7 @@ def read_reports(reports_dir: str) -> list[dict]:
 
 
 def remove_dir(path: str) -> None:
-    """Deletes a reports folder: its files (all an object store has), then the local folder."""
+    """Deletes a work folder: its files (all an object store has), then the local folder."""
     files = [m.path for m in FileSystems.match([os.path.join(path, "**")])[0].metadata_list]
     if files:
         FileSystems.delete(files)

@@ -7,7 +7,7 @@ videos_decoded, videos_failed, videos_too_short, clips_written.
 
     sources | DecodeVideos(config)          -> videos, failed
     videos  | VideosToRecords(spec, "raw")  -> records (split, bytes), failed, written
-    records | WriteSplits(output, shards)   -> one WriteToTFRecord per split
+    records | shard_writer.WriteShards(...) -> shard files per split
 """
 
 import collections
@@ -19,7 +19,6 @@ import time
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
@@ -188,40 +187,3 @@ class VideosToRecords(beam.PTransform):
     def expand(self, videos):
         return videos | "CutAndEncodeClips" >> beam.ParDo(
             ClipVideoFn(self._spec, self._encoding)).with_outputs(FAILED, WRITTEN, main="records")
-
-
-def shard_prefix(output: str, split: str) -> str:
-    return os.path.join(output, split)
-
-
-class WriteSplits(beam.PTransform):
-    """(split, record) -> `<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, one WriteToTFRecord each.
-
-    `num_shards` maps every split to its shard count, chosen by the driver that knows the splits.
-    Returns {split: PCollection of written file names}.
-    """
-
-    def __init__(self, output: str, num_shards: dict[str, int], compression: str):
-        super().__init__()
-        self._output, self._num_shards, self._compression = output, dict(num_shards), compression
-
-    def expand(self, records):
-        splits = sorted(self._num_shards)
-        index = {split: i for i, split in enumerate(splits)}
-        parts = records | "BySplit" >> beam.Partition(lambda kv, n: index[kv[0]], len(splits))
-        written = {}
-        for split, part in zip(splits, parts):
-            written[split] = (
-                part
-                | f"Drop{split.capitalize()}Key" >> beam.Values()
-                | f"Write{split.capitalize()}" >> beam.io.WriteToTFRecord(
-                    file_path_prefix=shard_prefix(self._output, split),
-                    shard_name_template="-SSSSS-of-NNNNN",
-                    file_name_suffix=schema.shard_suffix(self._compression),
-                    num_shards=self._num_shards[split],
-                    compression_type=beam_compression(self._compression)))
-        return written
-
-
-def beam_compression(compression: str) -> str:
-    return CompressionTypes.GZIP if compression == "gzip" else CompressionTypes.UNCOMPRESSED

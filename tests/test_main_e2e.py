@@ -177,14 +177,17 @@ def test_default_runner_decodes_with_one_ffmpeg_per_core_in_one_process():
     assert config.decode_threads == 1
 
 
-def test_shard_count_follows_the_expected_bytes():
+def test_piece_size_follows_the_expected_bytes():
     from pipeline.clips import ClipSpec
-    from pipeline.manifest_writer import TARGET_SHARD_BYTES, choose_num_shards, clip_bytes
+    from pipeline.manifest_writer import TARGET_SHARD_BYTES, clip_bytes, expected_num_shards, piece_bytes
 
     per_clip = clip_bytes(ClipSpec(16), 64, "raw", "none")
     assert 16 * 64 * 64 * 3 <= per_clip < 16 * 64 * 64 * 3 * 1.01
-    shards = choose_num_shards({"train": 100_000, "test": 3}, per_clip)
-    assert shards["test"] == 1
-    assert 100 * 2**20 <= 100_000 * per_clip / shards["train"] <= TARGET_SHARD_BYTES
-    assert choose_num_shards({"train": 100_000, "test": 3}, per_clip, override=7) == {"train": 7, "test": 7}
+    assert expected_num_shards(3, per_clip) == 1
+    assert 100 * 2**20 <= 100_000 * per_clip / expected_num_shards(100_000, per_clip) <= TARGET_SHARD_BYTES
+    assert piece_bytes({"train": 100_000, "test": 3}, per_clip, None) == {
+        "train": TARGET_SHARD_BYTES, "test": TARGET_SHARD_BYTES}
+    forced = piece_bytes({"train": 100_000, "test": 3}, per_clip, 7000)
+    # Seven thousand shards of train need pieces small enough to fill them all.
+    assert forced["train"] <= 100_000 * per_clip / 7000 and forced["test"] <= 3 * per_clip / 7000 + 1
     assert clip_bytes(ClipSpec(16), 64, "jpeg", "none") < clip_bytes(ClipSpec(16), 64, "png", "none") < per_clip

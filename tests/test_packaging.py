@@ -2,7 +2,7 @@
 
 `--setup_file ./setup.py` makes Beam build an sdist of this repository and install it on every
 worker, so both archives must hold the `pipeline` and `trainer` packages and declare the
-dependencies that bring ffmpeg (imageio-ffmpeg) and TFRecord writing (google-crc32c) along.
+dependencies that bring ffmpeg (imageio-ffmpeg) along.
 """
 
 import os
@@ -14,7 +14,8 @@ import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ("pipeline/__init__.py", "pipeline/main.py", "pipeline/decode.py", "pipeline/schema.py",
-           "pipeline/transforms.py", "pipeline/clips.py", "pipeline/bair.py", "trainer/__init__.py")
+           "pipeline/transforms.py", "pipeline/shard_writer.py", "pipeline/clips.py", "pipeline/bair.py",
+           "trainer/__init__.py")
 # Build from a copy, so the shared work tree gets no build/ or *.egg-info folders.
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__",
                                  ".pytest_cache", "shards", "runs", "tests")
@@ -48,7 +49,7 @@ def test_sdist_and_wheel_hold_both_packages_and_their_dependencies(tmp_path):
     assert not [n for n in names if n.startswith("tests/")]
     requires = [line.split(":", 1)[1].strip().lower() for line in metadata.splitlines()
                 if line.startswith("Requires-Dist:") and "extra ==" not in line]
-    for dependency in ("apache-beam", "tensorflow", "imageio-ffmpeg", "ffmpeg-python", "google-crc32c"):
+    for dependency in ("apache-beam", "tensorflow", "imageio-ffmpeg", "ffmpeg-python"):
         assert any(r.startswith(dependency) for r in requires), f"{dependency} not required: {requires}"
 
     with tarfile.open(_one(built, ".tar.gz")) as sdist:

@@ -1,11 +1,8 @@
 """The job's Beam stages on real videos: TestPipeline, beam.Create and assert_that."""
 
-import os
-
 import apache_beam as beam
 import numpy as np
 import pytest
-import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
@@ -13,8 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline import schema
 from pipeline.clips import ClipSpec
 from pipeline.sources import VideoSource
-from pipeline.transforms import (FAILED, NAMESPACE, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords,
-                                 WriteSplits)
+from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords
 from tests.video_fixtures import make_bad_videos, make_video
 
 
@@ -87,22 +83,3 @@ def test_clip_pixels_are_the_decoded_frames():
 def _frames_match(record, frames):
     clip = schema.decode_clip(record)
     return bool(np.array_equal(clip.frames, frames[clip.start:clip.start + 4]))
-
-
-@pytest.mark.parametrize("compression", ["none", "gzip"])
-def test_write_splits_names_shards_per_split(tmp_path, compression):
-    clip = schema.Clip(np.zeros((2, 4, 4, 3), np.uint8), 0, "v", 0)
-    records = [("train", schema.encode_clip(clip))] * 5 + [("test", schema.encode_clip(clip))] * 2
-    with BeamTestPipeline() as p:
-        _ = p | beam.Create(records) | WriteSplits(
-            str(tmp_path), {"train": 2, "test": 1, "val": 1}, compression)
-    suffix = schema.shard_suffix(compression)
-    names = sorted(os.listdir(tmp_path))
-    # A split whose videos all failed still gets its (empty) shard files, as the manifest lists.
-    assert names == [f"test-00000-of-00001{suffix}", f"train-00000-of-00002{suffix}",
-                     f"train-00001-of-00002{suffix}", f"val-00000-of-00001{suffix}"]
-    counts = {}
-    for name in names:
-        dataset = tf.data.TFRecordDataset(str(tmp_path / name), schema.tf_compression_type(compression))
-        counts[name.split("-")[0]] = counts.get(name.split("-")[0], 0) + sum(1 for _ in dataset)
-    assert counts == {"train": 5, "test": 2, "val": 0}

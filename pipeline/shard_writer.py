@@ -1,0 +1,177 @@
+"""Writes (split, record) pairs as TFRecord shards of about 150 MB without shuffling the records.
+
+Beam's WriteToTFRecord with a fixed shard count first groups every record by shard: each record
+crosses the runner's shuffle, and on the DirectRunner no shard is written before the last video
+is decoded. Here the worker that makes a record writes it at once, into a temporary piece of at
+most `piece_bytes`; only the pieces' names and sizes cross the shuffle. A last stage packs each
+split's pieces into shards of balanced size (a rename when a shard is one piece, a byte-level
+concatenation otherwise: TFRecord files, and gzip members, concatenate into a valid file) and
+names them `<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, the names WriteToTFRecord would give.
+
+    records | WriteShards(output, pieces_dir, compression, splits)  -> final shard paths
+
+The shard count follows the bytes actually written (ceil(bytes / TARGET_SHARD_BYTES)), or is
+fixed per split by `num_shards`; a split with no record still gets one (empty) shard, so the
+manifest can list every split. Pieces of a retried bundle are never named downstream, and the
+driver deletes `pieces_dir` when the job ends.
+"""
+
+import dataclasses
+import heapq
+import logging
+import math
+import os
+import shutil
+import uuid
+
+import apache_beam as beam
+import tensorflow as tf
+from apache_beam.metrics import Metrics
+
+from pipeline import schema
+from pipeline.transforms import NAMESPACE
+
+TARGET_SHARD_BYTES = 150 * 1024 * 1024  # the middle of the 100-200 MB range readers like
+
+_log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """A temporary TFRecord file a worker wrote for one split."""
+
+    split: str
+    path: str
+    num_bytes: int
+    num_records: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPlan:
+    """Which pieces, in order, make shard `index` of `count` of a split."""
+
+    split: str
+    index: int
+    count: int
+    pieces: tuple[str, ...]
+
+    def file_name(self, compression: str) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}{schema.shard_suffix(compression)}"
+
+
+def shard_pattern(split: str, compression: str) -> str:
+    """A glob matching the split's shard file names (see ShardPlan.file_name)."""
+    return f"{split}-?????-of-?????{schema.shard_suffix(compression)}"
+
+
+class WritePiecesFn(beam.DoFn):
+    """(split, record) -> Piece, for each piece closed at `piece_bytes` or at the end of a bundle."""
+
+    def __init__(self, pieces_dir: str, compression: str, piece_bytes: dict[str, int]):
+        self._dir, self._compression, self._piece_bytes = pieces_dir, compression, dict(piece_bytes)
+        self._bytes_written = Metrics.counter(NAMESPACE, "record_bytes_written")
+
+    def setup(self):
+        tf.io.gfile.makedirs(self._dir)
+
+    def start_bundle(self):
+        self._open = {}  # split -> [writer, Piece so far]
+
+    def process(self, split_and_record):
+        split, record = split_and_record
+        if split not in self._open:
+            path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{schema.shard_suffix(self._compression)}")
+            writer = tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression))
+            self._open[split] = [writer, Piece(split, path, 0, 0)]
+        writer, piece = self._open[split]
+        writer.write(record)
+        self._bytes_written.inc(len(record))
+        piece = dataclasses.replace(piece, num_bytes=piece.num_bytes + len(record),
+                                    num_records=piece.num_records + 1)
+        self._open[split][1] = piece
+        if piece.num_bytes >= self._piece_bytes.get(split, TARGET_SHARD_BYTES):
+            yield self._close(split)
+
+    def finish_bundle(self):
+        for split in list(self._open):
+            yield beam.transforms.window.GlobalWindows.windowed_value(self._close(split))
+
+    def _close(self, split) -> Piece:
+        writer, piece = self._open.pop(split)
+        writer.close()
+        return piece
+
+
+def plan_shards(pieces, splits, num_shards: dict[str, int] | None = None,
+                target_bytes: int = TARGET_SHARD_BYTES) -> list[ShardPlan]:
+    """Packs each split's pieces into shards: largest piece first, into the lightest shard.
+
+    A split's shard count is `num_shards[split]` when given, else enough shards of `target_bytes`
+    for its bytes (at least one, so a split with no piece still gets an empty shard).
+    """
+    plans = []
+    for split in sorted(splits):
+        own = sorted((p for p in pieces if p.split == split), key=lambda p: (-p.num_bytes, p.path))
+        total = sum(p.num_bytes for p in own)
+        count = (num_shards or {}).get(split) or max(1, math.ceil(total / target_bytes))
+        bins = [(0, index, []) for index in range(count)]  # (bytes, index, paths): a min-heap
+        for piece in own:
+            size, index, paths = heapq.heappop(bins)
+            heapq.heappush(bins, (size + piece.num_bytes, index, paths + [piece.path]))
+        plans += [ShardPlan(split, index, count, tuple(sorted(paths))) for _, index, paths in sorted(
+            bins, key=lambda entry: entry[1])]
+    return plans
+
+
+class AssembleShardFn(beam.DoFn):
+    """ShardPlan -> the final shard's path, written under a temporary name and renamed."""
+
+    def __init__(self, output: str, pieces_dir: str, compression: str):
+        self._output, self._dir, self._compression = output, pieces_dir, compression
+
+    def setup(self):
+        tf.io.gfile.makedirs(self._output)
+        tf.io.gfile.makedirs(self._dir)
+
+    def process(self, plan: ShardPlan):
+        final = os.path.join(self._output, plan.file_name(self._compression))
+        if len(plan.pieces) == 1:
+            source = plan.pieces[0]
+            if not tf.io.gfile.exists(source) and tf.io.gfile.exists(final):
+                yield final  # a retry of a shard already renamed into place
+                return
+        else:
+            source = os.path.join(self._dir, f"assembling-{uuid.uuid4().hex}-{plan.file_name(self._compression)}")
+            self._concatenate(plan.pieces, source)
+        tf.io.gfile.rename(source, final, overwrite=True)
+        _log.info("wrote %s from %d piece(s)", final, len(plan.pieces))
+        yield final
+
+    def _concatenate(self, pieces, target: str) -> None:
+        if not pieces:  # an empty split: a valid TFRecord file with no record
+            tf.io.TFRecordWriter(target, options=schema.tf_compression_type(self._compression)).close()
+            return
+        with tf.io.gfile.GFile(target, "wb") as out:
+            for piece in pieces:
+                with tf.io.gfile.GFile(piece, "rb") as source:
+                    shutil.copyfileobj(source, out, 16 * 1024 * 1024)
+
+
+class WriteShards(beam.PTransform):
+    """PCollection[(split, record)] -> PCollection of the shard paths written (see the module doc)."""
+
+    def __init__(self, output: str, pieces_dir: str, compression: str, splits,
+                 num_shards: dict[str, int] | None = None, piece_bytes: dict[str, int] | None = None):
+        super().__init__()
+        self._output, self._dir, self._compression = output, pieces_dir, compression
+        self._splits, self._num_shards = tuple(sorted(splits)), dict(num_shards or {})
+        self._piece_bytes = dict(piece_bytes or {})
+
+    def expand(self, records):
+        splits, num_shards = self._splits, self._num_shards
+        return (records
+                | "WritePieces" >> beam.ParDo(WritePiecesFn(self._dir, self._compression, self._piece_bytes))
+                | "AllPieces" >> beam.combiners.ToList()
+                | "PlanShards" >> beam.FlatMap(lambda pieces: plan_shards(pieces, splits, num_shards))
+                | "SpreadShards" >> beam.Reshuffle()
+                | "AssembleShards" >> beam.ParDo(AssembleShardFn(self._output, self._dir, self._compression)))
