@@ -47,7 +47,8 @@ _BF16 = flags.DEFINE_enum("bf16", "auto", ["auto", "on", "off"], "The mixed-bflo
                           "auto runs it only on CPUs with native bfloat16 (else it is emulated).")
 _PIPELINE_CLIPS = flags.DEFINE_integer("pipeline_clips", 512, "Clips written for the input test.")
 _PIPELINE_FILES = flags.DEFINE_integer("pipeline_files", 8, "Shard files they are spread over.")
-_PIPELINE_EPOCHS = flags.DEFINE_integer("pipeline_epochs", 3, "Passes over them per measurement.")
+_PIPELINE_EPOCHS = flags.DEFINE_integer("pipeline_epochs", 20, "Passes over them per measurement "
+                                       "(spread over 5 rounds per pipeline; short rounds are noise).")
 
 
 def benchmark_config(mixed_precision="none") -> config_lib.Config:
@@ -178,7 +179,7 @@ def write_benchmark_shards(directory, clip_shape) -> data.Shards:
     return data.resolve_shards(directory)
 
 
-def clips_per_second(datasets: dict, batch_size: int, num_clips: int, rounds: int = 3) -> dict:
+def clips_per_second(datasets: dict, batch_size: int, num_clips: int, rounds: int = 5) -> dict:
     """clips/s of each dataset reading num_clips in all. Each reads alone (an idle pipeline's
     prefetch threads would fill its buffers during the other's turn), in `rounds` turns with a
     fresh iterator each, so a shared machine's changing load falls on all alike."""
