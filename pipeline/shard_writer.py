@@ -27,6 +27,7 @@ import uuid
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import schema
 from pipeline.transforms import NAMESPACE
@@ -75,26 +76,27 @@ class WritePiecesFn(beam.DoFn):
         tf.io.gfile.makedirs(self._dir)
 
     def start_bundle(self):
-        self._open = {}  # split -> [writer, Piece so far]
+        self._open = {}  # split -> (writer, Piece written so far)
 
     def process(self, split_and_record):
         split, record = split_and_record
-        if split not in self._open:
-            path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{schema.shard_suffix(self._compression)}")
-            writer = tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression))
-            self._open[split] = [writer, Piece(split, path, 0, 0)]
-        writer, piece = self._open[split]
+        writer, piece = self._open.get(split) or self._new_piece(split)
         writer.write(record)
         self._bytes_written.inc(len(record))
         piece = dataclasses.replace(piece, num_bytes=piece.num_bytes + len(record),
                                     num_records=piece.num_records + 1)
-        self._open[split][1] = piece
+        self._open[split] = writer, piece
         if piece.num_bytes >= self._piece_bytes.get(split, TARGET_SHARD_BYTES):
             yield self._close(split)
 
     def finish_bundle(self):
         for split in list(self._open):
-            yield beam.transforms.window.GlobalWindows.windowed_value(self._close(split))
+            yield GlobalWindows.windowed_value(self._close(split))
+
+    def _new_piece(self, split):
+        path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{schema.shard_suffix(self._compression)}")
+        writer = tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression))
+        return writer, Piece(split, path, 0, 0)
 
     def _close(self, split) -> Piece:
         writer, piece = self._open.pop(split)

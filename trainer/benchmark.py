@@ -13,6 +13,8 @@
 2. Input pipeline: clips/s of trainer.data from real shards (written with pipeline.schema) beside a
    bare parallel TFRecordDataset read of the same files (the limit), both reading the same number
    of clips. Targets: >= 0.8 of the limit, and >= 10x what the training step consumes.
+   Then each video-discriminator layer alone: its share of the step, and how close to the CPU's
+   peak its Conv3D runs.
 3. Peak resident memory of this process (ru_maxrss).
 """
 
@@ -159,6 +161,35 @@ def naive_run(config):
     return lambda: float(step(videos))
 
 
+def video_disc_layer_rates(config, repeats: int = 3) -> list[tuple[str, float, float]]:
+    """(layer shape, ms, GFLOP/s) of each video-discriminator conv, forward plus the gradients of
+    its input and weights, on the D_V step's batch of real and fake clips (2 x --batch_size)."""
+    disc = train_lib.build_state(config).models.video_discriminator
+    x = tf.random.normal([2 * config.batch_size, *config.clip_shape])
+    rows = []
+    for conv in disc.convs:
+        x = tf.pad(x, disc.pad)
+
+        @tf.function
+        def forward_backward(inputs, conv=conv):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(tf.square(conv(inputs, training=True)))
+            return tape.gradient(loss, [inputs, *conv.trainable_variables])
+
+        forward_backward(x)  # tracing and oneDNN primitive creation
+        start = time.perf_counter()
+        for _ in range(repeats):
+            [g.numpy() for g in forward_backward(x)]
+        seconds = (time.perf_counter() - start) / repeats
+        out = conv(x)
+        kernel = max(conv.trainable_variables, key=lambda v: v.shape.num_elements())
+        flops = 3 * 2 * out.shape.num_elements() * kernel.shape[:-1].num_elements()  # fwd + 2 grads
+        rows.append((f"{tuple(x.shape[1:])} -> {tuple(out.shape[1:])}", 1000 * seconds, flops / seconds / 1e9))
+        x = out
+    return rows
+
+
 # -- 2. input pipeline -----------------------------------------------------------------------------
 
 
@@ -233,6 +264,10 @@ def main(argv):
               f"{rates['bf16'] / naive:.2f}x naive")
     elif _BF16.value == "auto":
         print("  trainer.step mixed bf16: not run, this CPU has no native bfloat16 (--bf16=on forces it)")
+    print(f"  where the time goes: the video discriminator's Conv3D layers, forward and both "
+          f"gradients, batch {2 * config.batch_size} (real and fake):")
+    for shape, ms, gflops in video_disc_layer_rates(config):
+        print(f"    {shape:42s} {ms:7.0f} ms {gflops:6.0f} GFLOP/s")
     ours, bare = pipeline_figures(config.clip_shape)
     print(f"Input pipeline, {_PIPELINE_CLIPS.value} raw clips in {_PIPELINE_FILES.value} shards, "
           f"batches of {config.batch_size}")
