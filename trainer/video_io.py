@@ -6,37 +6,21 @@ with commands built by ffmpeg-python. GIFs use a palette computed from the clip 
 summaries, which animate them. Frames are uint8 [T, H, W, 3] RGB throughout.
 """
 
-import functools
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 
 import ffmpeg
-import imageio_ffmpeg
 import numpy as np
 
-ENV_VAR = "FFMPEG_BINARY"
+from pipeline.ffmpeg_binary import ffmpeg_exe  # one binary for the whole project
+
 GAP_VALUE = 255  # white lines between the videos of a grid
 
 
 class VideoIOError(RuntimeError):
     """ffmpeg failed to encode or decode; carries the tail of its stderr."""
-
-
-@functools.lru_cache(maxsize=None)
-def ffmpeg_exe() -> str:
-    """The ffmpeg executable: FFMPEG_BINARY when set, else imageio-ffmpeg's."""
-    override = os.environ.get(ENV_VAR)
-    if not override:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    found = shutil.which(override)
-    if found is None:
-        raise FileNotFoundError(
-            f"{ENV_VAR}={override!r} is not an executable; unset it to use the ffmpeg that "
-            "imageio-ffmpeg installs, or point it at an ffmpeg binary")
-    return found
 
 
 def _check_frames(frames, what="frames") -> np.ndarray:
