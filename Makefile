@@ -54,8 +54,9 @@ DEMO_REPORT_ARGS ?=
 # Batch 8 at a higher learning rate: twice the steps in the same minutes, which is what a 2-core
 # budget needs before shapes appear (batch 16 at 2e-4 was still grey after 300 steps here).
 # R1 (gamma 10): without it both discriminators won outright on the pure-black backgrounds (losses
-# near 0.01) and the samples stayed almost black; with it 1,200 steps draw a blob in every frame
-# and the demo's FVD halved (285 -> 138 in one run each; BUILD.md). Spectral norm did not help.
+# near 0.01) and the samples stayed almost black; with it every video shows moving blobs after
+# 1,200 steps and the demo's FVD more than halved (285 -> 127-138; BUILD.md). Spectral norm did
+# not help.
 DEMO_TRAIN_ARGS ?= --preset=small --batch_size=8 --image_batch_size=16 --learning_rate=5e-4 \
 	--r1_gamma=10 --ema_decay=0.99 --checkpoint_every=200 --summary_every=50 --sample_every=200
 
