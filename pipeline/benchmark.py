@@ -12,7 +12,8 @@
    from `run()` to its return: the default (one process, `--workers` decode threads; ffmpeg
    does the decoding in its own processes) and DirectRunner multi_processing with `--workers`
    Python workers.
-4. Prints videos/s and frames/s of each and the ratio (ffmpeg's time / the job's; target >= 0.8).
+4. Prints videos/s and frames/s of each and the ratio (ffmpeg's time / the job's; target >= 0.8),
+   and the default job's CPU time: its own Python process's and its ffmpeg processes'.
    The job also runs on `--small_videos` of them: the difference separates its fixed cost
    (worker processes starting and importing TensorFlow, pipeline set-up) from its rate per video,
    and gives the number of videos past which the whole-job ratio reaches 0.8.
@@ -23,6 +24,7 @@
 import argparse
 import concurrent.futures
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -97,6 +99,12 @@ def bare_ffmpeg_seconds(paths: list[str], workers: int) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds of this process, of its finished child processes) so far: user + system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def import_seconds(module: str) -> float:
     """Wall time of a fresh Python process importing `module` (a worker's start-up cost)."""
     started = time.perf_counter()
@@ -147,7 +155,9 @@ def throughput(args, paths, frames_per_video: int) -> None:
     with tempfile.TemporaryDirectory() as work:
         inputs = linked_inputs(work, paths, "all")
         ffmpeg_before = bare_ffmpeg_seconds(paths, args.workers)
+        cpu_before = cpu_seconds()
         threaded_s = job_seconds(inputs, os.path.join(work, "threaded"), threaded)
+        own_cpu, ffmpeg_cpu = (after - before for after, before in zip(cpu_seconds(), cpu_before))
         ffmpeg_after = bare_ffmpeg_seconds(paths, args.workers)
         ffmpeg_s = (ffmpeg_before + ffmpeg_after) / 2
         job_s = job_seconds(inputs, os.path.join(work, "multi"), multi)
@@ -164,6 +174,8 @@ def throughput(args, paths, frames_per_video: int) -> None:
     line(f"bare ffmpeg -> /dev/null, {args.workers} at a time (mean)", ffmpeg_s)
     print(f"    (bare ffmpeg took {ffmpeg_before:.2f} s before the default job and {ffmpeg_after:.2f} s after)")
     line(f"whole job, in one process, {args.workers} decode threads (default)", threaded_s)
+    print(f"    (its CPU time: {own_cpu:.1f} s in this Python process (Beam, records, shard writing), "
+          f"{ffmpeg_cpu:.1f} s in its ffmpeg processes)")
     line(f"whole job, multi_processing x{args.workers}", job_s)
     report_fixed_cost(args, count, len(small), ffmpeg_s, job_s, small_s, frames_per_video)
 
