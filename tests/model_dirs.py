@@ -10,6 +10,7 @@ import os
 import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES, write_shards
+from trainer import checkpoint_paths
 from trainer import config as config_lib
 from trainer import train_lib
 
@@ -41,7 +42,7 @@ def checkpointed_model_dir(root, conditional: bool, ema_decay: float) -> str:
     state = train_lib.build_state(config)
     if state.ema_generator is not None:
         state.ema_generator.set_weights(config.build_generator().get_weights())
-    manager = tf.train.CheckpointManager(state.checkpoint, train_lib.checkpoint_dir(config.model_dir),
+    manager = tf.train.CheckpointManager(state.checkpoint, checkpoint_paths.checkpoint_dir(config.model_dir),
                                          max_to_keep=1)
     manager.save(checkpoint_number=1)
     return config.model_dir

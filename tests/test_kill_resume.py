@@ -18,7 +18,7 @@ import tensorflow as tf
 from pipeline import incremental, schema
 from tests.test_incremental import CLIPS_PER_VIDEO, JOB, _videos, clips_per_video
 from tests.trainer_shards import write_shards
-from trainer import data, restore, retrain, shard_sets
+from trainer import checkpoint_paths, data, restore, retrain, shard_sets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (4, 32, 32, 3)
@@ -73,7 +73,7 @@ def shards(tmp_path_factory):
 def test_trainer_killed_at_random_moments_resumes_and_counts_on(shards, tmp_path):
     rng = random.Random(5)
     model_dir = str(tmp_path / "run")
-    index = os.path.join(model_dir, retrain.CHECKPOINTS_SUBDIR, "checkpoint")
+    index = os.path.join(checkpoint_paths.checkpoint_dir(model_dir), "checkpoint")
     steps = [0]
     for _ in range(2):
         # A checkpoint every step, so a kill often lands while one is being written.

@@ -135,6 +135,13 @@ def test_latest_step_reads_the_checkpoint_index(tmp_path):
     assert retrain.latest_step(str(tmp_path)) == 12
 
 
+def test_checkpoint_step_reads_manager_names_only():
+    from trainer.checkpoint_paths import checkpoint_step
+
+    assert checkpoint_step("/runs/a/checkpoints/ckpt-1200") == 1200
+    assert checkpoint_step("/runs/a/checkpoints/model.weights") is None
+
+
 def test_flags_retrain_sets_itself_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--trainer_flags must not set --train_steps=5"):
         retrain.RetrainConfig(shards="s", model_dir="m", publish_dir="p",

@@ -35,6 +35,7 @@ import tensorflow as tf
 from pipeline import schema
 from trainer import data as data_lib
 from trainer import feature_net, frechet, shape_metrics
+from trainer.checkpoint_paths import checkpoint_step
 
 # (key, what it measures, which way is better): the console table's rows, in order.
 TABLE = (
@@ -217,7 +218,7 @@ def run(options: EvalOptions) -> dict:
                                                     options.feature_train_steps)
     generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
     result = evaluate_videos(generated, real, extractor, reference)
-    result.update(model_dir=options.model_dir, checkpoint=checkpoint, step=restore.checkpoint_step(checkpoint),
+    result.update(model_dir=options.model_dir, checkpoint=checkpoint, step=checkpoint_step(checkpoint),
                   tfrecords=options.tfrecords, split=options.split, seed=options.seed, feature_extractor=feature_info)
     write_json_atomically(options.out or os.path.join(options.model_dir, "metrics.json"), result)
     return result

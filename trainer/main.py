@@ -96,10 +96,10 @@ def target_steps(model_dir: str) -> int:
     if _MORE_STEPS.value < 0:
         raise ValueError(f"--more_steps={_MORE_STEPS.value} must be >= 0")
     import tensorflow as tf
-    from trainer import restore, train_lib
+    from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
 
-    latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(model_dir))
-    done = restore.checkpoint_step(latest) if latest else None
+    latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))  # gs:// too
+    done = checkpoint_step(latest) if latest else None
     return (done or 0) + _MORE_STEPS.value
 
 

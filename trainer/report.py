@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from trainer import evaluate, restore, video_io
+from trainer.checkpoint_paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
 
@@ -47,7 +48,7 @@ def untrained_generator(config, seed: int):
 
 
 def score(options: ReportOptions, generator, config, real, reference, extractor) -> tuple[dict, dict]:
-    """(metrics of generator vs real, metrics of real vs reference) and the generated videos."""
+    """(trainer.evaluate's result for the generator's videos against `real`, those videos)."""
     generated = evaluate.generate_videos(generator, config, len(real), seed=options.seed)
     result = evaluate.evaluate_videos(generated, real, extractor, reference)
     return result, generated
@@ -86,7 +87,7 @@ def build_report(options: ReportOptions) -> dict:
     report = {
         "metrics": {"untrained": before["generated"], "trained": after["generated"],
                     "real": after["real"]},
-        "step": restore.checkpoint_step(checkpoint),
+        "step": checkpoint_step(checkpoint),
         "checkpoint": checkpoint,
         "num_generated": after["num_generated"], "num_real": after["num_real"],
         "num_reference": after["num_reference"],

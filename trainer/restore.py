@@ -9,13 +9,12 @@ Used by trainer.sample and trainer.export.
 """
 
 import dataclasses
-import re
 
 import numpy as np
 import tensorflow as tf
 
 from trainer import config as config_lib
-from trainer import train_lib
+from trainer.checkpoint_paths import checkpoint_dir
 
 EMA_KEY, GENERATOR_KEY = "ema_generator", "generator"
 
@@ -25,19 +24,13 @@ class RestoreError(RuntimeError):
 
 
 def latest_checkpoint(model_dir: str) -> str:
-    folder = train_lib.checkpoint_dir(model_dir)
+    folder = checkpoint_dir(model_dir)
     path = tf.train.latest_checkpoint(folder)
     if path is None:
         raise RestoreError(
             f"no checkpoint in {folder}: train first, e.g. `python -m trainer.main "
             f"--tfrecords=SHARDS --model_dir={model_dir}`, or pass the --model_dir of a trained run")
     return path
-
-
-def checkpoint_step(path: str) -> int | None:
-    """The step in a CheckpointManager path (`.../ckpt-1200` -> 1200), None for other names."""
-    match = re.search(r"ckpt-(\d+)$", path)
-    return int(match.group(1)) if match else None
 
 
 def checkpoint_has(path: str, key: str) -> bool:

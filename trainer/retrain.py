@@ -23,7 +23,6 @@ import dataclasses
 import glob
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -35,10 +34,10 @@ from absl import flags
 from absl import logging
 
 from trainer import publish
+from trainer.checkpoint_paths import latest_step
 from trainer.run_lock import LockHeld, RunLock
 
 EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 3
-CHECKPOINTS_SUBDIR = "checkpoints"  # trainer.train_lib.checkpoint_dir; not imported (keeps TF out)
 RESERVED = {"preprocess_flags": ("--output", "--incremental"),
             "trainer_flags": ("--tfrecords", "--model_dir", "--train_steps"),
             "evaluate_flags": ("--model_dir", "--tfrecords", "--out")}
@@ -87,17 +86,6 @@ class RetrainConfig:
 
 # ----------------------------------------------------------------------------------------------
 # What is on disk
-
-
-def latest_step(model_dir: str) -> int:
-    """The step of the latest checkpoint (from the `checkpoint` index CheckpointManager writes
-    last), 0 when there is none."""
-    try:
-        with open(os.path.join(model_dir, CHECKPOINTS_SUBDIR, "checkpoint")) as f:
-            match = re.search(r'^model_checkpoint_path: ".*?(\d+)"$', f.read(), re.M)
-    except OSError:
-        return 0
-    return int(match.group(1)) if match else 0
 
 
 def shard_sets(shards: str) -> dict[str, dict]:

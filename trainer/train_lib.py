@@ -13,7 +13,6 @@ The random state is a function of (seed, step), so `step` is all of it.
 """
 
 import dataclasses
-import os
 import time
 from typing import Callable
 
@@ -24,6 +23,7 @@ from absl import logging
 from trainer import config as config_lib
 from trainer import data
 from trainer import shard_sets
+from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
 from trainer import step as step_lib
 from trainer import strategy as strategy_lib
 from trainer import summaries
@@ -87,10 +87,6 @@ def build_state(config, num_replicas: int = 1) -> TrainState:
         ema.set_weights(models.generator.get_weights())
         objects["ema_generator"] = ema
     return TrainState(models, ema, optimizers, step, tf.train.Checkpoint(**objects))
-
-
-def checkpoint_dir(model_dir: str) -> str:
-    return os.path.join(model_dir, "checkpoints")
 
 
 def prepare_model_dir(config, chief: bool) -> None:
@@ -190,7 +186,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
             writer.samples(step)
         if step % config.checkpoint_every == 0 and step < config.train_steps:
             save()
-    if manager.latest_checkpoint is None or int(state.step.numpy()) != _checkpoint_step(manager):
+    if manager.latest_checkpoint is None or int(state.step.numpy()) != checkpoint_step(manager.latest_checkpoint):
         save()
     writer.close()
     return TrainResult(int(state.step.numpy()), values, state)
@@ -204,8 +200,4 @@ def _read_and_step(train_step, iterator, shards):
     except tf.errors.DataLossError as error:
         raise data.DataError(shard_sets.name_corrupt_files(
             shards.files, shards.compression_type, error)) from error
-
-
-def _checkpoint_step(manager) -> int:
-    return int(manager.latest_checkpoint.rsplit("-", 1)[1])
 

@@ -1,0 +1,31 @@
+"""Where a model directory keeps its checkpoints and how their names carry the step.
+
+Free of TensorFlow, so the retraining orchestrator (trainer/retrain.py) can read a run's progress
+without importing it.
+"""
+
+import os
+import re
+
+CHECKPOINTS_SUBDIR = "checkpoints"
+
+
+def checkpoint_dir(model_dir: str) -> str:
+    return os.path.join(model_dir, CHECKPOINTS_SUBDIR)
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The step in a CheckpointManager path (`.../ckpt-1200` -> 1200), None for other names."""
+    match = re.search(r"ckpt-(\d+)$", path)
+    return int(match.group(1)) if match else None
+
+
+def latest_step(model_dir: str) -> int:
+    """The step of the latest checkpoint of a local model directory, from the `checkpoint` index
+    that CheckpointManager writes last; 0 when there is none."""
+    try:
+        with open(os.path.join(checkpoint_dir(model_dir), "checkpoint")) as f:
+            match = re.search(r'^model_checkpoint_path: "(.*)"$', f.read(), re.M)
+    except OSError:
+        return 0
+    return (checkpoint_step(match.group(1)) or 0) if match else 0
