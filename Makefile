@@ -6,7 +6,6 @@ PY ?= $(VENV)/bin/python
 STAMP ?= $(VENV)/.installed
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export TF_ENABLE_ONEDNN_OPTS ?= 1
 export PYTHONUNBUFFERED := 1
 
 # make preprocess DATASET=ucf101 INPUT=/data/UCF-101 SPLITS=/data/ucfTrainTestlist OUTPUT=shards/ucf101

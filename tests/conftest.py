@@ -1,7 +1,8 @@
 """Shared test settings: quiet TensorFlow, keep it on the CPU, and give it oneDNN's kernels.
 
 TensorFlow leaves oneDNN off on CPUs without AVX-512, and its Conv3D gradients are then orders of
-magnitude slower (trainer/main.py turns it on for the same reason); subprocesses inherit these.
+magnitude slower (trainer/__init__.py turns it on for the same reason; a test may import
+TensorFlow through pipeline first); subprocesses inherit these.
 """
 
 import os

@@ -18,15 +18,9 @@
 3. Peak resident memory of this process (ru_maxrss).
 """
 
-import os
 import resource
 import tempfile
 import time
-
-# TensorFlow turns oneDNN on by default only on CPUs with AVX-512/AMX; without it, Conv3D
-# gradients (the video discriminator) run several hundred times slower on AVX2 CPUs. Must be set
-# before TensorFlow is imported.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np
 import tensorflow as tf

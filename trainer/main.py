@@ -10,14 +10,8 @@ Re-running the same command continues from the latest checkpoint to --train_step
 TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard: `tensorboard --logdir=<model_dir>`.
 """
 
-import os
 import signal
 import sys
-
-# TensorFlow turns oneDNN on by default only on CPUs with AVX-512/AMX; without it, Conv3D
-# gradients (the video discriminator) run several hundred times slower on AVX2 CPUs. Must be set
-# before TensorFlow is imported.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from absl import app
 from absl import flags
