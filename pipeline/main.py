@@ -41,9 +41,9 @@ from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, incremental, manifest_writer, schema, sources
-from pipeline.shard_writer import WriteShards
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import JobConfig, job_help, parse_options
+from pipeline.shard_writer import WriteShards
 from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords
 
 _log = logging.getLogger("pipeline.main")
@@ -149,10 +149,10 @@ def run(argv=None) -> int:
                                                 config.compression)
     piece_bytes = manifest_writer.piece_bytes(listed.expected_clips, bytes_per_clip, config.num_shards)
     manifest_writer.clear_previous(config.output, splits)
+    forecast = {s: (listed.expected_clips[s], config.num_shards or manifest_writer.expected_num_shards(
+        listed.expected_clips[s], bytes_per_clip)) for s in splits}
     _log.info("%d %s inputs listed (%s); writing to %s", len(listed.items), config.dataset, ", ".join(
-        f"{s}: ~{listed.expected_clips[s]:.0f} clips, ~"
-        f"{config.num_shards or manifest_writer.expected_num_shards(listed.expected_clips[s], bytes_per_clip)}"
-        " shards" for s in splits), config.output)
+        f"{s}: ~{clips:.0f} clips, ~{shards} shards" for s, (clips, shards) in forecast.items()), config.output)
     work_dir = manifest_writer.new_work_dir(config.output)
     try:
         pipeline = make_pipeline(options)
