@@ -86,6 +86,20 @@ def test_records_shard_when_fewer_files_than_pipelines(tmp_path):
     assert counts == [3, 3]
 
 
+def test_record_shards_partition_several_files(tmp_path):
+    # Fewer files than pipelines: each pipeline reads every file and keeps every third record, so
+    # all must read the records in one order for the shares to be disjoint and complete.
+    directory = write_shards(tmp_path / "two", num_files=2, clips_per_file=6, shape=SHAPE)
+    shards = data.resolve_shards(directory)
+    seen = []
+    for pipeline_id in range(3):
+        ctx = tf.distribute.InputContext(3, pipeline_id, 3)
+        seen.append([b["video"].numpy().tobytes() for b in data.make_dataset(shards, 3, input_context=ctx,
+                                                                              repeat=False)])
+    everything = [clip for share in seen for clip in share]
+    assert len(everything) == len(set(everything)) == 12
+
+
 def test_missing_manifest_says_what_to_run(tmp_path):
     directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
     os.remove(os.path.join(directory, schema.MANIFEST_NAME))

@@ -87,3 +87,14 @@ def test_more_steps_counts_from_the_latest_checkpoint(shard_dir, tmp_path):
                            cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(again.stdout)["train_steps"] == 5
+
+
+def test_importing_the_trainer_turns_onednn_on_unless_told_otherwise():
+    # TensorFlow leaves oneDNN off on CPUs without AVX-512; Conv3D gradients are then far slower.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    probe = "import os, trainer; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "1"
+    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "0"

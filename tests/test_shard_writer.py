@@ -10,7 +10,7 @@ import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipeline import schema
-from pipeline.shard_writer import Piece, WriteShards, plan_shards
+from pipeline.shard_writer import AssembleShardFn, Piece, ShardPlan, WriteShards, plan_shards
 
 
 def _records(split, count):
@@ -63,3 +63,15 @@ def test_plan_honours_a_fixed_count_and_names_shards_like_beam():
     plans = plan_shards([Piece("train", "/p/a", 10, 1)], ["train"], num_shards={"train": 3})
     assert [plan.pieces for plan in plans] == [("/p/a",), (), ()]
     assert plans[2].file_name("gzip") == "train-00002-of-00003.tfrecord.gz"
+
+
+def test_a_retried_rename_finds_its_shard_in_place(tmp_path):
+    piece = tmp_path / "pieces" / "train-abc.tfrecord"
+    piece.parent.mkdir()
+    piece.write_bytes(b"")
+    assemble = AssembleShardFn(str(tmp_path / "out"), str(piece.parent), "none")
+    assemble.setup()
+    plan = ShardPlan("train", 0, 1, (str(piece),))
+    first = list(assemble.process(plan))
+    assert not piece.exists() and os.path.exists(first[0])
+    assert list(assemble.process(plan)) == first  # a worker retrying the bundle does not fail
