@@ -27,8 +27,7 @@ from trainer import shard_sets
 DEFAULT_SPLIT = "train"
 SHUFFLE_BUFFER = 512
 # Files read at once, their records interleaved one by one. At most one reader thread per core:
-# with a thread per open file (AUTOTUNE) the readers crowded out the parse on a 2-core machine
-# (0.73 of a bare read against 0.86-0.92, `python -m trainer.benchmark`).
+# with a thread per open file (AUTOTUNE) the readers crowded out the parse on a 2-core machine.
 READ_CYCLE = 8
 
 
