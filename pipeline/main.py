@@ -59,6 +59,7 @@ class ListedInputs:
     class_names: tuple[str, ...]
     missing: tuple[tuple[str, str], ...]  # (video_id, reason) of list entries with no file
     expected_clips: dict[str, float]  # per split, to size the shards
+    data_generator: str = ""  # what made the videos (schema.SHAPE_MOTION), "" for footage
 
 
 def list_inputs(config: JobConfig) -> ListedInputs:
@@ -80,7 +81,8 @@ def list_inputs(config: JobConfig) -> ListedInputs:
         videos_per_split[source.split] = videos_per_split.get(source.split, 0) + 1
     frames = manifest_writer.frames_per_video(config.fps, config.frame_stride)
     clips = manifest_writer.expected_clips_per_split(videos_per_split, frames, spec)
-    return ListedInputs(list(listing.sources), listing.class_names, tuple(listing.missing), clips)
+    return ListedInputs(list(listing.sources), listing.class_names, tuple(listing.missing), clips,
+                        listing.data_generator)
 
 
 def clip_spec(config: JobConfig) -> ClipSpec:
@@ -168,7 +170,7 @@ def run(argv=None) -> int:
              for split in splits}
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
-                                              beam_flags(options, config))
+                                              beam_flags(options, config), listed.data_generator)
     if plan is not None:
         manifest = dataclasses.replace(manifest, producer={
             **manifest.producer, incremental.PRODUCER_KEY: plan.producer_entry()})

@@ -181,7 +181,8 @@ def failed_entries(reports: list[dict], missing) -> tuple[dict, ...]:
 
 
 def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
-                   counts: dict[str, SplitCounts], failed: tuple[dict, ...], beam_options: dict) -> schema.Manifest:
+                   counts: dict[str, SplitCounts], failed: tuple[dict, ...], beam_options: dict,
+                   data_generator: str = "") -> schema.Manifest:
     splits = {split: schema.SplitInfo(files=files[split], num_videos=counts[split].num_videos,
                                       num_clips=counts[split].num_clips) for split in files}
     return schema.Manifest(
@@ -196,4 +197,5 @@ def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
         failed=failed,
         producer={"name": "pipeline.main", "version": package_version(),
                   "options": config.as_dict(), "beam_options": beam_options},
+        data_generator=data_generator,
     )

@@ -2,7 +2,8 @@
 
 Both halves import this module: the Beam job writes records with `encode_clip` and a manifest with
 the keys defined here; the trainer parses records with `parse_clip` and reads manifests with
-`read_manifest`. Changing a key or a meaning here is a format change and bumps `SCHEMA_VERSION`.
+`read_manifest`. Changing a key or a meaning here is a format change and bumps `SCHEMA_VERSION`;
+readers keep accepting the versions in `READABLE_SCHEMA_VERSIONS`.
 
 A record is a `tf.train.Example`:
 
@@ -22,7 +23,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-SCHEMA_VERSION = 1
+# 2 added the manifest's `data_generator`; a version-1 manifest is still read (see `_v1_data_generator`).
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 ENCODINGS = ("raw", "png", "jpeg")
 COMPRESSIONS = ("none", "gzip")
@@ -36,6 +39,12 @@ VIDEO_ID = "clip/video_id"
 START = "clip/start"
 
 JPEG_QUALITY = 95
+
+# `Manifest.data_generator` of a set made from the built-in Shape Motion generator
+# (pipeline/datasets/shapes.py), which writes SHAPE_MOTION_GROUND_TRUTH beside its videos. The
+# shape scores of trainer.evaluate apply only to such sets; "" means recorded footage.
+SHAPE_MOTION = "shape_motion"
+SHAPE_MOTION_GROUND_TRUTH = "shapes.json"
 
 
 class ShardFormatError(ValueError):
@@ -184,7 +193,12 @@ class Manifest:
     frame_stride: int | None = None
     failed: tuple[Mapping[str, str], ...] = ()  # {"video_id", "path", "reason"}
     producer: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # version, options
+    data_generator: str = ""  # SHAPE_MOTION for generated Shape Motion videos, "" for footage
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def is_shape_motion(self) -> bool:
+        return self.data_generator == SHAPE_MOTION
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -194,9 +208,9 @@ class Manifest:
     def from_json(cls, text: str, where: str = "manifest") -> "Manifest":
         data = json.loads(text)
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise ShardFormatError(
-                f"{where} has schema_version {version}, this code reads {SCHEMA_VERSION}; "
+                f"{where} has schema_version {version}, this code reads {READABLE_SCHEMA_VERSIONS}; "
                 "re-run `make preprocess` with this version to rewrite the shards")
         splits = {
             name: SplitInfo(files=tuple(s["files"]), num_videos=int(s["num_videos"]),
@@ -214,6 +228,7 @@ class Manifest:
             frame_stride=data.get("frame_stride"),
             failed=tuple(data.get("failed", ())),
             producer=data.get("producer", {}),
+            data_generator=data["data_generator"] if version >= 2 else _v1_data_generator(data),
             schema_version=version,
         )
 
@@ -223,6 +238,22 @@ class Manifest:
             raise ShardFormatError(
                 f"shard set {shard_dir} has no split {split!r} (it has {sorted(self.splits)})")
         return [os.path.join(shard_dir, name) for name in self.splits[split].files]
+
+
+def _v1_data_generator(data: Mapping[str, Any]) -> str:
+    """What made a version-1 set, which did not record it: Shape Motion when the folder job read a
+    folder that still holds the generator's ground truth file, else "" (footage, or unknown)."""
+    options = data.get("producer", {}).get("options", {})
+    root = str(options.get("input", "")).rstrip("/")
+    if options.get("dataset") != "folder" or not root or any(c in root for c in "*?["):
+        return ""
+    return folder_data_generator(root)
+
+
+def folder_data_generator(root: str) -> str:
+    """SHAPE_MOTION when the folder `root` holds the Shape Motion generator's ground truth file,
+    else "": what the folder job records as the `data_generator` of the videos under `root`."""
+    return SHAPE_MOTION if tf.io.gfile.exists(os.path.join(root, SHAPE_MOTION_GROUND_TRUTH)) else ""
 
 
 def read_manifest(shard_dir: str) -> Manifest:

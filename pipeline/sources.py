@@ -20,6 +20,8 @@ import re
 
 import tensorflow as tf
 
+from pipeline import schema
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 UCF101_SPLIT_IDS = (1, 2, 3)
 TRAIN, TEST = "train", "test"
@@ -41,6 +43,7 @@ class Listing:
     sources: tuple[VideoSource, ...]
     class_names: tuple[str, ...]
     missing: tuple[tuple[str, str], ...] = ()  # (video_id as listed, reason)
+    data_generator: str = ""  # schema.SHAPE_MOTION when the videos come from pipeline.datasets.shapes
 
 
 # ----------------------------------------------------------------------------------------- UCF-101
@@ -170,6 +173,9 @@ def list_folder(input: str, labels_from_folders: bool = True, test_fraction: flo
     sha256(video_id), read as a fraction of 2**64, fall below test_fraction. So it never depends
     on discovery order, and adding videos never moves existing ones between splits.
 
+    A folder holding the Shape Motion generator's ground truth (schema.SHAPE_MOTION_GROUND_TRUTH)
+    at its root is listed as Shape Motion data, so the manifest can say so.
+
     A path that does not exist raises FileNotFoundError; an existing folder or glob with no
     videos gives a Listing with no sources, for the caller to report.
     """
@@ -183,7 +189,7 @@ def list_folder(input: str, labels_from_folders: bool = True, test_fraction: flo
         VideoSource(vid, posixpath.join(root, vid), _folder_label(vid, class_names),
                     TEST if split_fraction(vid) < test_fraction else TRAIN)
         for vid in video_ids)
-    return Listing(sources, class_names)
+    return Listing(sources, class_names, data_generator=schema.folder_data_generator(root))
 
 
 def split_fraction(video_id: str) -> float:

@@ -1,5 +1,6 @@
 """trainer.data on real shards written with the pipeline's schema module."""
 
+import json
 import os
 
 import numpy as np
@@ -124,3 +125,41 @@ def test_missing_shard_file_is_named(tmp_path):
 def test_glob_matching_nothing(tmp_path):
     with pytest.raises(data.DataError, match="matches no files"):
         data.resolve_shards(str(tmp_path / "nothing-*.tfrecord"))
+
+
+def _rewrite_manifest(directory, **changes):
+    """Edits manifest.json in place, as an older or newer version of the pipeline would have written it."""
+    path = os.path.join(directory, schema.MANIFEST_NAME)
+    with open(path) as f:
+        manifest = json.load(f)
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key, None)
+        else:
+            manifest[key] = value
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+
+
+def test_version_1_manifests_are_read_and_tell_shape_motion_by_their_input(tmp_path):
+    directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
+    assert schema.read_manifest(directory).schema_version == schema.SCHEMA_VERSION == 2
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    producer = {"name": "pipeline.main", "options": {"dataset": "folder", "input": str(videos)}}
+    # Version 1 had no data_generator: footage unless its input folder holds the generator's file.
+    _rewrite_manifest(directory, schema_version=1, data_generator=None, producer=producer)
+    assert not data.resolve_shards(directory).manifest.is_shape_motion
+    (videos / schema.SHAPE_MOTION_GROUND_TRUTH).write_text("{}")
+    manifest = data.resolve_shards(directory).manifest
+    assert manifest.schema_version == 1 and manifest.is_shape_motion
+    _rewrite_manifest(directory, schema_version=3)
+    with pytest.raises(data.DataError, match=r"schema_version 3.*make preprocess"):
+        data.resolve_shards(directory)
+
+
+def test_version_2_manifests_say_what_made_the_data(tmp_path):
+    directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
+    assert not schema.read_manifest(directory).is_shape_motion
+    _rewrite_manifest(directory, data_generator=schema.SHAPE_MOTION)
+    assert schema.read_manifest(directory).is_shape_motion

@@ -7,6 +7,8 @@ import shutil
 import pytest
 import tensorflow as tf
 
+from pipeline import schema
+from pipeline.datasets import shapes
 from pipeline.sources import (TEST, TRAIN, UNLABELLED, list_folder, list_ucf101, source_fingerprint,
                               split_fraction)
 from tests.video_fixtures import (MISSING_CLIP, MISSING_GROUP, make_bad_videos, make_folder_tree, make_ucf101_tree,
@@ -172,6 +174,16 @@ def test_folder_glob_keeps_ids_relative_to_the_glob_root(folder):
     assert sorted(s.video_id for s in listing.sources) == sorted(
         vid for vid in expected if vid.count("/") == 1 and vid.endswith(".mp4"))
     assert listing.class_names == ("cats", "dogs", "fish")
+
+
+def test_a_shape_motion_folder_is_listed_as_such_and_footage_is_not(folder, tmp_path):
+    root, _ = folder
+    assert list_folder(root).data_generator == ""
+    out = str(tmp_path / "shapes")
+    shapes.write_dataset(out, num_videos=2, num_frames=4, size=16)
+    assert list_folder(out).data_generator == schema.SHAPE_MOTION
+    # The generator's file is what the job looks for.
+    assert shapes.GROUND_TRUTH_NAME == schema.SHAPE_MOTION_GROUND_TRUTH
 
 
 def test_folder_lists_every_bad_input_so_decode_can_report_it(tmp_path):
