@@ -21,6 +21,7 @@ setuptools.setup(
         "imageio-ffmpeg>=0.5",
         "numpy>=1.26",
         "absl-py>=2.0",
+        "pillow>=10",  # text labels on contact sheets
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
     ],
     extras_require={

@@ -98,3 +98,22 @@ def test_importing_the_trainer_turns_onednn_on_unless_told_otherwise():
     env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                           check=True).stdout.strip() == "0"
+
+
+def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
+    from trainer.configs import recipe
+
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.main", f"--tfrecords={shard_dir}",
+         f"--model_dir={tmp_path / 'run'}", "--recipe=demo", "--batch_size=4", "--dry_run"],
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads(result.stdout)
+    demo = recipe("demo")
+    assert config["batch_size"] == 4 != demo["batch_size"]  # given on the command line
+    assert config["image_batch_size"] == demo["image_batch_size"]
+    assert config["learning_rate"] == demo["learning_rate"]
+    assert config["model"]["gen_channels"] == [64, 32, 16, 8]  # the recipe's small preset
+    bad = subprocess.run(main_args(shard_dir, tmp_path / "run2", "--recipe=nope", "--dry_run"),
+                         cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert bad.returncode != 0 and "recipe" in bad.stderr

@@ -97,3 +97,61 @@ def test_missing_checkpoint_says_what_to_run(plain_dir, tmp_path):
         restore.load_generator(str(empty))
     with pytest.raises(ValueError, match="config.json"):
         restore.load_generator(str(tmp_path / "nothing"))
+
+
+def test_vary_motion_rows_share_content_and_columns_share_motion(trained_dir):
+    generator, config = restore.load_generator(trained_dir)
+    latents = {k: v.numpy() for k, v in sample.factor_latents(
+        generator, config, rows=2, cols=3, vary="motion", seed=5).items()}
+    content = latents["content"].reshape(2, 3, -1)
+    motion = latents["motion_noise"].reshape((2, 3) + latents["motion_noise"].shape[1:])
+    h0 = latents["h0"].reshape(2, 3, -1)
+    for r in range(2):  # along a row: one content, three motions
+        assert all(np.array_equal(content[r, 0], content[r, c]) for c in range(3))
+        assert not np.array_equal(motion[r, 0], motion[r, 1])
+        assert not np.array_equal(h0[r, 0], h0[r, 1])
+    for c in range(3):  # down a column: one motion, two contents
+        assert np.array_equal(motion[0, c], motion[1, c]) and np.array_equal(h0[0, c], h0[1, c])
+        assert not np.array_equal(content[0, c], content[1, c])
+
+
+def test_vary_content_is_the_reverse_and_class_grids_have_a_row_per_class(trained_dir):
+    generator, config = restore.load_generator(trained_dir)
+    latents = {k: v.numpy() for k, v in sample.factor_latents(
+        generator, config, rows=2, cols=3, vary="content", seed=5).items()}
+    content = latents["content"].reshape(2, 3, -1)
+    motion = latents["motion_noise"].reshape((2, 3) + latents["motion_noise"].shape[1:])
+    for r in range(2):  # along a row: one motion, three contents
+        assert all(np.array_equal(motion[r, 0], motion[r, c]) for c in range(3))
+        assert not np.array_equal(content[r, 0], content[r, 1])
+    assert np.array_equal(content[0], content[1]) and not np.array_equal(motion[0], motion[1])
+    rows, cols = sample.grid_shape("class", 4, config)
+    assert rows == len(CLASS_NAMES)
+    by_class = sample.factor_latents(generator, config, rows, cols, "class", seed=5)
+    assert by_class["labels"].numpy().reshape(rows, cols).tolist() == [[r] * cols for r in range(rows)]
+    assert np.array_equal(by_class["content"].numpy().reshape(rows, cols, -1)[0],
+                          by_class["content"].numpy().reshape(rows, cols, -1)[1])
+
+
+def test_vary_grids_write_a_grid_and_class_grids_need_classes(trained_dir, plain_dir, tmp_path):
+    path = sample.write_samples(trained_dir, str(tmp_path / "m.gif"), num_videos=4, vary="motion",
+                                label="down")
+    assert video_io.read_video(path).shape == (T, 2 * H + 2, 2 * W + 2, 3)
+    with pytest.raises(ValueError, match="conditional"):
+        sample.grid_shape("class", 4, config_lib.load_config(plain_dir))
+
+
+def test_num_frames_makes_longer_and_shorter_videos(trained_dir, tmp_path):
+    generator, config = restore.load_generator(trained_dir)
+    assert sample.generate(generator, config, 2, seed=1, num_frames=3 * T).shape == (2, 3 * T, H, W, 3)
+    assert sample.generate(generator, config, 2, seed=1, num_frames=2).shape == (2, 2, H, W, 3)
+    # The first T frames of a long video are the T-frame video: the GRU just unrolls further.
+    long = sample.generate(generator, config, 1, seed=1, num_frames=2 * T)
+    short = sample.generate(generator, config, 1, seed=1)
+    assert np.abs(long[:, :T].astype(int) - short.astype(int)).max() <= 1
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.sample", f"--model_dir={trained_dir}",
+         f"--out={tmp_path / 'long.gif'}", "--num_videos=2", "--num_frames=10", "--vary=content"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert video_io.read_video(str(tmp_path / "long.gif")).shape[0] == 10

@@ -47,8 +47,18 @@ class Config:
     beta_1: float = 0.5
     beta_2: float = 0.999
     loss: str = "bce"
+    d_learning_rate: float = 0.0  # the discriminators' Adam rate; 0: --learning_rate (TTUR when not)
     r1_gamma: float = 0.0
-    ema_decay: float = 0.0  # 0 turns the EMA generator off
+    r1_every: int = 1  # lazy R1 (StyleGAN2): the penalty every k steps, weighted by k
+    # Gaussian noise of this sigma (model range [-1, 1]) added to every discriminator input in
+    # training, real and fake alike; it falls linearly to 0 over instance_noise_steps (0: constant).
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
+    image_warmup_steps: int = 0  # first steps train the frame generator against D_I alone
+    ema_decay: float = 0.0  # a fixed EMA decay per step; 0 turns the EMA off unless a half-life is set
+    # StyleGAN2-ADA's EMA: the half-life in training videos, growing with ema_rampup * videos seen.
+    ema_half_life_videos: float = 0.0
+    ema_rampup: float = 0.0
     mixed_precision: str = "none"
     jit: bool = False
     reuse_fakes: bool = True
@@ -71,7 +81,21 @@ class Config:
             (self.strategy in STRATEGIES, f"strategy={self.strategy!r}: choose one of {STRATEGIES}"),
             (self.batch_size > 0 and self.image_batch_size > 0, "batch sizes must be positive"),
             (0.0 <= self.ema_decay < 1.0, f"ema_decay={self.ema_decay} must be in [0, 1)"),
+            (not (self.ema_decay and self.ema_half_life_videos),
+             "give --ema_decay or --ema_half_life_videos, not both"),
+            (self.ema_half_life_videos >= 0 and self.ema_rampup >= 0,
+             f"ema_half_life_videos={self.ema_half_life_videos} and ema_rampup={self.ema_rampup} "
+             "must be >= 0"),
+            (self.learning_rate > 0, f"learning_rate={self.learning_rate} must be > 0"),
+            (self.d_learning_rate >= 0,
+             f"d_learning_rate={self.d_learning_rate} must be > 0 (or 0: the same as learning_rate)"),
             (self.r1_gamma >= 0, f"r1_gamma={self.r1_gamma} must be >= 0"),
+            (self.r1_every >= 1, f"r1_every={self.r1_every} must be >= 1"),
+            (self.instance_noise >= 0 and self.instance_noise_steps >= 0,
+             f"instance_noise={self.instance_noise} and instance_noise_steps="
+             f"{self.instance_noise_steps} must be >= 0"),
+            (self.image_warmup_steps >= 0,
+             f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,
              "conditional training needs a shard set whose manifest has class names"),
             (self.model.num_classes == (len(self.class_names) if self.conditional else 0),
@@ -83,7 +107,11 @@ class Config:
 
     @property
     def use_ema(self) -> bool:
-        return self.ema_decay > 0
+        return self.ema_decay > 0 or self.ema_half_life_videos > 0
+
+    @property
+    def discriminator_learning_rate(self) -> float:
+        return self.d_learning_rate or self.learning_rate
 
     @property
     def num_frames(self) -> int:

@@ -1,7 +1,7 @@
 """Trains MoCoGAN on a shard set.
 
     python -m trainer.main --tfrecords=shards/ucf101 --model_dir=runs/ucf101 --train_steps=100000
-    python -m trainer.main ... --preset=small --batch_size=8 --train_steps=2000   # CPU demo size
+    python -m trainer.main ... --recipe=demo --more_steps=3000     # the CPU demo's recipe
     python -m trainer.main ... --dry_run     # print the resolved config and exit
 
 Re-running the same command continues from the latest checkpoint to --train_steps (with
@@ -18,7 +18,11 @@ from absl import flags
 from absl import logging
 
 from trainer import config as config_lib
+from trainer import configs
 
+_RECIPE = flags.DEFINE_enum("recipe", None, list(configs.RECIPES), "A named recipe "
+                            "(trainer/configs/): defaults for the flags it names; flags given on "
+                            "the command line win.")
 _TFRECORDS = flags.DEFINE_string("tfrecords", None, "Shard-set folder (with manifest.json) or a "
                                  "glob of its shard files.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Where checkpoints, config.json and "
@@ -32,10 +36,32 @@ _IMAGE_BATCH_SIZE = flags.DEFINE_integer("image_batch_size", 32, "Global batch o
 _PRESET = flags.DEFINE_enum("preset", "mocogan", ["mocogan", "small"], "Network sizes.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-4, "Adam learning rate, all three nets.")
 _LOSS = flags.DEFINE_enum("loss", "bce", list(config_lib.LOSSES), "Adversarial loss.")
+_D_LEARNING_RATE = flags.DEFINE_float("d_learning_rate", 0.0, "Adam rate of both discriminators "
+                                      "(TTUR); 0: the same as --learning_rate.")
 _R1_GAMMA = flags.DEFINE_float("r1_gamma", 0.0, "R1 penalty weight on real inputs (0: off).")
+_R1_EVERY = flags.DEFINE_integer("r1_every", 1, "Lazy R1: the penalty every k steps, weighted "
+                                 "by k (StyleGAN2 uses 16).")
+_INSTANCE_NOISE = flags.DEFINE_float("instance_noise", 0.0, "Sigma of Gaussian noise added to "
+                                     "every discriminator input in training (0: off).")
+_INSTANCE_NOISE_STEPS = flags.DEFINE_integer("instance_noise_steps", 0, "Steps over which the "
+                                             "instance noise falls linearly to 0 (0: constant).")
+_IMAGE_WARMUP_STEPS = flags.DEFINE_integer("image_warmup_steps", 0, "First steps train the frame "
+                                           "generator against the image discriminator alone.")
+_IMAGE_DISC_LOGITS = flags.DEFINE_enum("image_disc_logits", None, ["patch", "global"],
+                                       "Image discriminator output: the paper's 4x4 patch logits "
+                                       "or one logit per frame (default: the preset's).")
+_VIDEO_DISC_POOL = flags.DEFINE_integer("video_disc_pool", None, "Average-pool factor of the "
+                                        "video discriminator's input in space (default: the "
+                                        "preset's; 1 is the paper's).")
+_DISC_BATCH_NORM = flags.DEFINE_bool("disc_batch_norm", None, "Batch norm in the discriminators "
+                                     "(default: the preset's).")
 _SPECTRAL_NORM = flags.DEFINE_bool("spectral_norm", False, "Spectral norm in the discriminators.")
 _EMA_DECAY = flags.DEFINE_float("ema_decay", 0.0, "EMA of the generator's weights for samples "
                                 "and export (e.g. 0.999; 0: off).")
+_EMA_HALF_LIFE = flags.DEFINE_float("ema_half_life_videos", 0.0, "Instead of --ema_decay: the "
+                                    "EMA's half-life in training videos (StyleGAN2-ADA).")
+_EMA_RAMPUP = flags.DEFINE_float("ema_rampup", 0.0, "Cap the half-life at this times the videos "
+                                 "seen so far (StyleGAN2-ADA uses 0.05; 0: no ramp-up).")
 _MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "none", list(config_lib.MIXED_PRECISION),
                                      "bf16 (fast on CPUs with AMX/AVX512-BF16, TPUs) or fp16 "
                                      "(GPUs; with loss scaling).")
@@ -68,13 +94,20 @@ def config_from_flags():
     conditional = _CONDITIONAL.value
     class_names = tuple(shards.manifest.class_names)
     model = config_lib.model_config(_PRESET.value, spectral_norm=_SPECTRAL_NORM.value,
-                                    num_classes=len(class_names) if conditional else 0)
+                                    num_classes=len(class_names) if conditional else 0,
+                                    image_disc_logits=_IMAGE_DISC_LOGITS.value,
+                                    video_disc_pool=_VIDEO_DISC_POOL.value,
+                                    disc_batch_norm=_DISC_BATCH_NORM.value)
     return shards, config_lib.Config(
         model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
         conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,
         train_steps=target_steps(_MODEL_DIR.value), batch_size=_BATCH_SIZE.value,
         image_batch_size=_IMAGE_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
-        loss=_LOSS.value, r1_gamma=_R1_GAMMA.value, ema_decay=_EMA_DECAY.value,
+        d_learning_rate=_D_LEARNING_RATE.value, loss=_LOSS.value, r1_gamma=_R1_GAMMA.value,
+        r1_every=_R1_EVERY.value, instance_noise=_INSTANCE_NOISE.value,
+        instance_noise_steps=_INSTANCE_NOISE_STEPS.value,
+        image_warmup_steps=_IMAGE_WARMUP_STEPS.value, ema_decay=_EMA_DECAY.value,
+        ema_half_life_videos=_EMA_HALF_LIFE.value, ema_rampup=_EMA_RAMPUP.value,
         mixed_precision=_MIXED_PRECISION.value, jit=_JIT.value, reuse_fakes=_REUSE_FAKES.value,
         sync_batch_norm=_SYNC_BATCH_NORM.value, seed=_SEED.value, strategy=_STRATEGY.value,
         tpu=_TPU.value,
@@ -112,8 +145,18 @@ class StopOnSigterm:
         return self.requested
 
 
+def apply_recipe() -> None:
+    """Gives every flag the --recipe names the recipe's value, unless the command line set it."""
+    if not _RECIPE.value:
+        return
+    for name, value in configs.recipe(_RECIPE.value).items():
+        if not flags.FLAGS[name].present:
+            flags.FLAGS[name].value = value
+
+
 def main(argv):
     del argv
+    apply_recipe()
     strategy = None
     if not _DRY_RUN.value:
         from trainer import strategy as strategy_lib

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 _KERNEL = 4
 _LEAKY_SLOPE = 0.2
+IMAGE_DISC_LOGITS = ("patch", "global")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,13 @@ class ModelConfig:
     num_classes: int = 0  # 0: unconditional; else the category is fed to the GRU and D_V
     spectral_norm: bool = False  # spectral normalisation of every discriminator convolution
     disc_batch_norm: bool = True  # batch norm in the discriminators (after their first conv)
+    # "patch": the paper's PatchGAN logits (4x4 at 64x64, each seeing a 46-pixel window);
+    # "global": one logit per frame, so a second blob or a noisy background anywhere is punished.
+    image_disc_logits: str = "patch"
+    # D_V sees clips average-pooled by this factor in space (DVD-GAN's temporal discriminator
+    # works on 2x-downsampled clips): motion and colour constancy survive, the Conv3Ds cost
+    # about factor**2 less, and D_I still judges every frame at full resolution.
+    video_disc_pool: int = 1
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -48,6 +56,11 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
         if self.num_classes < 0:
             raise ValueError(f"ModelConfig.num_classes must be >= 0, got {self.num_classes}")
+        if self.image_disc_logits not in IMAGE_DISC_LOGITS:
+            raise ValueError(f"ModelConfig.image_disc_logits={self.image_disc_logits!r}: choose "
+                             f"one of {IMAGE_DISC_LOGITS}")
+        if int(self.video_disc_pool) < 1:
+            raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
     @property
     def conditional(self) -> bool:
@@ -230,17 +243,21 @@ class Generator(keras.Model):
         self.frame_generator = FrameGenerator(config, image_size, name="frame_generator")
 
     def sample_latents(self, batch_size, labels=None, seed=None,
-                       rng: tf.random.Generator | None = None):
+                       rng: tf.random.Generator | None = None, num_frames: int | None = None):
         """Draws {content, motion_noise, h0[, labels]} for batch_size videos.
 
         seed (int or int scalar tensor) makes the draw a pure function of the seed (stateless ops),
         rng (a tf.random.Generator) draws from its state; neither: TF's global random ops.
-        Random labels are drawn when the model is conditional and labels is None.
+        Random labels are drawn when the model is conditional and labels is None. num_frames
+        (default: the training clips' length) sets the videos' length: the GRU unrolls that far.
         """
         c, draw = self.config, _Draws(seed, rng)
+        num_frames = int(num_frames or self.num_frames)
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         latents = {
             "content": draw.normal([batch_size, c.content_dim]),
-            "motion_noise": draw.normal([batch_size, self.num_frames, c.motion_noise_dim]),
+            "motion_noise": draw.normal([batch_size, num_frames, c.motion_noise_dim]),
             "h0": draw.normal([batch_size, c.motion_dim]),
         }
         if c.conditional:
@@ -250,16 +267,20 @@ class Generator(keras.Model):
         return latents
 
     def motion_codes(self, latents):
-        """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (and category) each step."""
+        """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (and category) each step.
+
+        T is the length of latents["motion_noise"], so videos may be longer than the clips.
+        """
         noise = tf.cast(latents["motion_noise"], tf.float32)
+        num_frames = noise.shape[1]
         if self.config.conditional:
             labels = tf.cast(latents["labels"], tf.int32)
             onehot = tf.one_hot(labels, self.config.num_classes, dtype=tf.float32)
-            onehot = tf.repeat(onehot[:, None], self.num_frames, axis=1)
+            onehot = tf.repeat(onehot[:, None], num_frames, axis=1)
             noise = tf.concat([noise, onehot], axis=-1)
         state = tf.cast(latents["h0"], tf.float32)
         codes = []
-        for t in range(self.num_frames):
+        for t in range(num_frames):
             code, state = self.motion_cell(noise[:, t], state)
             state = state[0] if isinstance(state, (list, tuple)) else state
             codes.append(code)
@@ -269,13 +290,14 @@ class Generator(keras.Model):
         if self.config.conditional and "labels" not in latents:
             raise ValueError("this generator is class-conditional: latents need 'labels'")
         motion = self.motion_codes(latents)
+        num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
-        content = tf.repeat(content[:, None], self.num_frames, axis=1)
+        content = tf.repeat(content[:, None], num_frames, axis=1)
         codes = tf.concat([content, motion], axis=-1)
         codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
         frames = self.frame_generator(codes, training=training)
         size = self.image_size
-        return tf.reshape(tf.cast(frames, tf.float32), [-1, self.num_frames, size, size, 3])
+        return tf.reshape(tf.cast(frames, tf.float32), [-1, num_frames, size, size, 3])
 
 
 class _Discriminator(keras.Model):
@@ -328,11 +350,17 @@ class _Discriminator(keras.Model):
 
 class ImageDiscriminator(_Discriminator):
     """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
-    PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op)."""
+    PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
+    or [N, 1, 1, 1] with image_disc_logits="global"."""
 
     def __init__(self, config: ModelConfig, image_size: int, **kwargs):
         _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
-        spec = [(_KERNEL, 2, "same")] * (len(config.image_disc_channels) + 1)
+        layers = len(config.image_disc_channels)
+        spec = [(_KERNEL, 2, "same")] * layers
+        if config.image_disc_logits == "global":  # one window over the whole last feature map
+            spec.append((image_size // 2 ** layers, 1, "valid"))
+        else:
+            spec.append((_KERNEL, 2, "same"))
         super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
 
     def call(self, frames, training=False):
@@ -362,16 +390,23 @@ class VideoDiscriminator(_Discriminator):
     """
 
     def __init__(self, config: ModelConfig, num_frames: int, image_size: int, **kwargs):
-        _check_disc_size(image_size, config.video_disc_channels, "video discriminator")
+        pool = int(config.video_disc_pool)
+        if image_size % pool:
+            raise ValueError(f"image_size={image_size} is not a multiple of video_disc_pool={pool}")
+        _check_disc_size(image_size // pool, config.video_disc_channels, "video discriminator")
         channels = config.video_disc_channels
-        spec = _video_disc_spec(num_frames, image_size, len(channels))
+        spec = _video_disc_spec(num_frames, image_size // pool, len(channels))
         pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
         super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
+        self.pool = pool
         self.class_head = None
         if config.conditional:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
 
     def call(self, clips, training=False):
+        if self.pool > 1:
+            clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
+                                     [1, 1, self.pool, self.pool, 1], "VALID")
         features = self.features(clips, training)
         logits = self.logits(features, training)
         if self.class_head is None:

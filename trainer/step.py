@@ -9,6 +9,14 @@ Randomness is a pure function of (seed, step): every replica draws the latents o
 batch and keeps its own slice, so 1 device and N replicas see the same noise, and a resumed run
 draws what the uninterrupted one would have.
 
+Phases a step may leave out, chosen per step by the loop (each combination is its own graph):
+- `apply_r1`: lazy R1 (StyleGAN2). With --r1_every=k the penalty runs on steps divisible by k,
+  weighted by k, so its average pull is the same at a k-th of its cost (a double backward).
+- `warmup`: the first --image_warmup_steps train the frame generator against D_I alone (no D_V
+  step, no D_V term in G's loss): a good image generator first, as MoCoGAN-HD argues.
+Instance noise (--instance_noise, annealed to 0 over --instance_noise_steps) is added to every
+discriminator input inside the step only; sampling and evaluation never see it.
+
 With `reuse_fakes` the fakes are generated once per iteration under the generator's tape: the D
 steps train on them (the generator does not change during those steps), then the G step scores
 the same fakes with the updated discriminators and takes its gradient through that one forward
@@ -21,8 +29,10 @@ import tensorflow as tf
 from trainer import data
 from trainer import losses
 
-# Offsets that keep the per-step random streams apart.
-_FAKE_STREAM, _G_STREAM, _FRAME_STREAM = 0, 1, 2
+# Offsets that keep the per-step random streams apart (at most 4: see _step_seed).
+_FAKE_STREAM, _G_STREAM, _FRAME_STREAM, _NOISE_STREAM = 0, 1, 2, 3
+# The second half of the instance-noise seed: one draw per discriminator input.
+_REAL_FRAMES, _FAKE_FRAMES, _REAL_VIDEOS, _FAKE_VIDEOS = 0, 1, 2, 3
 
 
 def _replica_slice(tensor, per_replica: int):
@@ -76,6 +86,25 @@ class GanStep:
         clips = tf.range(self.image_batch) * self.batch // self.image_batch
         return tf.stack([clips, _replica_slice(times, self.image_batch)], axis=1)
 
+    def noise_sigma(self, step):
+        """The instance-noise sigma at `step`: linear from --instance_noise to 0, or constant."""
+        cfg = self.config
+        sigma = tf.constant(cfg.instance_noise, tf.float32)
+        if cfg.instance_noise_steps > 0:
+            left = 1.0 - tf.cast(step, tf.float32) / float(cfg.instance_noise_steps)
+            sigma = sigma * tf.maximum(left, 0.0)
+        return sigma
+
+    def _noisy(self, inputs, step, which, global_size, per_replica):
+        """inputs + N(0, sigma^2), drawn for the global batch and sliced, so the noise does not
+        depend on the replica count; the identity when instance noise is off."""
+        if self.config.instance_noise <= 0:
+            return inputs
+        seed = tf.stack([_step_seed(self.config.seed, step, _NOISE_STREAM),
+                         tf.constant(which, tf.int64)])
+        noise = tf.random.stateless_normal([global_size] + inputs.shape[1:].as_list(), seed)
+        return inputs + self.noise_sigma(step) * _replica_slice(noise, per_replica)
+
     def _average(self, per_example, global_size):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_size)
 
@@ -98,29 +127,34 @@ class GanStep:
 
     # -- the three phases --------------------------------------------------------------------------
 
-    def _image_d_step(self, real_frames, fake_frames):
+    def r1_weight(self, apply_r1: bool) -> float:
+        """R1's gamma on a step that applies it (times k when lazy), 0 on the others."""
+        return self.config.r1_gamma * self.config.r1_every if apply_r1 else 0.0
+
+    def _real_logits_and_r1(self, disc, real_inputs, apply_r1):
+        gamma = self.r1_weight(apply_r1)
+        if gamma > 0:
+            return losses.logits_and_r1(disc, real_inputs, gamma)
+        return disc(real_inputs, training=True), tf.zeros([tf.shape(real_inputs)[0]])
+
+    def _image_d_step(self, real_frames, fake_frames, apply_r1):
         cfg, disc = self.config, self.image_discriminator
         with tf.GradientTape() as tape:
-            if cfg.r1_gamma > 0:
-                real_logits, r1 = losses.logits_and_r1(disc, real_frames, cfg.r1_gamma)
-            else:
-                real_logits, r1 = disc(real_frames, training=True), 0.0
+            real_logits, r1 = self._real_logits_and_r1(disc, real_frames, apply_r1)
             fake_logits = disc(fake_frames, training=True)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             loss = self._average(per_example, cfg.image_batch_size)
             scaled = self._scaled("di", loss)
         norm = self._apply("di", tape, scaled, disc.trainable_variables)
         return {"loss/d_image": loss, "grad_norm/d_image": norm,
+                "r1/d_image": self._average(r1, cfg.image_batch_size),
                 "d_image/real_logit": tf.reduce_mean(real_logits),
                 "d_image/fake_logit": tf.reduce_mean(fake_logits)}
 
-    def _video_d_step(self, real_videos, labels, fake_videos):
+    def _video_d_step(self, real_videos, labels, fake_videos, apply_r1):
         cfg, disc = self.config, self.video_discriminator
         with tf.GradientTape() as tape:
-            if cfg.r1_gamma > 0:
-                (real_logits, real_classes), r1 = losses.logits_and_r1(disc, real_videos, cfg.r1_gamma)
-            else:
-                (real_logits, real_classes), r1 = disc(real_videos, training=True), 0.0
+            (real_logits, real_classes), r1 = self._real_logits_and_r1(disc, real_videos, apply_r1)
             fake_logits, _ = disc(fake_videos, training=True)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             if cfg.conditional:
@@ -129,48 +163,66 @@ class GanStep:
             scaled = self._scaled("dv", loss)
         norm = self._apply("dv", tape, scaled, disc.trainable_variables)
         return {"loss/d_video": loss, "grad_norm/d_video": norm,
+                "r1/d_video": self._average(r1, cfg.batch_size),
                 "d_video/real_logit": tf.reduce_mean(real_logits),
                 "d_video/fake_logit": tf.reduce_mean(fake_logits)}
 
-    def _generator_loss(self, fake_videos, fake_labels, picks):
+    def _generator_loss(self, fake_videos, fake_labels, picks, step, warmup):
         cfg = self.config
-        image_logits = self.image_discriminator(tf.gather_nd(fake_videos, picks), training=True)
+        fake_frames = self._noisy(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
+                                  cfg.image_batch_size, self.image_batch)
+        image_logits = self.image_discriminator(fake_frames, training=True)
+        loss = self._average(losses.generator_loss(image_logits, cfg.loss), cfg.image_batch_size)
+        if warmup:
+            return loss
+        fake_videos = self._noisy(fake_videos, step, _FAKE_VIDEOS, cfg.batch_size, self.batch)
         video_logits, classes = self.video_discriminator(fake_videos, training=True)
         per_video = losses.generator_loss(video_logits, cfg.loss)
         if cfg.conditional:
             per_video += losses.category_loss(classes, fake_labels)
-        return (self._average(losses.generator_loss(image_logits, cfg.loss), cfg.image_batch_size)
-                + self._average(per_video, cfg.batch_size))
+        return loss + self._average(per_video, cfg.batch_size)
 
     # -- the iteration -----------------------------------------------------------------------------
 
-    def train_step(self, batch, step):
+    def train_step(self, batch, step, apply_r1: bool = True, warmup: bool = False):
         """Per replica: batch {"video": [b,T,H,W,C], "label": [b]} -> measurements.
 
         The video is uint8 as trainer.data gives it (mapped to [-1, 1] here, on the device) or
-        floats already in [-1, 1].
+        floats already in [-1, 1]. `apply_r1` and `warmup` are Python bools (see the module
+        docstring): the loop decides them from the step number.
         """
+        cfg = self.config
         real_videos, labels = batch["video"], batch["label"]
         if real_videos.dtype == tf.uint8:
             real_videos = data.to_model_range(real_videos)
         picks = self._frame_picker(step)
-        real_frames = tf.gather_nd(real_videos, picks)
+        real_frames = self._noisy(tf.gather_nd(real_videos, picks), step, _REAL_FRAMES,
+                                  cfg.image_batch_size, self.image_batch)
         latents = self._latents(step, _FAKE_STREAM)
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape:
             fakes = self.generator(latents, training=True)
             with g_tape.stop_recording():
                 detached = tf.stop_gradient(fakes)
-                metrics = self._image_d_step(real_frames, tf.gather_nd(detached, picks))
-                metrics.update(self._video_d_step(real_videos, labels, detached))
-                if not self.config.reuse_fakes:
+                fake_frames = self._noisy(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
+                                          cfg.image_batch_size, self.image_batch)
+                metrics = self._image_d_step(real_frames, fake_frames, apply_r1)
+                if not warmup:
+                    metrics.update(self._video_d_step(
+                        self._noisy(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
+                        labels,
+                        self._noisy(detached, step, _FAKE_VIDEOS, cfg.batch_size, self.batch),
+                        apply_r1))
+                if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
-            if not self.config.reuse_fakes:
+            if not cfg.reuse_fakes:
                 fakes = self.generator(latents, training=True)
-            g_loss = self._generator_loss(fakes, latents.get("labels"), picks)
+            g_loss = self._generator_loss(fakes, latents.get("labels"), picks, step, warmup)
             scaled = self._scaled("g", g_loss)
         metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss
+        if cfg.instance_noise > 0:
+            metrics["instance_noise/sigma"] = self.noise_sigma(step)
         return metrics
 
 
@@ -181,7 +233,22 @@ def reduce_metrics(strategy, per_replica: dict) -> dict:
             for k, v in per_replica.items()}
 
 
-def update_ema(ema_generator, generator, decay: float) -> None:
+def ema_decay(config, step) -> tf.Tensor:
+    """This step's EMA decay: --ema_decay, or StyleGAN2-ADA's from a half-life in videos.
+
+    With a half-life of H videos the average forgets half of itself every H videos seen;
+    --ema_rampup r caps H at r times the videos seen so far, so early weights fade fast.
+    """
+    if not config.ema_half_life_videos:
+        return tf.constant(config.ema_decay, tf.float32)
+    half_life = tf.constant(config.ema_half_life_videos, tf.float32)
+    if config.ema_rampup:
+        seen = tf.cast(step, tf.float32) * config.batch_size
+        half_life = tf.minimum(half_life, seen * config.ema_rampup)
+    return tf.pow(0.5, config.batch_size / tf.maximum(half_life, 1e-8))
+
+
+def update_ema(ema_generator, generator, decay) -> None:
     """ema <- decay * ema + (1 - decay) * weights; batch-norm statistics are copied as they are."""
     for ema, new in zip(ema_generator.trainable_variables, generator.trainable_variables):
         ema.assign(decay * ema + (1.0 - decay) * new)

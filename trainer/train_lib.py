@@ -7,7 +7,7 @@ trainer.main ties to SIGTERM) and on finishing. Every step's losses are checked;
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
 Checkpoint contents (what trainer.sample and trainer.export restore from):
-    generator, ema_generator (when --ema_decay > 0), image_discriminator, video_discriminator,
+    generator, ema_generator (with --ema_decay or --ema_half_life_videos), image_discriminator, video_discriminator,
     g_optimizer, di_optimizer, dv_optimizer, step.
 The random state is a function of (seed, step), so `step` is all of it.
 """
@@ -51,9 +51,14 @@ class TrainResult:
     state: TrainState
 
 
-def make_optimizer(config) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                      beta_2=config.beta_2)
+def learning_rates(config) -> dict:
+    """Adam's rate per optimiser: G at --learning_rate, both Ds at --d_learning_rate (TTUR)."""
+    d_rate = config.discriminator_learning_rate
+    return {"g": config.learning_rate, "di": d_rate, "dv": d_rate}
+
+
+def make_optimizer(config, learning_rate: float) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
     if config.mixed_precision == "fp16":
         # float16 gradients underflow without a scaled loss; the wrapper also skips Inf steps.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -73,7 +78,7 @@ def build_state(config, num_replicas: int = 1) -> TrainState:
     models = config.build_models()
     if num_replicas > 1 and config.sync_batch_norm:
         synchronize_batch_norm(models)
-    optimizers = {name: make_optimizer(config) for name in ("g", "di", "dv")}
+    optimizers = {name: make_optimizer(config, rate) for name, rate in learning_rates(config).items()}
     for name, model in (("g", models.generator), ("di", models.image_discriminator),
                         ("dv", models.video_discriminator)):
         optimizers[name].build(model.trainable_variables)
@@ -97,17 +102,28 @@ def prepare_model_dir(config, chief: bool) -> None:
         config_lib.save_config(config)
 
 
+def step_phases(config, step: int) -> dict:
+    """Which optional phases iteration `step` (0-based) runs: lazy R1 and the image warm-up."""
+    return {"apply_r1": config.r1_gamma > 0 and step % config.r1_every == 0,
+            "warmup": step < config.image_warmup_steps}
+
+
 def make_train_step(strategy, config, state: TrainState) -> Callable:
-    """The compiled iteration: strategy.run of the per-replica step, then the EMA update."""
+    """The compiled iteration: strategy.run of the per-replica step, then the EMA update.
+
+    Call it as `train_step(iterator, **step_phases(config, step))`; each combination of the
+    Python-bool phases is traced once.
+    """
     task = step_lib.GanStep(config, state.models, state.optimizers, strategy.num_replicas_in_sync)
 
     @tf.function(jit_compile=config.jit or None)
-    def train_step(iterator):
+    def train_step(iterator, apply_r1=True, warmup=False):
         batch = next(iterator)
-        per_replica = strategy.run(task.train_step, args=(batch, state.step))
+        per_replica = strategy.run(task.train_step, args=(batch, state.step, apply_r1, warmup))
         metrics = step_lib.reduce_metrics(strategy, per_replica)
         if state.ema_generator is not None:
-            step_lib.update_ema(state.ema_generator, state.models.generator, config.ema_decay)
+            step_lib.update_ema(state.ema_generator, state.models.generator,
+                                step_lib.ema_decay(config, state.step))
         state.step.assign_add(1)
         return metrics
 
@@ -155,8 +171,8 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     if latest:
         state.checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", latest, int(state.step.numpy()))
-        for optimizer in state.optimizers.values():  # the checkpoint's rate must not win over
-            optimizer.learning_rate = config.learning_rate  # a --learning_rate given now
+        for name, rate in learning_rates(config).items():  # the checkpoint's rate must not win
+            state.optimizers[name].learning_rate = rate     # over a --learning_rate given now
     iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
     train_step = make_train_step(strategy, config, state)
     writer = summaries.Writer(config, state, chief)
@@ -172,7 +188,8 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
         if should_stop():
             logging.info("stop requested at step %d: saving a checkpoint", step)
             break
-        values = _check_finite(_read_and_step(train_step, iterator, shards), step + 1)
+        values = _check_finite(_read_and_step(train_step, iterator, shards,
+                                              step_phases(config, step)), step + 1)
         step = int(state.step.numpy())
         if step % config.summary_every == 0 or step == config.train_steps:
             seconds = time.perf_counter() - timer[0]
@@ -192,11 +209,11 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     return TrainResult(int(state.step.numpy()), values, state)
 
 
-def _read_and_step(train_step, iterator, shards):
+def _read_and_step(train_step, iterator, shards, phases):
     """One step; a corrupt shard file stops the run with the file's name (tf.data's error says
     only the offset)."""
     try:
-        return train_step(iterator)
+        return train_step(iterator, **phases)
     except tf.errors.DataLossError as error:
         raise data.DataError(shard_sets.name_corrupt_files(
             shards.files, shards.compression_type, error)) from error

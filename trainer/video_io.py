@@ -68,6 +68,21 @@ def contact_sheet(videos, num_videos: int, frames_per_video: int, gap: int = 2) 
     return _tile(cells, len(picks), gap)
 
 
+def label_rows(image, labels, row_height: int, gap: int = 2, margin: int = 72) -> np.ndarray:
+    """uint8 image with a left margin naming each row (e.g. "generated", "real"): rows are
+    row_height pixels with `gap` between them, as contact_sheet lays them out."""
+    from PIL import Image, ImageDraw  # Pillow: a kept library for text on pictures
+
+    image = np.asarray(image)
+    canvas = Image.new("RGB", (image.shape[1] + margin, image.shape[0]), (GAP_VALUE,) * 3)
+    canvas.paste(Image.fromarray(image), (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for row, text in enumerate(labels):
+        top = row * (row_height + gap) + row_height // 2 - 6
+        draw.text((4, top), str(text), fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
 def _run(stream, what: str, frames: np.ndarray = None) -> bytes:
     try:
         out, _ = ffmpeg.run(stream, cmd=ffmpeg_exe(), input=None if frames is None else frames.tobytes(),

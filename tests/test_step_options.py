@@ -1,0 +1,147 @@
+"""The demo's training levers do what they say: lazy R1, instance noise, warm-up, TTUR, EMA
+half-life, the global image logit and the pooled video discriminator. Values, never times."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.trainer_shards import CLASS_NAMES
+from trainer import config as config_lib
+from trainer import models as models_lib
+from trainer import step as step_lib
+from trainer import train_lib
+
+SHAPE = (4, 32, 32, 3)
+
+
+def make_config(model=None, **options):
+    model = model or config_lib.model_config("small")
+    defaults = dict(train_steps=2, batch_size=4, image_batch_size=4, strategy="default")
+    return config_lib.Config(model=model, clip_shape=SHAPE, class_names=CLASS_NAMES,
+                             **{**defaults, **options})
+
+
+def real_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    video = rng.integers(0, 256, (4,) + SHAPE, dtype=np.uint8)
+    return {"video": tf.constant(video), "label": tf.fill([4], -1)}
+
+
+def gan_step(config):
+    state = train_lib.build_state(config)
+    return step_lib.GanStep(config, state.models, state.optimizers, num_replicas=1), state
+
+
+def r1_by_hand(disc, real, weight):
+    """weight / 2 * batch mean of ||d sum(D(x)) / dx||^2, taken independently of trainer.losses."""
+    x = tf.convert_to_tensor(real)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = disc(x, training=True)
+        out = out[0] if isinstance(out, tuple) else out
+        total = tf.reduce_sum(out)
+    grad = tape.gradient(total, x).numpy().reshape(len(real), -1)
+    return float(weight / 2 * np.mean(np.sum(grad ** 2, axis=1)))
+
+
+def test_lazy_r1_runs_every_k_steps_with_weight_k():
+    config = make_config(r1_gamma=2.0, r1_every=4)
+    applied = [s for s in range(12) if train_lib.step_phases(config, s)["apply_r1"]]
+    assert applied == [0, 4, 8]
+    assert not any(train_lib.step_phases(make_config(), s)["apply_r1"] for s in range(4))
+    task, state = gan_step(config)
+    batch = real_batch()
+    real_videos = tf.cast(batch["video"], tf.float32) / 127.5 - 1.0
+    expected = r1_by_hand(state.models.video_discriminator, real_videos, weight=2.0 * 4)
+    on = task.train_step(batch, tf.constant(0, tf.int64), apply_r1=True)
+    assert float(on["r1/d_video"]) == pytest.approx(expected, rel=1e-3)
+    assert float(on["r1/d_video"]) > 0 and float(on["r1/d_image"]) > 0
+    off = task.train_step(batch, tf.constant(1, tf.int64), apply_r1=False)
+    assert float(off["r1/d_video"]) == 0.0 and float(off["r1/d_image"]) == 0.0
+
+
+def test_instance_noise_anneals_and_touches_training_inputs_only():
+    config = make_config(instance_noise=0.2, instance_noise_steps=10)
+    task, state = gan_step(config)
+    assert [round(float(task.noise_sigma(s)), 6) for s in (0, 5, 10, 20)] == [0.2, 0.1, 0.0, 0.0]
+    x = tf.zeros([4, 8, 8, 3])
+    noisy = task._noisy(x, tf.constant(0, tf.int64), 0, 4, 4).numpy()
+    assert 0.15 < noisy.std() < 0.25  # sigma 0.2 at step 0
+    assert np.array_equal(task._noisy(x, tf.constant(10, tf.int64), 0, 4, 4).numpy(), x.numpy())
+    # The same weights, the same batch: the D steps see other inputs with noise than without.
+    clean_task, clean_state = gan_step(dataclasses.replace(config, instance_noise=0.0))
+    clean_state.models.image_discriminator.set_weights(state.models.image_discriminator.get_weights())
+    clean_state.models.generator.set_weights(state.models.generator.get_weights())
+    batch = real_batch()
+    noisy_logit = float(task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    clean_logit = float(clean_task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    assert noisy_logit != pytest.approx(clean_logit, abs=1e-6)
+    # Sampling goes through the generator alone: no noise there.
+    generator = state.models.generator
+    latents = generator.sample_latents(2, seed=3)
+    assert np.array_equal(generator(latents).numpy(), generator(latents).numpy())
+
+
+def test_image_warmup_leaves_the_video_discriminator_alone():
+    config = make_config(image_warmup_steps=1)
+    assert train_lib.step_phases(config, 0)["warmup"] and not train_lib.step_phases(config, 1)["warmup"]
+    task, state = gan_step(config)
+    before = [w.copy() for w in state.models.video_discriminator.get_weights()]
+    metrics = task.train_step(real_batch(), tf.constant(0, tf.int64), warmup=True)
+    assert "loss/d_video" not in metrics and "loss/d_image" in metrics
+    after = state.models.video_discriminator.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    metrics = task.train_step(real_batch(), tf.constant(1, tf.int64), warmup=False)
+    assert "loss/d_video" in metrics
+
+
+def test_ttur_gives_the_discriminators_their_own_rate():
+    state = train_lib.build_state(make_config(learning_rate=1e-4, d_learning_rate=4e-4))
+    rates = {k: float(v.learning_rate) for k, v in state.optimizers.items()}
+    assert rates == pytest.approx({"g": 1e-4, "di": 4e-4, "dv": 4e-4})
+    same = train_lib.build_state(make_config(learning_rate=3e-4))
+    assert [float(v.learning_rate) for v in same.optimizers.values()] == pytest.approx([3e-4] * 3)
+
+
+def test_ema_half_life_in_videos_with_ramp_up():
+    config = make_config(ema_half_life_videos=400.0, batch_size=4)
+    # Half of the average is forgotten every 400 videos, i.e. every 100 steps of 4.
+    assert float(step_lib.ema_decay(config, 7)) ** 100 == pytest.approx(0.5, rel=1e-4)
+    ramped = make_config(ema_half_life_videos=400.0, ema_rampup=0.5, batch_size=4)
+    # After 10 steps (40 videos) the half-life is capped at 20 videos: 5 steps.
+    assert float(step_lib.ema_decay(ramped, 10)) ** 5 == pytest.approx(0.5, rel=1e-4)
+    assert float(step_lib.ema_decay(ramped, 10_000)) == pytest.approx(float(step_lib.ema_decay(config, 0)))
+    assert make_config(ema_half_life_videos=10.0).use_ema
+    with pytest.raises(config_lib.ConfigError, match="not both"):
+        make_config(ema_half_life_videos=10.0, ema_decay=0.9)
+
+
+def test_global_image_logit_and_pooled_video_discriminator_shapes():
+    model = config_lib.model_config("small", image_disc_logits="global", video_disc_pool=2)
+    built = models_lib.build_models(model, num_frames=16, image_size=64)
+    assert built.image_discriminator(tf.zeros([2, 64, 64, 3])).shape == (2, 1, 1, 1)
+    logits, _ = built.video_discriminator(tf.zeros([2, 16, 64, 64, 3]))
+    assert logits.shape == (2, 1, 1, 1, 1)
+    patch = models_lib.build_models(config_lib.model_config("small"), 16, 64)
+    assert patch.image_discriminator(tf.zeros([2, 64, 64, 3])).shape == (2, 4, 4, 1)
+    # Pooling really happens: a clip and its 2x2 block average score the same.
+    clip = np.random.default_rng(0).normal(size=(1, 16, 32, 32, 3)).astype(np.float32)
+    upsampled = np.repeat(np.repeat(clip, 2, axis=2), 2, axis=3)
+    video_disc = built.video_discriminator
+    unpooled = models_lib.VideoDiscriminator(dataclasses.replace(model, video_disc_pool=1), 16, 32)
+    unpooled(tf.zeros([1, 16, 32, 32, 3]))
+    unpooled.set_weights(video_disc.get_weights())
+    np.testing.assert_allclose(video_disc(upsampled)[0].numpy(), unpooled(clip)[0].numpy(),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="image_disc_logits"):
+        config_lib.model_config("small", image_disc_logits="pixel")
+
+
+def test_bad_option_values_name_the_option():
+    for options, name in ((dict(r1_every=0), "r1_every"), (dict(learning_rate=-1.0), "learning_rate"),
+                          (dict(instance_noise=-0.1), "instance_noise"),
+                          (dict(image_warmup_steps=-1), "image_warmup_steps")):
+        with pytest.raises(config_lib.ConfigError, match=name):
+            make_config(**options)

@@ -1,0 +1,108 @@
+"""Probes behind the demo recipe: each variant trained from the same shards, scored by trainer.report.
+
+    python -m trainer.configs.demo_probes --tfrecords=demo/shards --out=probes --steps=1500 \
+        --probes=baseline,pool2,pool2_r1lazy
+
+trains every named probe into <out>/<name> (the demo recipe with the probe's flags on top, for
+--steps steps), runs `trainer.report` on it (128 generated videos against 128 real clips, one
+Shape Motion feature net shared by all probes) and appends a row per probe to <out>/probes.md:
+setting, steps, training minutes and the report's metrics. Probes run one after another, so on a
+shared machine their minutes compare only roughly; the metrics do not depend on the machine.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+from trainer.configs import recipe
+
+# Each probe: flag values over the demo recipe. The names say what changes.
+PROBES = {
+    "baseline": {},
+    "pool2": dict(video_disc_pool=2),
+    "pool2_r1lazy": dict(video_disc_pool=2, r1_every=16),
+    "pool2_r1lazy_g01": dict(video_disc_pool=2, r1_every=16, r1_gamma=0.1),
+    "pool2_r1lazy_g1": dict(video_disc_pool=2, r1_every=16, r1_gamma=1.0),
+    "pool2_global": dict(video_disc_pool=2, r1_every=16, image_disc_logits="global"),
+    "pool2_noise": dict(video_disc_pool=2, r1_every=16, instance_noise=0.1,
+                        instance_noise_steps=1500),
+    "pool2_ttur": dict(video_disc_pool=2, r1_every=16, learning_rate=2e-4, d_learning_rate=4e-4),
+    "pool2_warmup": dict(video_disc_pool=2, r1_every=16, image_warmup_steps=500),
+    "pool2_nobn": dict(video_disc_pool=2, r1_every=16, disc_batch_norm=False),
+    "pool2_ema_hl": dict(video_disc_pool=2, r1_every=16, ema_decay=0.0,
+                         ema_half_life_videos=5000, ema_rampup=0.05),
+}
+METRICS = ("fvd", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
+
+
+def flag_args(values: dict) -> list[str]:
+    args = []
+    for name, value in values.items():
+        if isinstance(value, bool):
+            args.append(f"--{name}" if value else f"--no{name}")
+        else:
+            args.append(f"--{name}={value}")
+    return args
+
+
+def run_probe(name: str, tfrecords: str, out: str, steps: int) -> dict:
+    """Trains and reports one probe; returns its table row."""
+    model_dir = os.path.join(out, name)
+    values = {**recipe("demo"), **PROBES[name], "train_steps": steps}
+    command = [sys.executable, "-m", "trainer.main", f"--tfrecords={tfrecords}",
+               f"--model_dir={model_dir}", *flag_args(values)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    minutes = (time.perf_counter() - start) / 60
+    report_dir = os.path.join(model_dir, "report")
+    subprocess.run([sys.executable, "-m", "trainer.report", f"--model_dir={model_dir}",
+                    f"--tfrecords={tfrecords}", f"--out_dir={report_dir}", "--num_videos=128",
+                    f"--feature_model_dir={os.path.join(out, 'feature_net')}"], check=True)
+    with open(os.path.join(report_dir, "metrics.json")) as f:
+        report = json.load(f)
+    return {"probe": name, "flags": " ".join(flag_args(PROBES[name])) or "(the recipe)",
+            "steps": report["step"], "minutes": minutes,
+            **{k: report["metrics"]["trained"].get(k) for k in METRICS},
+            "real": {k: report["metrics"]["real"].get(k) for k in METRICS}}
+
+
+def table_row(row: dict) -> str:
+    cells = [row["probe"], f"`{row['flags']}`", str(row["steps"]), f"{row['minutes']:.1f}"]
+    cells += ["-" if row[k] is None else f"{row[k]:.3g}" for k in METRICS]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    names = f.probes.split(",")
+    unknown = sorted(set(names) - set(PROBES))
+    if unknown:
+        sys.exit(f"error: unknown --probes {unknown}; choose from {sorted(PROBES)}")
+    os.makedirs(f.out, exist_ok=True)
+    table = os.path.join(f.out, "probes.md")
+    if not os.path.exists(table):
+        with open(table, "w") as out:
+            out.write("| probe | flags | steps | minutes | " + " | ".join(METRICS) + " |\n")
+            out.write("|" + "---|" * (4 + len(METRICS)) + "\n")
+    for name in names:
+        row = run_probe(name, f.tfrecords, f.out, f.steps)
+        with open(table, "a") as out:
+            out.write(table_row(row) + "\n")
+        with open(os.path.join(f.out, "probes.jsonl"), "a") as out:
+            out.write(json.dumps(row) + "\n")
+        print(table_row(row), flush=True)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("tfrecords", None, "Shard set of Shape Motion clips (make demo's).")
+    flags.DEFINE_string("out", None, "Folder for the probes' model directories and probes.md.")
+    flags.DEFINE_string("probes", "baseline", "Comma-separated names from PROBES.")
+    flags.DEFINE_integer("steps", 1500, "Training steps of every probe.")
+    flags.mark_flags_as_required(["tfrecords", "out"])
+    app.run(main)
