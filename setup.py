@@ -23,6 +23,7 @@ setuptools.setup(
         "absl-py>=2.0",
         "pillow>=10",  # text labels on contact sheets
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
+        "tensorflow-hub>=0.16",  # I3D for FVD, as TensorFlow users get it (trainer/pretrained.py)
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0"],

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from pipeline import schema
 from tests.model_dirs import SHAPE, trained_model_dir
 from tests.trainer_shards import write_shards
 from trainer import report, video_io
@@ -12,7 +13,9 @@ from trainer import report, video_io
 
 def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
     model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
-    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
+    # Labelled as Shape Motion data: one square on a dark background, what the shape scores assume.
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1,
+                          data_generator=schema.SHAPE_MOTION)
     options = report.ReportOptions(model_dir=model_dir, tfrecords=shards,
                                    out_dir=str(tmp_path / "out"), num_videos=6, grid_videos=4)
     result = report.build_report(options)
@@ -30,11 +33,26 @@ def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
     # Real clips of moving squares show one blob per frame; an untrained generator shows none.
     assert on_disk["metrics"]["real"]["single_blob_fraction"] > 0.9
     assert on_disk["metrics"]["untrained"]["single_blob_fraction"] < 0.5
-    assert np.isfinite(on_disk["metrics"]["trained"]["fvd"])
+    assert np.isfinite(on_disk["metrics"]["trained"]["fd_shapes"])
+    assert "fvd" not in on_disk["metrics"]["trained"] and "trainer.pretrained" in on_disk["left_out"]["fvd"]
+    assert "Shape Motion feature net" in on_disk["feature_networks"]["fd_shapes"]["network"]
     assert result["metrics"] == on_disk["metrics"]
 
     table = report.format_report(result)
     assert "untrained" in table and "contact_sheet" in table
+    for row in ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed"):
+        assert f"\n{row} " in table, row
+
+
+def test_report_on_footage_leaves_the_shape_scores_out_and_says_so(tmp_path):
+    model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
+    result = report.build_report(report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                                      out_dir=str(tmp_path / "out"), num_videos=6))
+    assert all(metrics == {} for metrics in result["metrics"].values())
+    assert {"acd", "fd_shapes", "fvd", "fid"} <= set(result["left_out"])
+    table = report.format_report(result)
+    assert "\nacd " not in table and "not Shape Motion data" in table
 
 
 def test_untrained_generator_is_seeded_and_differs_from_trained(tmp_path):

@@ -28,7 +28,7 @@ def moving_square_clip(rng: np.random.Generator, shape, label: int) -> np.ndarra
 
 def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(4, 32, 32, 3),
                  encoding: str = "raw", compression: str = "none", labelled: bool = True,
-                 seed: int = 0, manifest_shape=None, split: str = "train") -> str:
+                 seed: int = 0, manifest_shape=None, split: str = "train", data_generator: str = "") -> str:
     """Writes `num_files` shards and a manifest into `directory`; returns the directory."""
     directory = str(directory)
     os.makedirs(directory, exist_ok=True)
@@ -49,6 +49,6 @@ def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(
         class_names=CLASS_NAMES if labelled else (),
         splits={split: schema.SplitInfo(files=tuple(names), num_videos=num_files * clips_per_file,
                                         num_clips=num_files * clips_per_file)},
-        dataset="moving_squares")
+        dataset="moving_squares", data_generator=data_generator)
     schema.write_manifest(directory, manifest)
     return directory

@@ -1,23 +1,30 @@
 """Quality metrics of a trained model: generated videos against real clips from a shard set.
 
-    python -m trainer.evaluate --model_dir=runs/shapes --tfrecords=shards/shapes \
-        --num_videos=256 --out=runs/shapes/metrics.json [--i3d_model=PATH] [--feature_model_dir=DIR]
+    python -m trainer.evaluate --model_dir=runs/ucf101 --tfrecords=shards/ucf101 --num_videos=256 \
+        [--metrics=all|fvd,fid,...] [--i3d_model=DIR] [--inception_weights=PATH] [--out=metrics.json]
 
 Every metric is computed twice: for generated videos against real clips, and for those real clips
 against a disjoint set of real clips (other videos, chosen by a stable hash of the video id), the
-reference that says how good "as good as real" is at this sample size:
+reference that says how good "as good as real" is at this sample size. Which metrics apply
+(trainer/metric_plan.py):
 
+    fvd                    standard FVD: Fréchet distance of I3D (Kinetics-400) logits of clips
+                           (trainer/frechet.py); any data
+    fid                    per-frame FID: Inception-v3 pool features of single frames
+                           (trainer/inception.py); any data
+    fd_shapes              Fréchet distance of the project's Shape Motion feature net, trained on
+                           the real clips once and cached in --feature_model_dir; Shape Motion only
     acd                    average content distance, 0-255 colour scale (trainer/shape_metrics.py)
-    single_blob_fraction   frames with exactly one foreground blob, and that no bigger than half
-                           the frame (a bright frame is not a shape)
+    single_blob_fraction   frames with exactly one foreground blob, no bigger than half the frame
     area_distance          W1 distance of per-frame largest-blob areas to the other set, pixels
     motion_deviation       centroid second difference between bounces, pixels (+ mean_speed)
-    fvd                    Fréchet distance of clip features to the other set: I3D with
-                           --i3d_model (standard FVD), else the project's Shape Motion feature net,
-                           trained on the real clips once and cached in --feature_model_dir
 
-The shape metrics assume Shape Motion data (one blob on black); on other data use --i3d_model and
-read only fvd. The result goes to --out atomically, and a table to the console.
+The last four (and fd_shapes) assume one shape on black: they are computed only when the shard
+set's manifest says the Shape Motion generator made it, and are listed as left out otherwise. I3D
+and Inception-v3 come from a local copy, the cache or a download (trainer/pretrained.py); when one
+cannot be had its metric is reported as left out, with how to get it. The exit status is non-zero
+only when a metric named in --metrics cannot be computed. The result goes to --out atomically
+(with the feature network behind each Fréchet distance), and a table to the console.
 
 `evaluate_videos` is the pure core (arrays in, dict out); `TrainingEvaluator` (built on
 `eval_generator`) is what the training loop calls every --eval_every steps for TensorBoard scalars.
@@ -28,18 +35,22 @@ import hashlib
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 
 from pipeline import schema
 from trainer import data as data_lib
-from trainer import feature_net, frechet, shape_metrics
+from trainer import frechet, metric_plan, shape_metrics
 from trainer.checkpoint_paths import checkpoint_step
+from trainer.feature_networks import NetworkOptions, feature_extractor_for, load_networks
 
 # (key, what it measures, which way is better): the console table's rows, in order.
 TABLE = (
-    ("fvd", "Fréchet distance of clip features", "lower"),
+    ("fvd", "Fréchet distance, I3D clip logits", "lower"),
+    ("fid", "Fréchet distance, Inception frames", "lower"),
+    ("fd_shapes", "Fréchet distance, Shape Motion net", "lower"),
     ("acd", "average content distance (0-255)", "lower"),
     ("acd_excluded_fraction", "videos with no shape to measure ACD on", "lower"),
     ("single_blob_fraction", "frames showing exactly one shape", "higher"),
@@ -53,39 +64,66 @@ READ_CAP_FACTOR = 4
 READ_MIN = 512
 
 
-def evaluate_videos(generated: np.ndarray, real: np.ndarray, feature_extractor=None,
-                    reference: np.ndarray | None = None) -> dict:
-    """Every metric of `generated` against `real`, and of `real` against `reference`.
+class Scorer:
+    """Scores sets of generated videos against fixed real clips; the features of the real clips
+    and of their reference are computed once, however many generators are scored.
 
-    Videos are [N, T, H, W, 3], uint8 or float in [-1, 1]. Without `reference`, `real` is split in
-    two halves: the first is compared with `generated`, the second is its reference. Without a
-    `feature_extractor` ("videos -> features [N, D]"), fvd is None. Returns
-    {"generated": {metric: value}, "real": {metric: value}, "num_generated", "num_real",
-    "num_reference"}; a metric that cannot be computed (e.g. no blob at all) is None.
+    `networks` maps Fréchet metric names (fvd, fid, fd_shapes) to feature extractors ("videos ->
+    features [N, D]"); the shape scores are computed only with `shape_motion`. Videos are
+    [N, T, H, W, 3], uint8 or float in [-1, 1].
+    """
+
+    def __init__(self, real: np.ndarray, reference: np.ndarray, networks: dict | None = None,
+                 shape_motion: bool = True):
+        if min(len(real), len(reference)) < 2:
+            raise ValueError(f"need at least 2 videos per set, got {len(real)} real and "
+                             f"{len(reference)} reference")
+        self.real, self.reference, self.shape_motion = real, reference, shape_motion
+        self.networks = dict(networks or {})
+        self._real_features = {name: net(real) for name, net in self.networks.items()}
+        self._reference_features = {name: net(reference) for name, net in self.networks.items()}
+
+    def _scores(self, videos, against, features, against_features) -> dict:
+        scores = shape_metrics.shape_scores(videos, against) if self.shape_motion else {}
+        for name in self.networks:
+            scores[name] = frechet.feature_frechet_distance(features[name], against_features[name])
+        return scores
+
+    def real_scores(self) -> dict:
+        """The real clips against the reference: what a perfect generator would score."""
+        return self._scores(self.real, self.reference, self._real_features, self._reference_features)
+
+    def __call__(self, generated: np.ndarray) -> dict:
+        if len(generated) < 2:
+            raise ValueError(f"need at least 2 videos per set, got {len(generated)} generated")
+        features = {name: net(generated) for name, net in self.networks.items()}
+        return self._scores(generated, self.real, features, self._real_features)
+
+
+def evaluate_videos(generated: np.ndarray, real: np.ndarray, reference: np.ndarray | None = None,
+                    networks: dict | None = None, shape_motion: bool = True) -> dict:
+    """Every applicable metric of `generated` against `real`, and of `real` against `reference`.
+
+    Without `reference`, `real` is split in two halves: the first is compared with `generated`,
+    the second is its reference. Returns {"generated": {metric: value}, "real": {metric: value},
+    "num_generated", "num_real", "num_reference"}; a metric that cannot be computed on these
+    videos (e.g. no blob at all) is None.
     """
     if reference is None:
         half = len(real) // 2
         real, reference = real[:half], real[half:]
-    if min(len(generated), len(real), len(reference)) < 2:
-        raise ValueError(f"need at least 2 videos per set, got {len(generated)} generated, "
-                         f"{len(real)} real and {len(reference)} reference")
-    result = {"generated": shape_metrics.shape_scores(generated, real),
-              "real": shape_metrics.shape_scores(real, reference)}
-    if feature_extractor is None:
-        result["generated"]["fvd"] = result["real"]["fvd"] = None
-    else:
-        real_features = feature_extractor(real)
-        result["generated"]["fvd"] = frechet.feature_frechet_distance(feature_extractor(generated), real_features)
-        result["real"]["fvd"] = frechet.feature_frechet_distance(real_features, feature_extractor(reference))
-    result.update(num_generated=len(generated), num_real=len(real), num_reference=len(reference))
-    return result
+    scorer = Scorer(real, reference, networks, shape_motion)
+    return {"generated": scorer(generated), "real": scorer.real_scores(), "num_generated": len(generated),
+            "num_real": len(real), "num_reference": len(reference)}
 
 
-def training_scalars(generated: np.ndarray, real: np.ndarray, feature_extractor=None) -> dict[str, float]:
-    """Flat metrics of generated vs real videos for TensorBoard; metrics that are None are left out."""
-    scores = shape_metrics.shape_scores(generated, real)
+def training_scalars(generated: np.ndarray, real: np.ndarray, feature_extractor=None,
+                     metric: str = "fd_shapes", shape_motion: bool = True) -> dict[str, float]:
+    """Flat metrics of generated vs real videos for TensorBoard; metrics that are None are left out.
+    `metric` names the Fréchet distance `feature_extractor` gives (fd_shapes or fvd)."""
+    scores = shape_metrics.shape_scores(generated, real) if shape_motion else {}
     if feature_extractor is not None:
-        scores["fvd"] = frechet.feature_frechet_distance(feature_extractor(generated), feature_extractor(real))
+        scores[metric] = frechet.feature_frechet_distance(feature_extractor(generated), feature_extractor(real))
     return {f"eval/{key}": float(value) for key, value in scores.items() if value is not None}
 
 
@@ -100,12 +138,13 @@ def generate_videos(generator, config, num_videos: int, seed: int = 0, batch_siz
     return np.concatenate(batches)
 
 
-def eval_generator(generator, config, real_videos, feature_extractor=None, seed: int = 0) -> dict[str, float]:
+def eval_generator(generator, config, real_videos, feature_extractor=None, seed: int = 0,
+                   metric: str = "fd_shapes", shape_motion: bool = True) -> dict[str, float]:
     """What the training loop logs every --eval_every steps: as many generated videos as there are
     real ones (a batch of real clips, uint8 or [-1, 1]), scored by `training_scalars`."""
     real_videos = np.asarray(real_videos)
     generated = generate_videos(generator, config, len(real_videos), seed=seed)
-    return training_scalars(generated, real_videos, feature_extractor)
+    return training_scalars(generated, real_videos, feature_extractor, metric, shape_motion)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -142,15 +181,9 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
     return picked[0], picked[1], np.stack(halves[0] + halves[1])
 
 
-def feature_extractor_for(i3d_model: str | None, feature_model_dir: str | None,
-                          training_clips: np.ndarray | None = None, train_steps: int = 300) -> tuple[object, dict]:
-    """The I3D features when a model path is given, else the cached (or newly trained) feature net."""
-    if i3d_model:
-        return frechet.I3DFeatures(i3d_model), {"features": "i3d", "i3d_model": i3d_model}
-    if not feature_model_dir:
-        raise ValueError("give --i3d_model or --feature_model_dir for the Fréchet distance")
-    extractor, info = feature_net.load_or_train(feature_model_dir, training_clips, steps=train_steps)
-    return extractor, dict(info, features="shape_motion_feature_net", feature_model_dir=feature_model_dir)
+def is_shape_motion(tfrecords: str, split: str = "train") -> bool:
+    """Whether the shard set's manifest says the Shape Motion generator made its videos."""
+    return data_lib.resolve_shards(tfrecords, split).manifest.is_shape_motion
 
 
 class TrainingEvaluator:
@@ -158,11 +191,12 @@ class TrainingEvaluator:
 
         evaluator = TrainingEvaluator(config.tfrecords, num_videos=64,
                                       feature_model_dir=os.path.join(config.model_dir, "feature_net"))
-        for name, value in evaluator(generator, config).items():   # {"eval/fvd": ..., ...}
+        for name, value in evaluator(generator, config).items():   # {"eval/fd_shapes": ..., ...}
             tf.summary.scalar(name, value, step=step)
 
     Real clips are read once, on the first call; the feature net is loaded, or trained once on
-    those clips, then too. Without a feature_model_dir or i3d_model the scalars have no fvd.
+    those clips, then too. Without a feature_model_dir or i3d_model the scalars have no Fréchet
+    distance; off Shape Motion data they have no shape scores.
     """
 
     def __init__(self, tfrecords: str, num_videos: int = 64, split: str = "train", seed: int = 0,
@@ -171,15 +205,20 @@ class TrainingEvaluator:
         self._features = (i3d_model, feature_model_dir, feature_train_steps)
         self._real = None
         self._extractor = None
+        self._metric = "fd_shapes"
         self._seed = seed
+        self._shape_motion = True
 
     def __call__(self, generator, config) -> dict[str, float]:
         if self._real is None:
             self._real, _, pool = load_real_clips(*self._args)
+            self._shape_motion = is_shape_motion(self._args[0], self._args[1])
             i3d_model, feature_model_dir, steps = self._features
-            if i3d_model or feature_model_dir:
-                self._extractor, _ = feature_extractor_for(i3d_model, feature_model_dir, pool, steps)
-        return eval_generator(generator, config, self._real, self._extractor, seed=self._seed)
+            if i3d_model or (feature_model_dir and self._shape_motion):
+                self._extractor, info = feature_extractor_for(i3d_model, feature_model_dir, pool, steps)
+                self._metric = info["metric"]
+        return eval_generator(generator, config, self._real, self._extractor, seed=self._seed,
+                              metric=self._metric, shape_motion=self._shape_motion)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +232,10 @@ class EvalOptions:
     num_videos: int = 256
     out: str = ""  # default: <model_dir>/metrics.json
     split: str = "train"
+    metrics: tuple[str, ...] = ()  # asked for by name; () is every metric that applies
     i3d_model: str = ""
+    inception_weights: str = ""
+    fid_frames_per_video: int = 4
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
     feature_train_clips: int = 1024
     feature_train_steps: int = 300
@@ -201,6 +243,17 @@ class EvalOptions:
     ema: bool = True
     seed: int = 0
     batch_size: int = 32
+
+    def network_options(self) -> NetworkOptions:
+        return NetworkOptions(self.i3d_model, self.inception_weights, self.fid_frames_per_video,
+                              self.feature_model_dir or os.path.join(self.model_dir, "feature_net"),
+                              self.feature_train_steps)
+
+
+def describe(plan: metric_plan.Plan, network_info: dict, shape_motion: bool) -> dict:
+    """What metrics.json says beside the values: the networks used and what was left out, why."""
+    return {"feature_networks": network_info, "left_out": dict(plan.left_out),
+            "shape_motion_data": shape_motion, "requested_metrics": list(plan.requested)}
 
 
 def run(options: EvalOptions) -> dict:
@@ -213,13 +266,16 @@ def run(options: EvalOptions) -> dict:
     generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
     real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
-    feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
-    extractor, feature_info = feature_extractor_for(options.i3d_model, feature_dir, pool[:options.feature_train_clips],
-                                                    options.feature_train_steps)
+    shape_motion = is_shape_motion(options.tfrecords, options.split)
+    networks, network_info, plan = load_networks(metric_plan.plan(options.metrics, shape_motion),
+                                                 options.network_options(), pool[:options.feature_train_clips])
     generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
-    result = evaluate_videos(generated, real, extractor, reference)
-    result.update(model_dir=options.model_dir, checkpoint=checkpoint, step=checkpoint_step(checkpoint),
-                  tfrecords=options.tfrecords, split=options.split, seed=options.seed, feature_extractor=feature_info)
+    result = evaluate_videos(generated, real, reference, networks, shape_motion)
+    for side in ("generated", "real"):  # --metrics=acd asks for acd, not every shape score
+        result[side] = {k: v for k, v in result[side].items() if k in plan.compute}
+    result.update(describe(plan, network_info, shape_motion), model_dir=options.model_dir,
+                  checkpoint=checkpoint, step=checkpoint_step(checkpoint), tfrecords=options.tfrecords,
+                  split=options.split, seed=options.seed)
     write_json_atomically(options.out or os.path.join(options.model_dir, "metrics.json"), result)
     return result
 
@@ -246,18 +302,36 @@ def write_json_atomically(path: str, data: dict) -> None:
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
-def format_table(result: dict) -> str:
-    """The metrics as a small table: generated and real side by side."""
-    def cell(value):
-        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+def cell(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
+
+def table_rows(metrics: dict) -> list[tuple[str, str, str]]:
+    """The TABLE rows of the metrics present in `metrics`, in order."""
+    return [row for row in TABLE if row[0] in metrics]
+
+
+def describe_lines(result: dict) -> list[str]:
+    """Which network gave each Fréchet distance, and which metrics were left out and why (one
+    line per reason, so the shape scores' one reason is said once)."""
+    lines = [f"{metric}: {info['network']}" for metric, info in result.get("feature_networks", {}).items()]
+    by_reason = {}
+    for metric, reason in result.get("left_out", {}).items():
+        by_reason.setdefault(reason, []).append(metric)
+    lines += [f"{', '.join(metrics)}: {reason}" for reason, metrics in by_reason.items()]
+    return lines
+
+
+def format_table(result: dict) -> str:
+    """The metrics that apply as a small table, generated and real side by side, then the
+    networks behind the Fréchet distances and what was left out."""
     lines = [f"{'metric':<22} {'meaning':<38} {'better':>6} {'generated':>10} {'real':>10}"]
-    for key, meaning, better in TABLE:
+    for key, meaning, better in table_rows(result["generated"]):
         lines.append(f"{key:<22} {meaning:<38} {better:>6} {cell(result['generated'].get(key)):>10} "
                      f"{cell(result['real'].get(key)):>10}")
     lines.append(f"({result['num_generated']} generated vs {result['num_real']} real clips; real vs "
                  f"{result['num_reference']} clips of other real videos)")
-    return "\n".join(lines)
+    return "\n".join(lines + describe_lines(result))
 
 
 def define_flags():
@@ -269,7 +343,13 @@ def define_flags():
     flags.DEFINE_integer("num_videos", 256, "Generated videos, and real clips per set.")
     flags.DEFINE_string("out", None, "metrics.json to write (default: <model_dir>/metrics.json).")
     flags.DEFINE_string("split", "train", "Split of the shard set to take real clips from.")
-    flags.DEFINE_string("i3d_model", None, "SavedModel of I3D for the standard FVD (not downloaded).")
+    flags.DEFINE_string("metrics", "all", "Comma-separated metrics to compute (exit status 1 when one "
+                        f"cannot be), or 'all' that apply: {', '.join(metric_plan.ALL)}.")
+    flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
+                        "or downloaded, see trainer/pretrained.py).")
+    flags.DEFINE_string("inception_weights", None, "Local Inception-v3 for FID: a .keras model or the "
+                        ".h5 notop weights (default: cached or downloaded).")
+    flags.DEFINE_integer("fid_frames_per_video", 4, "Frames per video, evenly spaced, for FID.")
     flags.DEFINE_string("feature_model_dir", None,
                         "Where the Shape Motion feature net is cached (default: <model_dir>/feature_net).")
     flags.DEFINE_integer("feature_train_clips", 1024, "Real clips to train the feature net on, once.")
@@ -286,14 +366,24 @@ def main(argv):
     from absl import flags
 
     f = flags.FLAGS
+    try:
+        metrics = metric_plan.parse(f.metrics)
+    except ValueError as error:
+        sys.exit(f"evaluate: error: {error}")
     options = EvalOptions(
         model_dir=f.model_dir, tfrecords=f.tfrecords, num_videos=f.num_videos, out=f.out or "",
-        split=f.split, i3d_model=f.i3d_model or "", feature_model_dir=f.feature_model_dir or "",
-        feature_train_clips=f.feature_train_clips, feature_train_steps=f.feature_train_steps, checkpoint=f.checkpoint or "", ema=f.ema,
+        split=f.split, metrics=metrics, i3d_model=f.i3d_model or "",
+        inception_weights=f.inception_weights or "", fid_frames_per_video=f.fid_frames_per_video,
+        feature_model_dir=f.feature_model_dir or "", feature_train_clips=f.feature_train_clips,
+        feature_train_steps=f.feature_train_steps, checkpoint=f.checkpoint or "", ema=f.ema,
         seed=f.seed, batch_size=f.batch_size)
     result = run(options)
     print(format_table(result))
     print(f"metrics written to {options.out or os.path.join(options.model_dir, 'metrics.json')}")
+    failed = {m: r for m, r in result["left_out"].items() if m in options.metrics}
+    if failed:
+        sys.exit("evaluate: error: asked for but not computed: "
+                 + "; ".join(f"{metric}: {reason}" for metric, reason in failed.items()))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
 """Fréchet distance between Gaussian fits of clip features, and the I3D features of standard FVD.
 
-FVD (Unterthiner et al. 2018) is the Fréchet distance between Gaussians fitted to I3D features of
-real and generated clips:
+FVD (Unterthiner et al. 2018) is the Fréchet distance between Gaussians fitted to I3D (Kinetics-400)
+logits of real and generated clips:
 
     d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr( (S1^1/2 S2 S1^1/2)^1/2 )
 
 The last trace equals tr((S1 S2)^1/2); it is computed from the symmetric positive semi-definite
 matrix S1^1/2 S2 S1^1/2 with eigendecompositions only (no scipy), in float64.
 
-`I3DFeatures` loads a user-supplied I3D SavedModel (nothing is downloaded) and applies the
-standard preprocessing: frames resized to 224x224 (bilinear) and scaled to [-1, 1]. Without one,
-the project's own Shape Motion classifier (trainer/feature_net.py) provides the features.
+`I3DFeatures` reads an I3D SavedModel folder (trainer/pretrained.py says where it comes from) and
+feeds it the input of the FVD reference implementation (google-research `frechet_video_distance`):
+every frame resized to 224x224 by TF1's bilinear resize (no half-pixel centres, no antialiasing)
+and values scaled to [-1, 1]. That preprocessing, not TF2's `tf.image.resize`, because FVD values
+are only comparable with published ones when the network sees the same pixels.
 """
 
 from typing import Callable
@@ -19,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 I3D_SIZE = 224
-# Signature names tried in order: a TF2 export, then the TF1 hub format the original FVD used.
-I3D_SIGNATURES = ("serving_default", "default")
+# Signature names tried in order: the TF1 hub format of the published I3D, then a TF2 export.
+I3D_SIGNATURES = ("default", "serving_default")
 I3D_OUTPUT_KEYS = ("default", "logits", "output_0")
 
 FeatureExtractor = Callable[[np.ndarray], np.ndarray]  # videos [N,T,H,W,3] -> features [N, D]
@@ -71,19 +73,23 @@ def to_unit_range(videos: np.ndarray) -> np.ndarray:
 
 
 def i3d_preprocess(videos: np.ndarray) -> tf.Tensor:
-    """Standard FVD input: float32 [N, T, 224, 224, 3] in [-1, 1], frames resized bilinearly."""
+    """The FVD reference's input: float32 [N, T, 224, 224, 3] in [-1, 1]. Its resize is TF1's
+    `resize_bilinear` (align_corners and half_pixel_centers both off); bilinear weights sum to 1,
+    so scaling to [-1, 1] before or after resizing gives the same values."""
     videos = to_unit_range(videos)
     n, t, h, w, c = videos.shape
-    frames = tf.image.resize(tf.reshape(videos, [n * t, h, w, c]), [I3D_SIZE, I3D_SIZE], method="bilinear")
-    return tf.clip_by_value(tf.reshape(frames, [n, t, I3D_SIZE, I3D_SIZE, c]), -1.0, 1.0)
+    frames = tf.raw_ops.ResizeBilinear(images=tf.reshape(videos, [n * t, h, w, c]), size=[I3D_SIZE, I3D_SIZE],
+                                       align_corners=False, half_pixel_centers=False)
+    return tf.reshape(frames, [n, t, I3D_SIZE, I3D_SIZE, c])
 
 
 class I3DFeatures:
-    """Features of an I3D SavedModel given by path (its logits, as the standard FVD uses).
+    """Logits of an I3D SavedModel folder, as the standard FVD uses them: videos -> float64 [N, 400].
 
-    The model is called through its serving signature ("serving_default", else TF1 hub's
-    "default") with one float32 [N, T, 224, 224, 3] input in [-1, 1]; the output named "default",
-    "logits" or "output_0" (or the only one) is taken and flattened to [N, D].
+    The model is called through its signature ("default", the published TF1 hub format, else
+    "serving_default") with one float32 [N, T, 224, 224, 3] input in [-1, 1], `batch_size` clips at
+    a time; the output named "default", "logits" or "output_0" (or the only one) is flattened to
+    [N, D].
     """
 
     def __init__(self, path: str, batch_size: int = 8):

@@ -7,10 +7,14 @@ writes into --out_dir:
     generated.gif       a grid of generated videos (the EMA generator when the run kept one)
     real.gif            a grid of real clips from the shard set, the same size
     contact_sheet.png   frames side by side: generated videos on top, real clips below
-    metrics.json        every trainer.evaluate metric for the untrained generator (same
-                        architecture, fresh weights), the trained one and real clips
+    metrics.json        every trainer.evaluate metric that applies to the data, for the untrained
+                        generator (same architecture, fresh weights), the trained one and real
+                        clips, with the feature network behind each Fréchet distance
 
-and prints where they are and a table of the three columns. `make demo` ends with it.
+and prints where they are and a table of the three columns. On the demo's Shape Motion data that
+is fd_shapes and every shape score (and fvd and fid when I3D and Inception-v3 can be had; see
+trainer/pretrained.py); on other data, the shape scores are left out and the table says why.
+`make demo` ends with it.
 """
 
 import dataclasses
@@ -20,7 +24,7 @@ import os
 import keras
 import numpy as np
 
-from trainer import evaluate, restore, video_io
+from trainer import evaluate, metric_plan, restore, video_io
 from trainer.checkpoint_paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
@@ -36,6 +40,7 @@ class ReportOptions:
     split: str = "train"
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
     i3d_model: str = ""
+    inception_weights: str = ""
     feature_train_steps: int = 300  # of the Shape Motion feature net, when it is not cached yet
     seed: int = 0
     fps: float = 8.0
@@ -47,11 +52,24 @@ def untrained_generator(config, seed: int):
     return dataclasses.replace(config, mixed_precision="none").build_generator()
 
 
-def score(options: ReportOptions, generator, config, real, reference, extractor) -> tuple[dict, dict]:
-    """(trainer.evaluate's result for the generator's videos against `real`, those videos)."""
-    generated = evaluate.generate_videos(generator, config, len(real), seed=options.seed)
-    result = evaluate.evaluate_videos(generated, real, extractor, reference)
-    return result, generated
+def score(options: ReportOptions, generator, config, scorer: evaluate.Scorer) -> tuple[dict, np.ndarray]:
+    """(the scores of the generator's videos against the scorer's real clips, those videos)."""
+    generated = evaluate.generate_videos(generator, config, len(scorer.real), seed=options.seed)
+    return scorer(generated), generated
+
+
+def real_scorer(options: ReportOptions) -> tuple[evaluate.Scorer, dict]:
+    """Real clips and the networks of every metric that applies to them; and what
+    trainer.evaluate.describe says of that choice."""
+    real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
+                                                     options.num_videos, options.seed)
+    shape_motion = evaluate.is_shape_motion(options.tfrecords, options.split)
+    networks = evaluate.NetworkOptions(
+        i3d_model=options.i3d_model, inception_weights=options.inception_weights,
+        feature_model_dir=options.feature_model_dir or os.path.join(options.model_dir, "feature_net"),
+        feature_train_steps=options.feature_train_steps)
+    extractors, info, plan = evaluate.load_networks(metric_plan.plan((), shape_motion), networks, pool)
+    return evaluate.Scorer(real, reference, extractors, shape_motion), evaluate.describe(plan, info, shape_motion)
 
 
 def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count: int, fps: float) -> dict:
@@ -75,23 +93,16 @@ def build_report(options: ReportOptions) -> dict:
     os.makedirs(options.out_dir, exist_ok=True)
     checkpoint = restore.latest_checkpoint(options.model_dir)
     trained, config = restore.load_generator(options.model_dir)
-    real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
-                                                     options.num_videos, options.seed)
-    feature_dir = options.feature_model_dir or os.path.join(options.model_dir, "feature_net")
-    extractor, feature_info = evaluate.feature_extractor_for(options.i3d_model, feature_dir, pool,
-                                                             options.feature_train_steps)
-    after, generated = score(options, trained, config, real, reference, extractor)
-    before, _ = score(options, untrained_generator(config, options.seed), config, real, reference,
-                      extractor)
-    pictures = write_pictures(options.out_dir, generated, real, options.grid_videos, options.fps)
+    scorer, described = real_scorer(options)
+    after, generated = score(options, trained, config, scorer)
+    before, _ = score(options, untrained_generator(config, options.seed), config, scorer)
+    pictures = write_pictures(options.out_dir, generated, scorer.real, options.grid_videos, options.fps)
     report = {
-        "metrics": {"untrained": before["generated"], "trained": after["generated"],
-                    "real": after["real"]},
+        "metrics": {"untrained": before, "trained": after, "real": scorer.real_scores()},
         "step": checkpoint_step(checkpoint),
         "checkpoint": checkpoint,
-        "num_generated": after["num_generated"], "num_real": after["num_real"],
-        "num_reference": after["num_reference"],
-        "feature_extractor": feature_info, "files": pictures,
+        "num_generated": len(generated), "num_real": len(scorer.real),
+        "num_reference": len(scorer.reference), **described, "files": pictures,
     }
     evaluate.write_json_atomically(os.path.join(options.out_dir, "metrics.json"), report)
     return report
@@ -99,16 +110,14 @@ def build_report(options: ReportOptions) -> dict:
 
 def format_report(report: dict) -> str:
     """The three columns side by side, then where the files are."""
-    def cell(value):
-        return "-" if value is None else f"{value:.3f}"
-
     metrics = report["metrics"]
     lines = [f"after {report['step']} steps ({report['num_generated']} generated vs "
              f"{report['num_real']} real clips; 'real' is real clips vs other real videos)",
              f"{'metric':<22} {'better':>6} " + " ".join(f"{c:>10}" for c in COLUMNS)]
-    for key, _, better in evaluate.TABLE:
-        values = " ".join(f"{cell(metrics[c].get(key)):>10}" for c in COLUMNS)
+    for key, _, better in evaluate.table_rows(metrics["trained"]):
+        values = " ".join(f"{evaluate.cell(metrics[c].get(key)):>10}" for c in COLUMNS)
         lines.append(f"{key:<22} {better:>6} {values}")
+    lines += evaluate.describe_lines(report)
     lines += [f"{name:>14}: {path}" for name, path in report["files"].items()]
     return "\n".join(lines)
 
@@ -123,7 +132,10 @@ def define_flags():
     flags.DEFINE_integer("num_videos", 128, "Videos per set for the metrics.")
     flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
     flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
-    flags.DEFINE_string("i3d_model", None, "SavedModel of I3D for the standard FVD (not downloaded).")
+    flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
+                        "or downloaded, see trainer/pretrained.py).")
+    flags.DEFINE_string("inception_weights", None, "Local Inception-v3 for FID (.keras or .h5; "
+                        "default: cached or downloaded).")
     flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (once).")
     flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
     flags.mark_flags_as_required(["model_dir", "tfrecords", "out_dir"])
@@ -137,6 +149,7 @@ def main(argv):
     options = ReportOptions(model_dir=f.model_dir, tfrecords=f.tfrecords, out_dir=f.out_dir,
                             num_videos=f.num_videos, grid_videos=f.grid_videos,
                             feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
+                            inception_weights=f.inception_weights or "",
                             feature_train_steps=f.feature_train_steps, seed=f.seed)
     print(format_report(build_report(options)))
     print(f"{'metrics':>14}: {os.path.join(options.out_dir, 'metrics.json')}")
