@@ -148,6 +148,73 @@ def test_flags_retrain_sets_itself_are_refused(tmp_path):
                               trainer_flags=("--preset=small", "--train_steps=5"))
 
 
+# ------------------------------------------------------------------- is the metric defined?
+
+
+def _checked_run(tmp_path, monkeypatch, videos, metric, *evaluate_flags):
+    """retrain.run with its child processes replaced by a recorder that stops at the first one;
+    returns (exit status, the stages that would have run, the run's record)."""
+    stages = []
+
+    def stop(self, stage, args):
+        stages.append(stage)
+        raise retrain.RunFailed(f"stopped at {stage} by the test")
+
+    monkeypatch.setattr(retrain.Children, "run", stop)
+    monkeypatch.setattr(retrain.Children, "install", lambda self: None)
+    config = retrain.RetrainConfig(
+        shards=str(tmp_path / "shards"), model_dir=str(tmp_path / "run"),
+        publish_dir=str(tmp_path / "models"), metric=metric, evaluate_flags=tuple(evaluate_flags),
+        preprocess_flags=("--dataset=folder", f"--input={videos}"))
+    status = retrain.run(config)
+    [record] = _records(str(tmp_path))
+    return status, stages, record
+
+
+@pytest.fixture
+def footage(tmp_path):
+    from tests.video_fixtures import make_folder_tree
+
+    make_folder_tree(tmp_path / "videos", videos_per_label=1, num_frames=8, height=16, width=16)
+    return str(tmp_path / "videos")
+
+
+def test_fvd_without_i3d_on_footage_is_refused_before_preprocessing(tmp_path, monkeypatch, footage):
+    status, stages, record = _checked_run(tmp_path, monkeypatch, footage, "fvd")
+    assert status == retrain.EXIT_FAILED and stages == []
+    assert not os.path.exists(tmp_path / "shards")
+    assert record["status"] == "failed" and record["shape_motion_data"] is False
+    for advice in ("I3D", "online", "python -m trainer.pretrained --save_i3d", "--i3d_model",
+                   "--evaluate_flags", "another --metric"):
+        assert advice in record["error"], advice
+
+
+def test_shape_metrics_on_footage_are_refused_with_the_metrics_to_choose(tmp_path, monkeypatch, footage):
+    for metric in ("fd_shapes", "acd"):
+        status, stages, record = _checked_run(tmp_path / metric, monkeypatch, footage, metric)
+        assert status == retrain.EXIT_FAILED and stages == []
+        assert "only to Shape Motion data" in record["error"] and "--metric=fvd" in record["error"]
+    status, stages, record = _checked_run(tmp_path / "typo", monkeypatch, footage, "fvdd")
+    assert stages == [] and "not a metric" in record["error"]
+
+
+def test_defined_metrics_go_on_to_preprocess(tmp_path, monkeypatch, footage):
+    from pipeline.datasets import shapes
+    from tests import stand_ins
+
+    i3d = stand_ins.save_i3d_stand_in(str(tmp_path / "i3d"))
+    _, stages, _ = _checked_run(tmp_path / "fvd", monkeypatch, footage, "fvd", f"--i3d_model={i3d}")
+    assert stages == ["preprocess"]
+    shapes.write_dataset(str(tmp_path / "shapes"), num_videos=2, num_frames=4, size=16)
+    _, stages, record = _checked_run(tmp_path / "fd", monkeypatch, str(tmp_path / "shapes"), "fd_shapes")
+    assert stages == ["preprocess"] and record["shape_motion_data"] is True
+
+
+def test_flag_value_reads_both_spellings_and_the_last_wins():
+    assert retrain.flag_value(["--input=a", "--input", "b"], "--input") == "b"
+    assert retrain.flag_value(["--inputs=a"], "--input") is None
+
+
 # ---------------------------------------------------------------------------------- end to end
 
 SHAPES_FRAMES, SHAPES_SIZE = 16, 32
@@ -194,7 +261,8 @@ def test_scheduled_runs_publish_only_when_not_worse_and_never_overlap(tmp_path):
     [record] = _records(root)
     assert (record["status"], record["decision"], record["published_version"]) == ("done", "publish", 1)
     assert (record["steps_before"], record["steps_after"]) == (0, 2)
-    assert record["inputs"]["new_videos"] == 10 and record["metrics"]["generated"]["fvd"] > 0
+    assert record["inputs"]["new_videos"] == 10 and record["metrics"]["generated"]["fd_shapes"] > 0
+    assert "Shape Motion feature net" in record["metric_network"] and record["shape_motion_data"]
     assert publish.latest_version(f"{root}/models") == 1
     assert os.path.exists(f"{root}/models/1/saved_model.pb")
     assert not os.path.exists(lock)

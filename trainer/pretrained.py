@@ -57,8 +57,9 @@ def _unavailable(what: str, metric: str, flag: str, why: str) -> Unavailable:
 
 
 def _local(path: str, metric: str, flag: str, what: str) -> str:
+    """`path` when it exists; `flag` is how it was given (--i3d_model=PATH...)."""
     if not os.path.exists(path):
-        raise _unavailable(what, metric, flag.split("=")[0] + "=PATH", f"{flag}={path} does not exist")
+        raise _unavailable(what, metric, flag.split("=")[0] + "=PATH", f"{flag} does not exist")
     return path
 
 

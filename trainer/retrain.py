@@ -4,8 +4,12 @@
         --preprocess_flags="--dataset=folder --input=/data/videos" --train_steps=2000 \\
         --trainer_flags="--preset=small --batch_size=8" --metric=fvd
 
-(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, see trainer.run_lock) it runs,
-each as a child process whose failure stops the run with its exit status:
+(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, see trainer.run_lock) it first
+checks that --metric is defined on the data (trainer/metric_plan.py): the Shape Motion scores and
+fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid only with
+Inception-v3 (trainer/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
+An undefined metric stops the run before anything is preprocessed. Then it runs, each as a child
+process whose failure stops the run with its exit status:
 1. preprocess: `python -m pipeline.main --output=<shards> --incremental=on ...`, which writes only
    the videos no earlier shard set holds, as a new versioned set under <shards>;
 2. train: `python -m trainer.main` to the latest checkpoint's step + --train_steps;
@@ -14,7 +18,7 @@ each as a child process whose failure stops the run with its exit status:
    --tolerance), `python -m trainer.export` into a staging folder beside the versions, renamed to
    <publish_dir>/<N>/; `latest` then names N; only the newest --keep_versions are kept.
 Every run writes <runs_log_dir>/<UTC time>.json: inputs seen, new videos, steps before and after,
-metrics, the decision and why (also on failure). SIGTERM is passed to the running child (the
+metrics, the feature network behind --metric, the decision and why (also on failure). SIGTERM is passed to the running child (the
 trainer checkpoints) and the run stops, releasing the lock. Exit status: 0 done (published or
 not), 1 a step failed or was interrupted, 3 another run holds the lock.
 """
@@ -33,7 +37,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from trainer import publish
+from trainer import metric_plan, publish
 from trainer.checkpoint_paths import latest_step
 from trainer.run_lock import LockHeld, RunLock
 
@@ -57,7 +61,7 @@ class RetrainConfig:
     trainer_flags: tuple[str, ...] = ()
     evaluate_flags: tuple[str, ...] = ()
     skip_preprocess: bool = False
-    metric: str = "fvd"
+    metric: str = "fd_shapes"
     higher_is_better: bool = False
     tolerance: float = 0.0
     keep_versions: int = 3
@@ -109,6 +113,57 @@ def summarize_sets(before: dict, after: dict) -> dict:
     clips = sum(s["num_clips"] for m in after.values() for s in m.get("splits", {}).values())
     return {"shard_sets": len(after), "new_sets": added, "videos_listed": listed,
             "new_videos": new, "changed_videos": changed, "clips_in_all_sets": clips}
+
+
+# ----------------------------------------------------------------------------------------------
+# Is the metric defined on this data?
+
+
+def flag_value(args, name: str) -> str | None:
+    """The value of `--name=value` or `--name value` in a list of flags, the last one given."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == name and i + 1 < len(args):
+            value = args[i + 1]
+    return value
+
+
+def data_is_shape_motion(config: RetrainConfig) -> bool:
+    """Whether every set the run will train and evaluate on is Shape Motion data: the sets already
+    under --shards, and (unless --skip_preprocess) the folder the preprocessing step will read."""
+    from pipeline import schema  # the manifest's reader; imports TensorFlow, so only here
+
+    kinds = [schema.read_manifest(os.path.join(config.shards, name)).is_shape_motion
+             for name in shard_sets(config.shards)]
+    if not config.skip_preprocess:
+        dataset = flag_value(config.preprocess_flags, "--dataset") or "folder"
+        folder = flag_value(config.preprocess_flags, "--input") or ""
+        kinds.append(dataset == "folder" and bool(folder) and os.path.isdir(folder)
+                     and schema.folder_data_generator(folder) == schema.SHAPE_MOTION)
+    return bool(kinds) and all(kinds)
+
+
+def check_metric(config: RetrainConfig, record: dict) -> None:
+    """Refuses a --metric trainer.evaluate could not compute here, saying what to do instead."""
+    from trainer import pretrained
+
+    shape_motion = data_is_shape_motion(config)
+    record["shape_motion_data"] = shape_motion
+    why = metric_plan.why_undefined(config.metric, shape_motion)
+    if why:
+        raise RunFailed(f"{why} (data: {config.shards}, preprocess flags: "
+                        f"{shlex.join(config.preprocess_flags) or 'none'})")
+    try:
+        if config.metric == "fvd":
+            pretrained.i3d_path(flag_value(config.evaluate_flags, "--i3d_model") or "")
+        elif config.metric == "fid":
+            pretrained.inception_path(flag_value(config.evaluate_flags, "--inception_weights") or "")
+    except pretrained.Unavailable as error:
+        also = " or choose --metric=fd_shapes" if shape_motion else " or choose another --metric"
+        raise RunFailed(f"--metric={config.metric} cannot be computed: {error} (through "
+                        f"--evaluate_flags){also}") from error
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,6 +252,8 @@ def evaluate(config: RetrainConfig, children: Children, record: dict, out: str) 
         metrics = json.load(f)
     record["metrics"] = {"generated": metrics.get("generated"), "real": metrics.get("real"),
                          "step": metrics.get("step")}
+    network = (metrics.get("feature_networks") or {}).get(config.metric)
+    record["metric_network"] = network["network"] if network else "none (not a Fréchet distance)"
     value = (metrics.get("generated") or {}).get(config.metric)
     if config.metric not in (metrics.get("generated") or {}):
         raise RunFailed(f"--metric={config.metric} is not among the evaluated metrics "
@@ -237,6 +294,7 @@ def run(config: RetrainConfig) -> int:
     work = os.path.join(config.log_dir, f".{stamp}-work")
     try:
         os.makedirs(work, exist_ok=True)
+        check_metric(config, record)
         preprocess(config, children, record)
         train(config, children, record)
         metrics_path = os.path.join(work, publish.METRICS_NAME)
@@ -289,8 +347,9 @@ def define_flags():
     flags.DEFINE_string("evaluate_flags", "", "Flags for python -m trainer.evaluate, e.g. "
                         "\"--num_videos=256\".")
     flags.DEFINE_bool("skip_preprocess", False, "Train on the shard sets already there.")
-    flags.DEFINE_string("metric", "fvd", "Metric of trainer.evaluate (its 'generated' values) "
-                        "deciding the promotion.")
+    flags.DEFINE_string("metric", "fd_shapes", "Metric of trainer.evaluate (its 'generated' values) "
+                        "deciding the promotion; it must be defined on the data (fd_shapes and the "
+                        "shape scores: Shape Motion only; fvd: needs I3D; fid: needs Inception-v3).")
     flags.DEFINE_bool("higher_is_better", False, "The metric improves upwards (default: lower).")
     flags.DEFINE_float("tolerance", 0.0, "How much worse than the published value, in the "
                        "metric's units, still counts as not worse.")
