@@ -54,7 +54,7 @@ DEMO_REPORT_ARGS ?=
 # budget needs before shapes appear (batch 16 at 2e-4 was still grey after 300 steps here).
 # R1 (gamma 10): without it both discriminators won outright on the pure-black backgrounds (losses
 # near 0.01) and the samples stayed almost black; with it every video shows moving blobs after
-# 1,200 steps and the demo's FVD more than halved (285 -> 127-138; BUILD.md). Spectral norm did
+# 1,200 steps and the demo's fd_shapes more than halved (285 -> 127-138; BUILD.md). Spectral norm did
 # not help.
 DEMO_TRAIN_ARGS ?= --preset=small --batch_size=8 --image_batch_size=16 --learning_rate=5e-4 \
 	--r1_gamma=10 --ema_decay=0.99 --checkpoint_every=200 --summary_every=50 --sample_every=200
@@ -73,7 +73,10 @@ SHARDS ?= shards/$(DATASET)
 MODEL_DIR ?= runs/$(DATASET)
 PUBLISH_DIR ?= models/$(DATASET)
 RETRAIN_STEPS ?= 1000
-METRIC ?= fvd
+# fd_shapes is defined on Shape Motion data (the demo's) only; on your own footage use METRIC=fvd
+# (needs I3D: online, cached, or EVAL_ARGS="--i3d_model=DIR") or METRIC=fid. retrain refuses a
+# metric its data does not define before it preprocesses anything (BUILD.md, Quality metrics).
+METRIC ?= fd_shapes
 TRAIN_ARGS ?=
 EVAL_ARGS ?=
 RETRAIN_ARGS ?=
