@@ -34,6 +34,11 @@ def test_make_demo_writes_every_artefact_and_continues_training(tmp_path):
     assert metrics["step"] == 2
     assert set(metrics["metrics"]) == {"untrained", "trained", "real"}
     assert metrics["metrics"]["real"]["single_blob_fraction"] > 0.9  # real Shape Motion clips
+    # The Beam job recorded the data as Shape Motion, so every shape score applies.
+    assert metrics["shape_motion_data"] is True
+    assert {"fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation",
+            "mean_speed"} <= set(metrics["metrics"]["trained"])
+    assert "fd_shapes" in first.stdout and "\nacd " in first.stdout
 
     second = make_demo(tmp_path, steps=1)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
