@@ -15,7 +15,10 @@
    of clips. Targets: >= 0.8 of the limit, and >= 10x what the training step consumes.
    Then each video-discriminator layer alone: its share of the step, and how close to the CPU's
    peak its Conv3D runs.
-3. Peak resident memory of this process (ru_maxrss).
+3. The demo's step: clips/s of the `make demo` recipe (trainer/configs/demo.py) beside the
+   recipe it replaced (the same `small` networks at batch 8 with R1 on every step and the video
+   discriminator at full resolution), taking turns step by step; `--only_demo` runs just this.
+4. Peak resident memory of this process (ru_maxrss).
 """
 
 import resource
@@ -32,6 +35,7 @@ from trainer import config as config_lib
 from trainer import data
 from trainer import losses
 from trainer import train_lib
+from trainer.configs import recipe_config
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Clips per training step.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip.")
@@ -41,6 +45,8 @@ _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 5, "Untimed training steps 
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed training steps per variant.")
 _BF16 = flags.DEFINE_enum("bf16", "auto", ["auto", "on", "off"], "The mixed-bfloat16 variant: "
                           "auto runs it only on CPUs with native bfloat16 (else it is emulated).")
+_ONLY_DEMO = flags.DEFINE_bool("only_demo", False, "Measure only the demo recipe's step.")
+_DEMO_STEPS = flags.DEFINE_integer("demo_steps", 30, "Timed steps per demo variant.")
 _PIPELINE_CLIPS = flags.DEFINE_integer("pipeline_clips", 512, "Clips written for the input test.")
 _PIPELINE_FILES = flags.DEFINE_integer("pipeline_files", 8, "Shard files they are spread over.")
 _PIPELINE_EPOCHS = flags.DEFINE_integer("pipeline_epochs", 20, "Passes over them per measurement "
@@ -234,11 +240,56 @@ def pipeline_figures(clip_shape) -> tuple[float, float]:
         return rates["ours"], rates["bare"]
 
 
+# -- 3. the demo's step ----------------------------------------------------------------------------
+
+# What `make demo` trained with before trainer/configs/demo.py: R1 on every step, D_V at 64x64.
+DEMO_BEFORE = dict(r1_gamma=10.0, r1_every=1, video_disc_pool=1, image_disc_logits="patch",
+                   image_warmup_steps=0, instance_noise=0.0)
+
+
+def demo_step_figures() -> dict:
+    """clips/s of the demo recipe's iteration and of the recipe it replaced, interleaved. Lazy R1
+    runs its penalty one step in k, so each timed call is k iterations of the recipe's own mix."""
+    shape = (_NUM_FRAMES.value, _IMAGE_SIZE.value, _IMAGE_SIZE.value, 3)
+    now = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), image_warmup_steps=0)
+    before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE)
+    runs = {"before": demo_run(before), "now": demo_run(now)}
+    return time_interleaved(runs, _DEMO_STEPS.value, now.batch_size), now
+
+
+def demo_run(config):
+    """One call: as many iterations as the lazy-R1 period, phases as the training loop picks them."""
+    strategy = tf.distribute.get_strategy()
+    state = train_lib.build_state(config)
+    iterator = iter(tf.data.Dataset.from_tensors(fixed_batch(config)).repeat())
+    train_step = train_lib.make_train_step(strategy, config, state)
+    period = config.r1_every
+
+    def run():
+        for step in range(period):
+            train_step(iterator, **train_lib.step_phases(config, step))["loss/generator"].numpy()
+    return run
+
+
+def print_demo_figures() -> None:
+    rates, now = demo_step_figures()
+    # time_interleaved counts a call as one step; a call of the new recipe is r1_every steps.
+    before, after = rates["before"], rates["now"] * now.r1_every
+    print(f"Demo step, small preset, batch {now.batch_size} clips, {_DEMO_STEPS.value} timed calls each")
+    print(f"  before: R1 every step, video discriminator at full size: {before:7.2f} clips/s "
+          f"({now.batch_size / before:.3f} s/step)")
+    print(f"  now: trainer/configs/demo.py:                           {after:7.2f} clips/s "
+          f"({now.batch_size / after:.3f} s/step)  {after / before:.2f}x")
+
+
 # -- report ----------------------------------------------------------------------------------------
 
 
 def main(argv):
     del argv
+    if _ONLY_DEMO.value:
+        print_demo_figures()
+        return
     config = benchmark_config()
     print(f"MoCoGAN training step, mocogan preset, batch {config.batch_size} clips of "
           f"{config.clip_shape}, {_WARMUP_STEPS.value} warm-up + {_STEPS.value} timed steps each, "
@@ -268,6 +319,7 @@ def main(argv):
     print(f"  bare TFRecordDataset read (limit): {bare:9.1f} clips/s")
     print(f"  trainer.data (shuffle, parse):     {ours:9.1f} clips/s  {ours / bare:.2f}x the limit, "
           f"{ours / best:.0f}x the fastest training step")
+    print_demo_figures()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Peak resident memory of this process: {peak_mb:.0f} MB")
 

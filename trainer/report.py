@@ -6,7 +6,10 @@ writes into --out_dir:
 
     generated.gif       a grid of generated videos (the EMA generator when the run kept one)
     real.gif            a grid of real clips from the shard set, the same size
-    contact_sheet.png   frames side by side: generated videos on top, real clips below
+    contact_sheet.png   frames side by side: generated videos on top, real clips below, each
+                        row labelled
+    motion.gif          rows share a content code, columns a motion (MoCoGAN's split)
+    content.gif         rows share a motion, columns a content code
     metrics.json        every trainer.evaluate metric that applies to the data, for the untrained
                         generator (same architecture, fresh weights), the trained one and real
                         clips, with the feature network behind each Fréchet distance
@@ -24,7 +27,7 @@ import os
 import keras
 import numpy as np
 
-from trainer import evaluate, metric_plan, restore, video_io
+from trainer import evaluate, metric_plan, restore, sample, video_io
 from trainer.checkpoint_paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
@@ -79,6 +82,8 @@ def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count:
     sheet_rows = min(4, count)
     sheet = video_io.contact_sheet(np.concatenate([generated[:sheet_rows], real[:sheet_rows]]),
                                    2 * sheet_rows, frames_per_video=min(8, generated.shape[1]))
+    sheet = video_io.label_rows(sheet, ["generated"] * sheet_rows + ["real"] * sheet_rows,
+                                row_height=generated.shape[2])
     return {
         "generated": video_io.write_video(os.path.join(out_dir, "generated.gif"),
                                           video_io.video_grid(generated[:count], cols), fps),
@@ -86,6 +91,18 @@ def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count:
                                      video_io.video_grid(real[:count], cols), fps),
         "contact_sheet": video_io.write_png(os.path.join(out_dir, "contact_sheet.png"), sheet),
     }
+
+
+def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 4) -> dict:
+    """MoCoGAN's split shown: motion.gif (rows share content, columns motion) and content.gif
+    (rows share motion, columns content), size x size videos each."""
+    paths = {}
+    for vary in ("motion", "content"):
+        latents = sample.factor_latents(generator, config, size, size, vary, seed=0)
+        videos = restore.to_uint8(generator(latents, training=False))
+        paths[f"{vary}_grid"] = video_io.write_video(os.path.join(out_dir, f"{vary}.gif"),
+                                                     video_io.video_grid(videos, size), fps)
+    return paths
 
 
 def build_report(options: ReportOptions) -> dict:
@@ -97,6 +114,7 @@ def build_report(options: ReportOptions) -> dict:
     after, generated = score(options, trained, config, scorer)
     before, _ = score(options, untrained_generator(config, options.seed), config, scorer)
     pictures = write_pictures(options.out_dir, generated, scorer.real, options.grid_videos, options.fps)
+    pictures.update(write_factor_grids(options.out_dir, trained, config, options.fps))
     report = {
         "metrics": {"untrained": before, "trained": after, "real": scorer.real_scores()},
         "step": checkpoint_step(checkpoint),

@@ -17,6 +17,7 @@ import numpy as np
 from pipeline.ffmpeg_binary import ffmpeg_exe  # one binary for the whole project
 
 GAP_VALUE = 255  # white lines between the videos of a grid
+LABEL_MARGIN = 72  # pixels left of a labelled contact sheet for the row names
 
 
 class VideoIOError(RuntimeError):
@@ -68,7 +69,7 @@ def contact_sheet(videos, num_videos: int, frames_per_video: int, gap: int = 2) 
     return _tile(cells, len(picks), gap)
 
 
-def label_rows(image, labels, row_height: int, gap: int = 2, margin: int = 72) -> np.ndarray:
+def label_rows(image, labels, row_height: int, gap: int = 2, margin: int = LABEL_MARGIN) -> np.ndarray:
     """uint8 image with a left margin naming each row (e.g. "generated", "real"): rows are
     row_height pixels with `gap` between them, as contact_sheet lays them out."""
     from PIL import Image, ImageDraw  # Pillow: a kept library for text on pictures

@@ -3,15 +3,28 @@
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
 A recipe sets the defaults of the flags it names; a flag given on the command line wins over it.
-`recipe(name)` returns a recipe's flag values; `RECIPES` lists the names.
+`recipe(name)` returns a recipe's flag values, `recipe_config(name, clip_shape)` the Config they
+make (for benchmarks and tests); `RECIPES` lists the names.
 """
 
 import importlib
 
 RECIPES = ("mocogan", "demo")
+# Recipe flags that choose the networks (trainer.models.ModelConfig) rather than the run.
+MODEL_FLAGS = ("image_disc_logits", "video_disc_pool", "disc_batch_norm", "spectral_norm")
 
 
 def recipe(name: str) -> dict:
     if name not in RECIPES:
         raise ValueError(f"unknown --recipe={name!r}; choose one of {RECIPES}")
     return dict(importlib.import_module(f"trainer.configs.{name}").FLAGS)
+
+
+def recipe_config(name: str, clip_shape, **fields):
+    """The trainer.config.Config a recipe gives for clips of clip_shape, with `fields` on top."""
+    from trainer import config as config_lib
+
+    values = {**recipe(name), **fields}
+    model = config_lib.model_config(values.pop("preset", "mocogan"),
+                                    **{k: values.pop(k) for k in MODEL_FLAGS if k in values})
+    return config_lib.Config(model=model, clip_shape=tuple(clip_shape), **values)
