@@ -19,7 +19,7 @@ import tensorflow as tf
 from apache_beam.metrics import Metrics
 
 from pipeline import schema
-from pipeline.transforms import FAILED, NAMESPACE, DecodedVideo, Progress, failure
+from pipeline.transforms import FAILED, NAMESPACE, VIDEOS, DecodedVideo, Progress, SplitByTag, failure
 
 SPLITS = ("train", "test")
 FILE_PATTERN = "traj_*_to_*.tfrecords"
@@ -75,7 +75,7 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 class ReadBairFileFn(beam.DoFn):
-    """BairFile -> DecodedVideo per trajectory; unreadable records or files go to FAILED."""
+    """BairFile -> (VIDEOS, DecodedVideo) per trajectory; unreadable records or files go to FAILED."""
 
     def __init__(self, size: int, frame_stride: int | None):
         self._size, self._frame_stride = size, frame_stride or 1
@@ -96,8 +96,7 @@ class ReadBairFileFn(beam.DoFn):
             self._failed.inc()
             reason = (f"unreadable TFRecord file after {read} good records: {type(error).__name__}: "
                       f"{str(error)[:300]} (re-download the file)")
-            yield beam.pvalue.TaggedOutput(
-                FAILED, failure(f"{bair_file.relpath}#{read}..", bair_file.path, bair_file.split, reason))
+            yield FAILED, failure(f"{bair_file.relpath}#{read}..", bair_file.path, bair_file.split, reason)
 
     def _one(self, bair_file: BairFile, index: int, serialized: bytes):
         video_id = f"{bair_file.relpath}#{index}"
@@ -106,11 +105,22 @@ class ReadBairFileFn(beam.DoFn):
         except ValueError as error:
             self._failed.inc()
             self._progress.add(failed=True)
-            yield beam.pvalue.TaggedOutput(FAILED, failure(video_id, bair_file.path, bair_file.split, str(error)))
+            yield FAILED, failure(video_id, bair_file.path, bair_file.split, str(error))
             return
         self._decoded.inc()
         self._progress.add(frames=len(frames))
-        yield DecodedVideo(video_id, bair_file.path, schema.UNLABELLED, bair_file.split, frames)
+        yield VIDEOS, DecodedVideo(video_id, bair_file.path, schema.UNLABELLED, bair_file.split, frames)
+
+
+class ReadBairFiles(beam.PTransform):
+    """PCollection[BairFile] -> {VIDEOS: DecodedVideo, FAILED: reports}, as DecodeVideos gives."""
+
+    def __init__(self, size: int, frame_stride: int | None):
+        super().__init__()
+        self._fn = ReadBairFileFn(size, frame_stride)
+
+    def expand(self, files):
+        return files | "ReadTrajectories" >> beam.ParDo(self._fn) | "Route" >> SplitByTag(VIDEOS, FAILED)
 
 
 def write_bair_file(path: str, trajectories: np.ndarray) -> str:

@@ -17,6 +17,11 @@ imageio-ffmpeg dependency, from setup.py):
         --runner=DataflowRunner --project=PROJECT --region=REGION \\
         --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
+Add --dry_run=True to build the Dataflow job without submitting it (nothing is written), and
+--no_auth to build it without credentials. On a Dask cluster of your own (pip install '.[dask]'):
+
+    python -m pipeline.main ... --runner=DaskRunner --dask_client_address=tcp://SCHEDULER:8786
+
 The driver lists the videos (and reads the split lists), then `beam.Create` hands them to workers
 that decode with ffmpeg, cut clips, encode records and write them straight into temporary pieces;
 a last stage packs the pieces into `<output>/<split>-SSSSS-of-NNNNN.tfrecord[.gz]` shards of about
@@ -37,14 +42,14 @@ import time
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import bair, incremental, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
-from pipeline.options import JobConfig, job_help, parse_options
+from pipeline.options import DASK_RUNNER, JobConfig, job_help, parse_options
 from pipeline.shard_writer import WriteShards
-from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodeVideos, VideosToRecords
+from pipeline.transforms import FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, DecodeVideos, VideosToRecords
 
 _log = logging.getLogger("pipeline.main")
 
@@ -90,20 +95,25 @@ def clip_spec(config: JobConfig) -> ClipSpec:
 
 
 def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int], work_dir: str) -> None:
-    """Adds the job's stages to `pipeline`: create, decode, clip, write shards and reports."""
+    """Adds the job's stages to `pipeline`: create, decode, clip, write shards and reports.
+
+    The reports are the job's one sink, and they include the shards written: on every runner they
+    are then complete only once the shards are, and the DaskRunner, which computes only the last
+    step of a pipeline and what it depends on, runs the whole job.
+    """
     created = pipeline | "ListedInputs" >> beam.Create(items)
     if config.dataset == "bair":
-        decoded = created | "ReadBairFiles" >> beam.ParDo(
-            bair.ReadBairFileFn(config.size, config.frame_stride)).with_outputs(FAILED, main="videos")
+        decoded = created | "ReadBairFiles" >> bair.ReadBairFiles(config.size, config.frame_stride)
     else:
         decoded = created | "Decode" >> DecodeVideos(config.size, config.fps, config.frame_stride,
                                                       config.decode_timeout_s, total=len(items),
                                                       threads=config.decode_threads)
-    clipped = decoded.videos | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
+    clipped = decoded[VIDEOS] | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
     num_shards = {split: config.num_shards for split in splits} if config.num_shards else None
-    _ = clipped.records | "WriteShards" >> WriteShards(
+    shards = clipped[RECORDS] | "WriteShards" >> WriteShards(
         config.output, manifest_writer.pieces_dir(work_dir), config.compression, splits, num_shards, piece_bytes)
-    _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN])
+    _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN],
+          shards | "ShardReports" >> beam.Map(manifest_writer.shard_report))
          | "WriteReports" >> manifest_writer.WriteReports(work_dir))
 
 
@@ -112,11 +122,60 @@ def make_pipeline(options) -> beam.Pipeline:
 
     The DirectRunner first tries the Prism runner, which downloads a binary and then ignores
     --direct_running_mode; the FnApiRunner is what it falls back to and what runs the
-    multi-processing mode, so the job goes there directly.
+    multi-processing mode, so the job goes there directly. Beam knows the DaskRunner only by its
+    module path, so its short name is resolved here.
     """
-    if options.view_as(StandardOptions).runner in (None, "DirectRunner"):
+    runner = options.view_as(StandardOptions).runner
+    if runner in (None, "DirectRunner"):
         return beam.Pipeline(runner=FnApiRunner(), options=options)
+    if runner == DASK_RUNNER:
+        from apache_beam.runners.dask.dask_runner import DaskRunner  # pylint: disable=import-outside-toplevel
+        return beam.Pipeline(runner=DaskRunner(), options=options)
     return beam.Pipeline(options=options)
+
+
+def is_dry_run(options) -> bool:
+    return bool(options.view_as(TestOptions).dry_run)
+
+
+def dry_run(options, config: JobConfig, listed: ListedInputs, splits, piece_bytes) -> int:
+    """Builds the job (on Dataflow: translates it and builds the job request) without running it."""
+    pipeline = make_pipeline(options)
+    build(pipeline, config, listed.items, splits, piece_bytes, manifest_writer.new_work_dir(config.output))
+    result = pipeline.run()
+    job = getattr(result, "job", None)
+    steps = f" of {len(job.proto.steps)} steps" if job is not None and job.proto.steps else ""
+    print(f"dry run: the {options.view_as(StandardOptions).runner} job{steps} for {len(listed.items)} "
+          f"{config.dataset} inputs was built and not submitted; nothing was written to {config.output}")
+    return EXIT_OK
+
+
+def run_pipeline(options, config: JobConfig, listed: ListedInputs, splits, piece_bytes) -> list[dict]:
+    """Runs the job into a temporary work folder; returns the per-video reports it wrote."""
+    work_dir = manifest_writer.new_work_dir(config.output)
+    try:
+        pipeline = make_pipeline(options)
+        build(pipeline, config, listed.items, splits, piece_bytes, work_dir)
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        finally:
+            close_dask_client(result)
+        log_counters(result)
+        reports = manifest_writer.read_reports(work_dir)
+    finally:
+        manifest_writer.remove_dir(work_dir)
+    if config.dataset != "bair":  # a BAIR file holds many videos, each with its own report
+        manifest_writer.check_one_report_per_video(reports, listed.items)
+    return reports
+
+
+def close_dask_client(result) -> None:
+    """The DaskRunner leaves its client connected; closed, it does not outlive the job (and try to
+    reach a scheduler that has shut down)."""
+    client = getattr(result, "client", None)
+    if client is not None and hasattr(client, "close"):
+        client.close()
 
 
 def run(argv=None) -> int:
@@ -150,21 +209,18 @@ def run(argv=None) -> int:
     bytes_per_clip = manifest_writer.clip_bytes(clip_spec(config), config.size, config.encoding,
                                                 config.compression)
     piece_bytes = manifest_writer.piece_bytes(listed.expected_clips, bytes_per_clip, config.num_shards)
+    if is_dry_run(options):
+        return dry_run(options, config, listed, splits, piece_bytes)
     manifest_writer.clear_previous(config.output, splits)
     forecast = {s: (listed.expected_clips[s], config.num_shards or manifest_writer.expected_num_shards(
         listed.expected_clips[s], bytes_per_clip)) for s in splits}
     _log.info("%d %s inputs listed (%s); writing to %s", len(listed.items), config.dataset, ", ".join(
         f"{s}: ~{clips:.0f} clips, ~{shards} shards" for s, (clips, shards) in forecast.items()), config.output)
-    work_dir = manifest_writer.new_work_dir(config.output)
     try:
-        pipeline = make_pipeline(options)
-        build(pipeline, config, listed.items, splits, piece_bytes, work_dir)
-        result = pipeline.run()
-        result.wait_until_finish()
-        log_counters(result)
-        reports = manifest_writer.read_reports(work_dir)
-    finally:
-        manifest_writer.remove_dir(work_dir)
+        reports = run_pipeline(options, config, listed, splits, piece_bytes)
+    except manifest_writer.IncompleteReports as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
     counts = manifest_writer.split_counts(reports, splits)
     files = {split: manifest_writer.shard_files_written(config.output, split, config.compression)
              for split in splits}

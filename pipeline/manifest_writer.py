@@ -8,6 +8,7 @@ Afterwards `read_reports` brings them back to the driver, `shard_files_written` 
 `build_manifest` describes them, and `pipeline.schema.write_manifest` writes it last.
 """
 
+import collections
 import dataclasses
 import json
 import math
@@ -118,8 +119,31 @@ def shard_files_written(output: str, split: str, compression: str) -> tuple[str,
 # Per-video reports
 
 
+class IncompleteReports(RuntimeError):
+    """The runner finished, but some listed videos came back with no report."""
+
+
+def shard_report(path: str) -> dict:
+    """The report of one shard file written (see pipeline.main.build: why shards are reported)."""
+    return {"kind": "shard", "path": path}
+
+
+def check_one_report_per_video(reports: list[dict], sources) -> None:
+    """Every listed video must come back once, written, failed or too short: a runner that lost
+    outputs must not pass for a job whose videos all failed quietly."""
+    reported = [r["video_id"] for r in reports if r["kind"] in ("written", "failed", "too_short")]
+    listed = {source.video_id for source in sources}
+    lost = sorted(listed - set(reported))
+    twice = sorted(video_id for video_id, n in collections.Counter(reported).items() if n > 1)
+    if lost or twice:
+        raise IncompleteReports(
+            f"the runner returned no report for {len(lost)} of {len(listed)} videos (e.g. {lost[:2]}) "
+            f"and more than one for {len(twice)} (e.g. {twice[:2]}); it lost or repeated outputs, so "
+            "no manifest was written: run the job again, or on another runner")
+
+
 class WriteReports(beam.PTransform):
-    """Report dicts (FAILED and WRITTEN outputs) -> one JSON-lines file `<work_dir>/videos.jsonl`."""
+    """Report dicts (FAILED and WRITTEN outputs, shards) -> one JSON-lines file `<work_dir>/videos.jsonl`."""
 
     def __init__(self, work_dir: str):
         super().__init__()

@@ -9,12 +9,15 @@ import argparse
 import dataclasses
 import os
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions, PipelineOptions,
+                                                  StandardOptions, TestOptions)
+from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 
 from pipeline import schema
 
 DATASETS = ("ucf101", "bair", "folder")
 DEFAULT_MAX_FAILURE_FRACTION = 0.1
+DIRECT_RUNNER, DASK_RUNNER, DATAFLOW_RUNNER = "DirectRunner", "DaskRunner", "DataflowRunner"
 
 
 class PreprocessOptions(PipelineOptions):
@@ -149,6 +152,8 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     core instead. Values the caller gives are kept.
     """
     argv = list(argv or [])
+    if DASK_RUNNER in " ".join(argv):
+        _import_dask_options()
     options = PipelineOptions(argv)
     # Beam only warns about flags it does not know; a misspelt job flag must not be ignored.
     unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
@@ -157,8 +162,18 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
                          "see python -m pipeline.main --help")
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
-        standard.runner = "DirectRunner"
-    given = " ".join(argv)
+        standard.runner = DIRECT_RUNNER
+    if standard.runner == DIRECT_RUNNER:
+        _set_local_defaults(options, " ".join(argv))
+    config = JobConfig.from_options(options)
+    if standard.runner == DASK_RUNNER:
+        _check_dask(config)
+    if standard.runner == DATAFLOW_RUNNER:
+        _check_dataflow_locations(options)
+    return options, config
+
+
+def _set_local_defaults(options: PipelineOptions, given: str) -> None:
     direct = options.view_as(DirectOptions)
     if "--direct_running_mode" not in given:
         # One process whose decode threads keep an ffmpeg per core busy: the decoding happens in
@@ -171,4 +186,39 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
             job.decode_threads = os.cpu_count() or 1
     elif "--direct_num_workers" not in given:
         direct.direct_num_workers = os.cpu_count() or 1
-    return options, JobConfig.from_options(options)
+
+
+def _import_dask_options() -> None:
+    """Beam parses the --dask_* flags only once their options class has been imported."""
+    try:
+        from apache_beam.runners.dask import dask_runner  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError as error:
+        raise ValueError(f"--runner={DASK_RUNNER} needs Dask ({error}): pip install '.[dask]'") from error
+
+
+def _check_dask(config: JobConfig) -> None:
+    # Decode threads hand their last videos out in finish_bundle, whose outputs the DaskRunner
+    # (Beam 2.77) drops; a Dask worker runs a bundle per thread instead (dask worker --nthreads).
+    _check(config.decode_threads == 1,
+           f"--decode_threads={config.decode_threads} does not work on the DaskRunner (it drops what "
+           "a bundle outputs last); leave it at 1 and give the Dask workers more threads instead")
+
+
+def _check_dataflow_locations(options: PipelineOptions) -> None:
+    """Refuses temp and staging locations that Beam's validator would reject.
+
+    With neither a valid --temp_location nor a valid --staging_location, Beam only warns and looks
+    up (or creates) a default `dataflow-staging-...` bucket over the network, which hangs a dry run
+    offline and is never what a caller who named a bucket meant. A bucket name needs 3-63 of
+    [a-z0-9._-]: `gs://b/tmp` is not a valid location.
+    """
+    cloud = options.view_as(GoogleCloudOptions)
+    validator = PipelineOptionsValidator(options, None)
+    given = {name: getattr(cloud, name) for name in ("temp_location", "staging_location") if getattr(cloud, name)}
+    errors = {name: validator.validate_gcs_path(cloud, name) for name in given}
+    if given and all(errors.values()):
+        raise ValueError("; ".join(f"--{name}={given[name]}: {errors[name][0]}" for name in given)
+                         + "; give a gs://BUCKET/PATH in a bucket you own")
+    _check(bool(given) or not options.view_as(TestOptions).dry_run,
+           "a Dataflow dry run needs --temp_location=gs://BUCKET/tmp (without it Beam looks up a "
+           "default bucket, which needs the network and credentials)")

@@ -3,7 +3,7 @@
 Beam's WriteToTFRecord with a fixed shard count first groups every record by shard: each record
 crosses the runner's shuffle, and on the DirectRunner no shard is written before the last video
 is decoded. Here the worker that makes a record writes it at once, into a temporary piece of at
-most `piece_bytes`; only the pieces' names and sizes cross the shuffle. A last stage packs each
+most `piece_bytes`; only the pieces' names cross the shuffle. A last stage packs each
 split's pieces into shards of balanced size (a rename when a shard is one piece, a byte-level
 concatenation otherwise: TFRecord files, and gzip members, concatenate into a valid file) and
 names them `<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, the names WriteToTFRecord would give.
@@ -14,8 +14,13 @@ The shard count follows the bytes actually written (ceil(bytes / TARGET_SHARD_BY
 fixed per split by `num_shards`; a split with no record still gets one (empty) shard, so the
 manifest can list every split. Pieces of a retried bundle are never named downstream, and the
 driver deletes `pieces_dir` when the job ends.
+
+A piece is named when it is opened, not when finish_bundle closes it: Beam's DaskRunner (2.77)
+drops whatever finish_bundle outputs. Its name is only acted on past the shuffle (`AllPieces`),
+when every bundle, and so every piece, has finished; that is where its size is read.
 """
 
+import concurrent.futures
 import dataclasses
 import heapq
 import logging
@@ -27,7 +32,6 @@ import uuid
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import schema
 from pipeline.transforms import NAMESPACE
@@ -44,7 +48,6 @@ class Piece:
     split: str
     path: str
     num_bytes: int
-    num_records: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +69,8 @@ def shard_pattern(split: str, compression: str) -> str:
 
 
 class WritePiecesFn(beam.DoFn):
-    """(split, record) -> Piece, for each piece closed at `piece_bytes` or at the end of a bundle."""
+    """(split, record) -> (split, path) of each piece it opens; a piece closes at `piece_bytes`
+    or at the end of the bundle."""
 
     def __init__(self, pieces_dir: str, compression: str, piece_bytes: dict[str, int]):
         self._dir, self._compression, self._piece_bytes = pieces_dir, compression, dict(piece_bytes)
@@ -76,32 +80,37 @@ class WritePiecesFn(beam.DoFn):
         tf.io.gfile.makedirs(self._dir)
 
     def start_bundle(self):
-        self._open = {}  # split -> (writer, Piece written so far)
+        self._open = {}  # split -> [writer, bytes written so far]
 
     def process(self, split_and_record):
         split, record = split_and_record
-        writer, piece = self._open.get(split) or self._new_piece(split)
-        writer.write(record)
+        if split not in self._open:
+            yield split, self._open_piece(split)
+        entry = self._open[split]
+        entry[0].write(record)
+        entry[1] += len(record)
         self._bytes_written.inc(len(record))
-        piece = dataclasses.replace(piece, num_bytes=piece.num_bytes + len(record),
-                                    num_records=piece.num_records + 1)
-        self._open[split] = writer, piece
-        if piece.num_bytes >= self._piece_bytes.get(split, TARGET_SHARD_BYTES):
-            yield self._close(split)
+        if entry[1] >= self._piece_bytes.get(split, TARGET_SHARD_BYTES):
+            self._open.pop(split)[0].close()
 
     def finish_bundle(self):
-        for split in list(self._open):
-            yield GlobalWindows.windowed_value(self._close(split))
+        for writer, _ in self._open.values():
+            writer.close()
+        self._open = {}
 
-    def _new_piece(self, split):
+    def _open_piece(self, split) -> str:
         path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{schema.shard_suffix(self._compression)}")
-        writer = tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression))
-        return writer, Piece(split, path, 0, 0)
+        self._open[split] = [tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression)), 0]
+        return path
 
-    def _close(self, split) -> Piece:
-        writer, piece = self._open.pop(split)
-        writer.close()
-        return piece
+
+def measure_pieces(splits_and_paths) -> list[Piece]:
+    """The finished pieces with their sizes, read from the file system (a few at a time: on gs://
+    each is a request)."""
+    splits_and_paths = list(splits_and_paths)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        sizes = list(pool.map(lambda pair: tf.io.gfile.stat(pair[1]).length, splits_and_paths))
+    return [Piece(split, path, size) for (split, path), size in zip(splits_and_paths, sizes)]
 
 
 def plan_shards(pieces, splits, num_shards: dict[str, int] | None = None,
@@ -174,6 +183,7 @@ class WriteShards(beam.PTransform):
         return (records
                 | "WritePieces" >> beam.ParDo(WritePiecesFn(self._dir, self._compression, self._piece_bytes))
                 | "AllPieces" >> beam.combiners.ToList()
-                | "PlanShards" >> beam.FlatMap(lambda pieces: plan_shards(pieces, splits, num_shards))
+                | "PlanShards" >> beam.FlatMap(
+                    lambda pieces: plan_shards(measure_pieces(pieces), splits, num_shards))
                 | "SpreadShards" >> beam.Reshuffle()
                 | "AssembleShards" >> beam.ParDo(AssembleShardFn(self._output, self._dir, self._compression)))

@@ -5,9 +5,15 @@ around it. Bad videos never fail a bundle: they leave through the FAILED output 
 person can act on, and Beam counters (namespace "preprocess") count what happened:
 videos_decoded, videos_failed, videos_too_short, clips_written.
 
-    sources | DecodeVideos(config)          -> videos, failed
-    videos  | VideosToRecords(spec, "raw")  -> records (split, bytes), failed, written
+    sources | DecodeVideos(config)          -> {VIDEOS, FAILED}
+    videos  | VideosToRecords(spec, "raw")  -> {RECORDS: (split, bytes), FAILED, WRITTEN}
     records | shard_writer.WriteShards(...) -> shard files per split
+
+Each DoFn has one output of (tag, value) pairs, which `SplitByTag` turns into a PCollection per
+tag, rather than `ParDo.with_outputs`: Beam's DaskRunner (2.77) hands every consumer of a
+multi-output ParDo all of its outputs, so decoded videos would reach the failure reports. One
+output split by cheap selecting steps means the same on every runner, and on Dataflow the
+selecting steps fuse with their producer.
 """
 
 import collections
@@ -25,6 +31,8 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline import decode, schema
 from pipeline.clips import ClipSpec, make_clips
 
+VIDEOS = "videos"    # DecodedVideo
+RECORDS = "records"  # (split, serialized tf.train.Example)
 FAILED = "failed"    # {"kind", "video_id", "path", "split", "reason"}: kind "failed" or "too_short"
 WRITTEN = "written"  # {"kind": "written", "video_id", "split", "clips"}: one per video with clips
 NAMESPACE = "preprocess"
@@ -70,7 +78,7 @@ class Progress:
 
 
 class DecodeVideoFn(beam.DoFn):
-    """VideoSource -> DecodedVideo, or a FAILED report naming ffmpeg's complaint.
+    """VideoSource -> (VIDEOS, DecodedVideo), or (FAILED, a report naming ffmpeg's complaint).
 
     With threads > 1, up to that many ffmpeg processes run at once from this one DoFn instance:
     the decoding happens in ffmpeg, not in Python, so threads give an in-process runner (or a
@@ -106,10 +114,7 @@ class DecodeVideoFn(beam.DoFn):
             source, future = self._pending.popleft()
             for output in self._outputs(source, future.result()):
                 # Outputs of finish_bundle carry their window explicitly; this job has one.
-                if isinstance(output, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-                else:
-                    yield GlobalWindows.windowed_value(output)
+                yield GlobalWindows.windowed_value(output)
 
     def teardown(self):
         if getattr(self, "_pool", None) is not None:
@@ -133,16 +138,16 @@ class DecodeVideoFn(beam.DoFn):
             self._failed.inc()
             self._progress.add(failed=True)
             _log.warning("could not decode %s: %s", source.path, frames_or_reason)
-            yield beam.pvalue.TaggedOutput(
-                FAILED, failure(source.video_id, source.path, source.split, frames_or_reason))
+            yield FAILED, failure(source.video_id, source.path, source.split, frames_or_reason)
             return
         self._decoded.inc()
         self._progress.add(frames=len(frames_or_reason))
-        yield DecodedVideo(source.video_id, source.path, source.label, source.split, frames_or_reason)
+        yield VIDEOS, DecodedVideo(source.video_id, source.path, source.label, source.split, frames_or_reason)
 
 
 class ClipVideoFn(beam.DoFn):
-    """DecodedVideo -> (split, serialized record) per clip; too-short videos go to FAILED."""
+    """DecodedVideo -> (RECORDS, (split, serialized record)) per clip and a WRITTEN report, or
+    a FAILED report for a video too short for one clip."""
 
     def __init__(self, spec: ClipSpec, encoding: str):
         self._spec, self._encoding = spec, encoding
@@ -155,18 +160,32 @@ class ClipVideoFn(beam.DoFn):
             self._too_short.inc()
             reason = (f"too short: {len(video.frames)} frames after resampling, one clip needs "
                       f"{self._spec.num_frames} (lower --num_frames, --frame_stride or --fps)")
-            yield beam.pvalue.TaggedOutput(FAILED, failure(video.video_id, video.path, video.split, reason, "too_short"))
+            yield FAILED, failure(video.video_id, video.path, video.split, reason, "too_short")
             return
         for start, window in zip(starts, windows):
             clip = schema.Clip(frames=window, label=video.label, video_id=video.video_id, start=start)
-            yield video.split, schema.encode_clip(clip, self._encoding)
+            yield RECORDS, (video.split, schema.encode_clip(clip, self._encoding))
         self._clips.inc(len(starts))
-        yield beam.pvalue.TaggedOutput(
-            WRITTEN, {"kind": "written", "video_id": video.video_id, "split": video.split, "clips": len(starts)})
+        yield WRITTEN, {"kind": "written", "video_id": video.video_id, "split": video.split, "clips": len(starts)}
+
+
+class SplitByTag(beam.PTransform):
+    """PCollection[(tag, value)] -> {tag: PCollection[value]} for the given tags (module doc: why)."""
+
+    def __init__(self, *tags: str):
+        super().__init__()
+        self._tags = tags
+
+    def expand(self, tagged):
+        return {tag: tagged | f"Select{tag.title()}" >> beam.FlatMap(_values_tagged, tag) for tag in self._tags}
+
+
+def _values_tagged(tag_and_value, tag: str):
+    return (tag_and_value[1],) if tag_and_value[0] == tag else ()
 
 
 class DecodeVideos(beam.PTransform):
-    """PCollection[VideoSource] -> outputs: main DecodedVideo, FAILED reports."""
+    """PCollection[VideoSource] -> {VIDEOS: DecodedVideo, FAILED: reports}."""
 
     def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
                  total: int | None = None, threads: int = 1):
@@ -174,16 +193,17 @@ class DecodeVideos(beam.PTransform):
         self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s, total, threads)
 
     def expand(self, sources):
-        return sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn).with_outputs(FAILED, main="videos")
+        return (sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn)
+                | "Route" >> SplitByTag(VIDEOS, FAILED))
 
 
 class VideosToRecords(beam.PTransform):
-    """PCollection[DecodedVideo] -> outputs: main (split, record bytes), FAILED, WRITTEN."""
+    """PCollection[DecodedVideo] -> {RECORDS: (split, record bytes), FAILED, WRITTEN}."""
 
     def __init__(self, spec: ClipSpec, encoding: str):
         super().__init__()
         self._spec, self._encoding = spec, encoding
 
     def expand(self, videos):
-        return videos | "CutAndEncodeClips" >> beam.ParDo(
-            ClipVideoFn(self._spec, self._encoding)).with_outputs(FAILED, WRITTEN, main="records")
+        return (videos | "CutAndEncodeClips" >> beam.ParDo(ClipVideoFn(self._spec, self._encoding))
+                | "Route" >> SplitByTag(RECORDS, FAILED, WRITTEN))

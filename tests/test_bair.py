@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import bair
-from pipeline.transforms import FAILED
+from pipeline.transforms import FAILED, VIDEOS
 
 
 def _trajectories(count, seed=0):
@@ -33,7 +33,7 @@ def test_read_file_yields_every_trajectory_with_its_raw_frames(bair_root):
     expected = _trajectories(3, 0)
     files = [f for f in bair.list_bair_files(str(bair_root)) if f.split == "train"]
     with BeamTestPipeline() as p:
-        videos = p | beam.Create(files) | beam.ParDo(bair.ReadBairFileFn(64, None))
+        videos = (p | beam.Create(files) | bair.ReadBairFiles(64, None))[VIDEOS]
         assert_that(videos | beam.Map(lambda v: (v.video_id, v.split, v.label, v.frames.shape,
                                                  bool(np.array_equal(v.frames, expected[int(v.video_id[-1])])))),
                     equal_to([(f"train/traj_0_to_2.tfrecords#{i}", "train", -1, (30, 64, 64, 3), True)
@@ -55,8 +55,8 @@ def test_corrupt_file_is_reported_not_fatal(tmp_path):
         handle.truncate(handle.seek(0, 2) - 1000)
     files = bair.list_bair_files(str(tmp_path))
     with BeamTestPipeline() as p:
-        outputs = p | beam.Create(files) | beam.ParDo(bair.ReadBairFileFn(64, None)).with_outputs(FAILED, main="videos")
-        assert_that(outputs.videos | beam.Map(lambda v: v.video_id),
+        outputs = p | beam.Create(files) | bair.ReadBairFiles(64, None)
+        assert_that(outputs[VIDEOS] | beam.Map(lambda v: v.video_id),
                     equal_to(["train/traj_0_to_1.tfrecords#0"]), label="Good")
         assert_that(outputs[FAILED] | beam.Map(lambda f: (f["video_id"], "after 1 good records" in f["reason"])),
                     equal_to([("train/traj_0_to_1.tfrecords#1..", True)]), label="Failed")

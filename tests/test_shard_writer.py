@@ -48,8 +48,8 @@ def test_every_record_lands_once_in_a_complete_shard_set(tmp_path, compression):
 
 def test_plan_packs_largest_pieces_into_the_lightest_shard():
     mb = 2**20
-    pieces = [Piece("train", f"/p/{i}", size * mb, 1) for i, size in enumerate([150, 150, 100, 60, 40, 30])]
-    plans = plan_shards(pieces + [Piece("test", "/p/t", 5 * mb, 1)], ["train", "test"], target_bytes=150 * mb)
+    pieces = [Piece("train", f"/p/{i}", size * mb) for i, size in enumerate([150, 150, 100, 60, 40, 30])]
+    plans = plan_shards(pieces + [Piece("test", "/p/t", 5 * mb)], ["train", "test"], target_bytes=150 * mb)
     train = [plan for plan in plans if plan.split == "train"]
     assert [plan.count for plan in train] == [4] * 4 and [plan.index for plan in train] == [0, 1, 2, 3]
     sizes = {piece.path: piece.num_bytes for piece in pieces}
@@ -60,7 +60,7 @@ def test_plan_packs_largest_pieces_into_the_lightest_shard():
 
 
 def test_plan_honours_a_fixed_count_and_names_shards_like_beam():
-    plans = plan_shards([Piece("train", "/p/a", 10, 1)], ["train"], num_shards={"train": 3})
+    plans = plan_shards([Piece("train", "/p/a", 10)], ["train"], num_shards={"train": 3})
     assert [plan.pieces for plan in plans] == [("/p/a",), (), ()]
     assert plans[2].file_name("gzip") == "train-00002-of-00003.tfrecord.gz"
 

@@ -10,7 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline import schema
 from pipeline.clips import ClipSpec
 from pipeline.sources import VideoSource
-from pipeline.transforms import FAILED, NAMESPACE, WRITTEN, DecodedVideo, DecodeVideos, VideosToRecords
+from pipeline.transforms import (FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, DecodedVideo, DecodeVideos,
+                                 VideosToRecords)
 from tests.video_fixtures import make_bad_videos, make_video
 
 
@@ -40,8 +41,8 @@ def test_decode_and_clip_route_good_and_bad_videos(videos):
     # Built, then run explicitly, so that the counters can be read from the result.
     p = BeamTestPipeline()
     decoded = p | beam.Create(_sources(videos)) | DecodeVideos(32, None, None, 60.0)
-    clipped = decoded.videos | VideosToRecords(ClipSpec(num_frames=16), "raw")
-    assert_that(clipped.records | beam.Map(_summary), equal_to([
+    clipped = decoded[VIDEOS] | VideosToRecords(ClipSpec(num_frames=16), "raw")
+    assert_that(clipped[RECORDS] | beam.Map(_summary), equal_to([
         ("train", "good_0.avi", 0, 0, (16, 32, 32, 3)), ("train", "good_0.avi", 16, 0, (16, 32, 32, 3)),
         ("train", "good_1.avi", 0, 1, (16, 32, 32, 3)), ("train", "good_1.avi", 16, 1, (16, 32, 32, 3)),
     ]), label="Records")
@@ -63,7 +64,7 @@ def test_decode_threads_give_the_same_outputs(videos):
     sources = _sources(videos) + [VideoSource(f"again_{i}.avi", path, 5, "test") for i, path in enumerate(good)]
     with BeamTestPipeline() as p:
         decoded = p | beam.Create(sources) | DecodeVideos(16, None, 2, 60.0, threads=3)
-        assert_that(decoded.videos | beam.Map(lambda v: (v.video_id, v.label, v.frames.shape)), equal_to([
+        assert_that(decoded[VIDEOS] | beam.Map(lambda v: (v.video_id, v.label, v.frames.shape)), equal_to([
             ("good_0.avi", 0, (20, 16, 16, 3)), ("good_1.avi", 1, (20, 16, 16, 3)),
             ("too_short.avi", 1, (4, 16, 16, 3)),
             ("again_0.avi", 5, (20, 16, 16, 3)), ("again_1.avi", 5, (20, 16, 16, 3))]), label="Videos")
@@ -76,7 +77,7 @@ def test_clip_pixels_are_the_decoded_frames():
     video = DecodedVideo("v", "/v.avi", 3, "test", frames)
     with BeamTestPipeline() as p:
         records = (p | beam.Create([video])
-                   | VideosToRecords(ClipSpec(num_frames=4, clip_stride=8), "png")).records
+                   | VideosToRecords(ClipSpec(num_frames=4, clip_stride=8), "png"))[RECORDS]
         assert_that(records | beam.Map(lambda kv: _frames_match(kv[1], frames)), equal_to([True] * 3))
 
 
