@@ -160,3 +160,43 @@ def test_config_round_trips_and_validates(shard_dir, tmp_path):
         config_lib.load_config(str(tmp_path / "nowhere"))
     generator = config.build_generator()
     assert generator(generator.sample_latents(2, seed=1)).shape == (2,) + SHAPE
+
+
+def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
+    from pipeline import schema
+    from trainer import best_checkpoint, sample, video_io
+
+    shards = write_shards(tmp_path / "shapes", num_files=2, clips_per_file=12, shape=SHAPE,
+                          data_generator=schema.SHAPE_MOTION)
+    config = make_config(shards, tmp_path / "run", train_steps=4, eval_every=2, eval_videos=4,
+                         summary_every=100, ema_decay=0.5)
+    train_lib.train(config)
+    scalars = {}
+    for path in tf.io.gfile.glob(os.path.join(str(tmp_path / "run" / "train"), "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(event.step)
+    assert scalars["eval/fd_shapes"] == [2, 4] and "eval/single_blob_fraction" in scalars
+    record = best_checkpoint.read_record(str(tmp_path / "run"))
+    assert record["metric"] == "eval/fd_shapes" and record["step"] in (2, 4)
+    assert best_checkpoint.best_checkpoint(str(tmp_path / "run")).endswith(f"ckpt-{record['step']}")
+    out = sample.write_samples(str(tmp_path / "run"), str(tmp_path / "best.gif"), num_videos=1,
+                               checkpoint="best")
+    assert video_io.read_video(out).shape == SHAPE
+    # A better value replaces the best; a worse one keeps it; a rerun remembers it.
+    best = best_checkpoint.BestCheckpoint(str(tmp_path / "run"), "eval/fd_shapes",
+                                          train_lib.build_state(config).checkpoint)
+    assert best.best == record["value"]
+    assert not best.update(9, {"eval/fd_shapes": record["value"] + 1})
+    assert best.update(10, {"eval/fd_shapes": record["value"] - 1})
+    assert best_checkpoint.read_record(str(tmp_path / "run"))["step"] == 10
+    assert best_checkpoint.higher_is_better("eval/single_blob_fraction")
+
+
+def test_checkpoint_best_without_evaluation_says_how_to_get_one(shard_dir, tmp_path):
+    from trainer import restore
+
+    config = make_config(shard_dir, tmp_path / "run", train_steps=1)
+    train_lib.train(config)
+    with pytest.raises(restore.RestoreError, match="--eval_every"):
+        restore.load_generator(str(tmp_path / "run"), checkpoint="best")

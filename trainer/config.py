@@ -71,6 +71,9 @@ class Config:
     sample_every: int = 500
     num_samples: int = 8
     max_to_keep: int = 3
+    eval_every: int = 0  # steps between evaluations on the chief (0: none)
+    eval_videos: int = 64  # generated and real videos per evaluation
+    best_metric: str = ""  # the metric the best checkpoint is kept by; "": the Fréchet distance
     skip_corrupt_shards: bool = False  # leave out (and name) corrupt shard files instead of stopping
 
     def __post_init__(self):
@@ -87,6 +90,8 @@ class Config:
             (min(self.checkpoint_every, self.summary_every, self.sample_every) > 0,
              f"checkpoint_every={self.checkpoint_every}, summary_every={self.summary_every} and "
              f"sample_every={self.sample_every} must be > 0"),
+            (self.eval_every >= 0 and self.eval_videos >= 2,
+             f"eval_every={self.eval_every} must be >= 0 and eval_videos={self.eval_videos} >= 2"),
             (self.num_samples > 0 and self.max_to_keep > 0,
              f"num_samples={self.num_samples} and max_to_keep={self.max_to_keep} must be > 0"),
             (0.0 <= self.ema_decay < 1.0, f"ema_decay={self.ema_decay} must be in [0, 1)"),

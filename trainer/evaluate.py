@@ -220,6 +220,12 @@ class TrainingEvaluator:
         return eval_generator(generator, config, self._real, self._extractor, seed=self._seed,
                               metric=self._metric, shape_motion=self._shape_motion)
 
+    @property
+    def frechet_metric(self) -> str | None:
+        """The scalar name of the Fréchet distance it reports (after the first call), or None
+        when no feature network applies to the data."""
+        return f"eval/{self._metric}" if self._extractor is not None else None
+
 
 # ----------------------------------------------------------------------------------------------
 # The command

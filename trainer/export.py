@@ -32,6 +32,8 @@ def define_flags():
     flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
     flags.DEFINE_bool("ema", True, "Export the EMA generator when the checkpoint has one.")
     flags.DEFINE_bool("overwrite", False, "Replace an existing export_dir.")
+    flags.DEFINE_string("checkpoint", "latest", "latest, best (kept by training with "
+                        "--eval_every) or a checkpoint path.")
 
 
 class VideoGeneratorModule(tf.Module):
@@ -71,12 +73,15 @@ class VideoGeneratorModule(tf.Module):
         return tf.identity(self.names)
 
 
-def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: bool = False) -> str:
-    """Writes the SavedModel of model_dir's latest generator to export_dir; returns export_dir."""
+def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: bool = False,
+           checkpoint: str = "latest") -> str:
+    """Writes the SavedModel of model_dir's generator (the latest checkpoint's, or `checkpoint`'s:
+    "best" or a path) to export_dir; returns export_dir."""
     export_dir = export_dir.rstrip("/")
     if tf.io.gfile.exists(export_dir) and not overwrite:
         raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
-    generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
+    generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema,
+                                               checkpoint=checkpoint)
     module = VideoGeneratorModule(generator, config.class_names if config.conditional else ())
 
     remote = "://" in export_dir  # object stores cannot rename folders: written in place
@@ -98,7 +103,7 @@ def main(argv):
     del argv
     try:
         f = flags.FLAGS
-        path = export(f.model_dir, f.export_dir, f.ema, f.overwrite)
+        path = export(f.model_dir, f.export_dir, f.ema, f.overwrite, f.checkpoint)
     except (ValueError, restore.RestoreError) as error:
         sys.exit(f"error: {error}")
     print(f"exported {path}")

@@ -53,6 +53,8 @@ _IMAGE_DISC_LOGITS = flags.DEFINE_enum("image_disc_logits", None, ["patch", "glo
 _VIDEO_DISC_POOL = flags.DEFINE_integer("video_disc_pool", None, "Average-pool factor of the "
                                         "video discriminator's input in space (default: the "
                                         "preset's; 1 is the paper's).")
+_GEN_CHANNELS = flags.DEFINE_list("gen_channels", None, "Frame generator widths at 4, 8, 16 and "
+                                  "32 pixels, e.g. 128,64,32,16 (default: the preset's).")
 _DISC_BATCH_NORM = flags.DEFINE_bool("disc_batch_norm", None, "Batch norm in the discriminators "
                                      "(default: the preset's).")
 _SPECTRAL_NORM = flags.DEFINE_bool("spectral_norm", False, "Spectral norm in the discriminators.")
@@ -81,6 +83,12 @@ _SUMMARY_EVERY = flags.DEFINE_integer("summary_every", 50, "Steps between scalar
                                       "progress lines.")
 _SAMPLE_EVERY = flags.DEFINE_integer("sample_every", 500, "Steps between GIF samples.")
 _MAX_TO_KEEP = flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 0, "Steps between evaluations on the chief "
+                                   "(TensorBoard eval/*, best checkpoint); 0: none.")
+_EVAL_VIDEOS = flags.DEFINE_integer("eval_videos", 64, "Generated and real videos per evaluation.")
+_BEST_METRIC = flags.DEFINE_string("best_metric", "", "Metric the best checkpoint (<model_dir>/"
+                                   "best) is kept by, e.g. fd_shapes, fvd or "
+                                   "single_blob_fraction; default: the Fréchet distance.")
 _SKIP_CORRUPT_SHARDS = flags.DEFINE_bool("skip_corrupt_shards", False, "Leave out (and name) "
                                          "corrupt shard files instead of stopping.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
@@ -97,7 +105,8 @@ def config_from_flags():
                                     num_classes=len(class_names) if conditional else 0,
                                     image_disc_logits=_IMAGE_DISC_LOGITS.value,
                                     video_disc_pool=_VIDEO_DISC_POOL.value,
-                                    disc_batch_norm=_DISC_BATCH_NORM.value)
+                                    disc_batch_norm=_DISC_BATCH_NORM.value,
+                                    gen_channels=_int_list(_GEN_CHANNELS.value, "gen_channels"))
     return shards, config_lib.Config(
         model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
         conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,
@@ -113,7 +122,17 @@ def config_from_flags():
         tpu=_TPU.value,
         checkpoint_every=_CHECKPOINT_EVERY.value, summary_every=_SUMMARY_EVERY.value,
         sample_every=_SAMPLE_EVERY.value, max_to_keep=_MAX_TO_KEEP.value,
-        skip_corrupt_shards=_SKIP_CORRUPT_SHARDS.value)
+        eval_every=_EVAL_EVERY.value, eval_videos=_EVAL_VIDEOS.value,
+        best_metric=_BEST_METRIC.value, skip_corrupt_shards=_SKIP_CORRUPT_SHARDS.value)
+
+
+def _int_list(values, name):
+    if values is None:
+        return None
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise ValueError(f"--{name}={','.join(values)}: give whole numbers separated by commas")
 
 
 def target_steps(model_dir: str) -> int:

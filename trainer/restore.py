@@ -33,17 +33,35 @@ def latest_checkpoint(model_dir: str) -> str:
     return path
 
 
+def resolve_checkpoint(model_dir: str, checkpoint: str | None) -> str:
+    """A checkpoint path: the latest for ""/None/"latest", the best kept by --eval_every for
+    "best" (trainer.best_checkpoint), else the path as given."""
+    if not checkpoint or checkpoint == "latest":
+        return latest_checkpoint(model_dir)
+    if checkpoint == "best":
+        from trainer import best_checkpoint
+
+        path = best_checkpoint.best_checkpoint(model_dir)
+        if path is None:
+            raise RestoreError(
+                f"no best checkpoint in {best_checkpoint.best_dir(model_dir)}: it is kept by "
+                "training with --eval_every=N; use --checkpoint=latest (the default)")
+        return path
+    return checkpoint
+
+
 def checkpoint_has(path: str, key: str) -> bool:
     return any(name.startswith(key + "/") for name, _ in tf.train.list_variables(path))
 
 
 def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | None = None):
-    """(generator, config) from the latest checkpoint, or from `checkpoint` when given.
+    """(generator, config) from the latest checkpoint, or from `checkpoint` when given (a path,
+    "latest" or "best": see resolve_checkpoint).
 
     The EMA generator is used when prefer_ema and the checkpoint holds one; else the trained one.
     """
     config = config_lib.load_config(model_dir)
-    path = checkpoint or latest_checkpoint(model_dir)
+    path = resolve_checkpoint(model_dir, checkpoint)
     key = EMA_KEY if prefer_ema and checkpoint_has(path, EMA_KEY) else GENERATOR_KEY
     generator = dataclasses.replace(config, mixed_precision="none").build_generator()
     status = tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial()

@@ -14,6 +14,7 @@ MoCoGAN splits a video into content and motion, and the factor grids show it:
   one motion, so a column shows the same draw as every class.
 `--num_frames` makes videos longer (or shorter) than the training clips: the GRU unrolls further.
 
+`--checkpoint=best` takes the best checkpoint kept by training with --eval_every.
 Uses the latest checkpoint's EMA generator when the run kept one (--no_ema: the trained one).
 The same --seed gives the same videos. Conditional models cycle through the classes unless
 --label names one (by name or index). .gif and .mp4 get an animated grid; .png a contact sheet
@@ -51,6 +52,8 @@ def define_flags():
     flags.DEFINE_enum("vary", "none", list(VARY), "A factor grid: rows share content (motion), "
                       "columns share motion (content), or one row per class.")
     flags.DEFINE_integer("num_frames", None, "Frames per video (default: the training clips').")
+    flags.DEFINE_string("checkpoint", "latest", "latest, best (kept by training with "
+                        "--eval_every) or a checkpoint path.")
 
 
 def generate(generator, config, num_videos: int, label=None, seed: int = 0,
@@ -111,7 +114,8 @@ def factor_latents(generator, config, rows: int, cols: int, vary: str, seed: int
 
 def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, seed: int = 0,
                   fps: float = 8.0, cols: int | None = None, prefer_ema: bool = True,
-                  sheet_frames: int = 8, vary: str = "none", num_frames: int | None = None) -> str:
+                  sheet_frames: int = 8, vary: str = "none", num_frames: int | None = None,
+                  checkpoint: str = "latest") -> str:
     """Generates videos from model_dir's latest checkpoint and writes them to `out`."""
     extension = os.path.splitext(out)[1].lower()
     if extension not in EXTENSIONS:
@@ -120,7 +124,8 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
         raise ValueError(f"--num_videos={num_videos} must be >= 1")
     if num_frames is not None and num_frames < 1:
         raise ValueError(f"--num_frames={num_frames} must be >= 1")
-    generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema)
+    generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema,
+                                               checkpoint=checkpoint)
     if vary == "none":
         videos = generate(generator, config, num_videos, label, seed, num_frames)
         cols = cols or math.ceil(math.sqrt(num_videos))
@@ -138,7 +143,7 @@ def main(argv):
     try:
         f = flags.FLAGS
         path = write_samples(f.model_dir, f.out, f.num_videos, f.label, f.seed, f.fps, f.cols,
-                             f.ema, f.sheet_frames, f.vary, f.num_frames)
+                             f.ema, f.sheet_frames, f.vary, f.num_frames, f.checkpoint)
     except (ValueError, restore.RestoreError) as error:  # ConfigError is a ValueError
         sys.exit(f"error: {error}")
     print(f"wrote {path}")

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from trainer import best_checkpoint
 from trainer import config as config_lib
 from trainer import data
 from trainer import shard_sets
@@ -182,6 +183,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
         if not chief:  # only the chief's copy is kept
             tf.io.gfile.rmtree(save_dir)
 
+    evaluation = Evaluation(config, state, writer) if chief and config.eval_every else None
     step, values = int(state.step.numpy()), {}
     timer = (time.perf_counter(), step)
     while step < config.train_steps:
@@ -201,12 +203,48 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
             timer = (time.perf_counter(), step)
         if step % config.sample_every == 0:
             writer.samples(step)
+        if evaluation is not None and step % config.eval_every == 0:
+            evaluation(step)
         if step % config.checkpoint_every == 0 and step < config.train_steps:
             save()
     if manager.latest_checkpoint is None or int(state.step.numpy()) != checkpoint_step(manager.latest_checkpoint):
         save()
     writer.close()
     return TrainResult(int(state.step.numpy()), values, state)
+
+
+class Evaluation:
+    """Every --eval_every steps on the chief: metrics of the sampling generator against real
+    clips, written to TensorBoard as eval/*, and the best checkpoint kept by --best_metric."""
+
+    def __init__(self, config, state: TrainState, writer: summaries.Writer):
+        from trainer import evaluate  # metrics and feature networks: only runs that evaluate
+
+        self.config, self.state, self.writer = config, state, writer
+        self.evaluator = evaluate.TrainingEvaluator(
+            config.tfrecords, num_videos=config.eval_videos, seed=config.seed,
+            feature_model_dir=f"{config.model_dir}/feature_net")
+        self.best = None
+
+    def __call__(self, step: int) -> dict:
+        generator = self.state.ema_generator or self.state.models.generator
+        scalars = self.evaluator(generator, self.config)
+        self.writer.scalars(step, scalars)
+        logging.info("eval at step %d: %s", step,
+                     "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in sorted(scalars.items())))
+        if self.best is None:
+            metric = self.config.best_metric or self.evaluator.frechet_metric
+            if not metric:
+                logging.warning("no Fréchet distance applies to this data (see trainer.evaluate); "
+                                "pass --best_metric to keep a best checkpoint")
+                self.best = False
+            else:
+                metric = metric if metric.startswith("eval/") else f"eval/{metric}"
+                self.best = best_checkpoint.BestCheckpoint(self.config.model_dir, metric,
+                                                           self.state.checkpoint)
+        if self.best and self.best.update(step, scalars):
+            logging.info("new best %s %.4f at step %d", self.best.metric, self.best.best, step)
+        return scalars
 
 
 def _read_and_step(train_step, iterator, shards, phases):

@@ -11,7 +11,8 @@ import importlib
 
 RECIPES = ("mocogan", "demo")
 # Recipe flags that choose the networks (trainer.models.ModelConfig) rather than the run.
-MODEL_FLAGS = ("image_disc_logits", "video_disc_pool", "disc_batch_norm", "spectral_norm")
+MODEL_FLAGS = ("image_disc_logits", "video_disc_pool", "disc_batch_norm", "spectral_norm",
+               "gen_channels")
 
 
 def recipe(name: str) -> dict:

@@ -36,14 +36,22 @@ PROBES = {
     "pool2_nobn": dict(video_disc_pool=2, r1_every=16, disc_batch_norm=False),
     "pool2_ema_hl": dict(video_disc_pool=2, r1_every=16, ema_decay=0.0,
                          ema_half_life_videos=5000, ema_rampup=0.05),
+    "ib64_g1_global": dict(video_disc_pool=2, r1_every=16, r1_gamma=1.0, image_batch_size=64,
+                           image_disc_logits="global"),
+    "ib64_g01": dict(video_disc_pool=2, r1_every=16, r1_gamma=0.1, image_batch_size=64),
+    "ib64_g1": dict(video_disc_pool=2, r1_every=16, r1_gamma=1.0, image_batch_size=64),
+    "ib64_g1_wide": dict(video_disc_pool=2, r1_every=16, r1_gamma=1.0, image_batch_size=64,
+                         gen_channels=(128, 64, 32, 16)),
 }
-METRICS = ("fvd", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
+METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
 
 def flag_args(values: dict) -> list[str]:
     args = []
     for name, value in values.items():
-        if isinstance(value, bool):
+        if isinstance(value, (tuple, list)):
+            args.append(f"--{name}={','.join(str(v) for v in value)}")
+        elif isinstance(value, bool):
             args.append(f"--{name}" if value else f"--no{name}")
         else:
             args.append(f"--{name}={value}")
