@@ -44,6 +44,11 @@ PROBES = {
                          gen_channels=(128, 64, 32, 16)),
     "ib64_g1_global_lr2": dict(video_disc_pool=2, r1_every=16, r1_gamma=1.0, image_batch_size=64,
                                image_disc_logits="global", learning_rate=2e-4),
+    "ib64": dict(video_disc_pool=2, r1_every=16, image_batch_size=64),
+    "ib64_warmup_global": dict(video_disc_pool=2, r1_every=16, image_batch_size=64,
+                               image_warmup_steps=750, image_disc_logits="global"),
+    "ib64_wide": dict(video_disc_pool=2, r1_every=16, image_batch_size=64,
+                      gen_channels=(128, 64, 32, 16)),
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
