@@ -26,8 +26,11 @@ setuptools.setup(
         "tensorflow-hub>=0.16",  # I3D for FVD, as TensorFlow users get it (trainer/pretrained.py)
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0"],
+        # The suite runs the job on a Dask cluster and builds it for Dataflow, so it needs both.
+        "test": ["pytest>=8", "pytest-xdist>=3", "build>=1.0", "dask[distributed]>=2024.1", "apache-beam[gcp]"],
         # gs:// through Beam and the DataflowRunner (Dataflow's workers already have it).
         "gcp": ["apache-beam[gcp]"],
+        # --runner=DaskRunner on a dask.distributed cluster.
+        "dask": ["dask[distributed]>=2024.1"],
     },
 )

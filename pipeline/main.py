@@ -142,9 +142,8 @@ def dry_run(options, config: JobConfig, listed: ListedInputs, splits, piece_byte
     """Builds the job (on Dataflow: translates it and builds the job request) without running it."""
     pipeline = make_pipeline(options)
     build(pipeline, config, listed.items, splits, piece_bytes, manifest_writer.new_work_dir(config.output))
-    result = pipeline.run()
-    job = getattr(result, "job", None)
-    steps = f" of {len(job.proto.steps)} steps" if job is not None and job.proto.steps else ""
+    job = getattr(pipeline.run(), "job", None)  # the DataflowRunner's job request, not sent
+    steps = f" ({len(job.proto_pipeline.components.transforms)} transforms)" if job is not None else ""
     print(f"dry run: the {options.view_as(StandardOptions).runner} job{steps} for {len(listed.items)} "
           f"{config.dataset} inputs was built and not submitted; nothing was written to {config.output}")
     return EXIT_OK

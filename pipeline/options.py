@@ -170,6 +170,10 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
         _check_dask(config)
     if standard.runner == DATAFLOW_RUNNER:
         _check_dataflow_locations(options)
+    # Only the DataflowRunner honours --dry_run; any other runner would run the whole job.
+    _check(not options.view_as(TestOptions).dry_run or standard.runner == DATAFLOW_RUNNER,
+           f"--dry_run builds a Dataflow job without running it; it needs --runner={DATAFLOW_RUNNER}, "
+           f"not {standard.runner}")
     return options, config
 
 
