@@ -145,3 +145,17 @@ def test_bad_option_values_name_the_option():
                           (dict(image_warmup_steps=-1), "image_warmup_steps")):
         with pytest.raises(config_lib.ConfigError, match=name):
             make_config(**options)
+
+
+def test_augment_reaches_the_discriminators_in_the_step_only():
+    config = make_config(augment="translation,cutout")
+    task, state = gan_step(config)
+    clean_task, clean_state = gan_step(dataclasses.replace(config, augment=""))
+    clean_state.models.image_discriminator.set_weights(state.models.image_discriminator.get_weights())
+    clean_state.models.generator.set_weights(state.models.generator.get_weights())
+    batch = real_batch()
+    augmented = float(task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    clean = float(clean_task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    assert augmented != pytest.approx(clean, abs=1e-6)
+    with pytest.raises(config_lib.ConfigError, match="augment"):
+        make_config(augment="flip")

@@ -54,6 +54,7 @@ class Config:
     # training, real and fake alike; it falls linearly to 0 over instance_noise_steps (0: constant).
     instance_noise: float = 0.0
     instance_noise_steps: int = 0
+    augment: str = ""  # discriminator-input augmentation per clip, e.g. "translation,cutout"
     image_warmup_steps: int = 0  # first steps train the frame generator against D_I alone
     ema_decay: float = 0.0  # a fixed EMA decay per step; 0 turns the EMA off unless a half-life is set
     # StyleGAN2-ADA's EMA: the half-life in training videos, growing with ema_rampup * videos seen.
@@ -108,6 +109,7 @@ class Config:
             (self.instance_noise >= 0 and self.instance_noise_steps >= 0,
              f"instance_noise={self.instance_noise} and instance_noise_steps="
              f"{self.instance_noise_steps} must be >= 0"),
+            (_augment_policy_error(self.augment) is None, _augment_policy_error(self.augment)),
             (self.image_warmup_steps >= 0,
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,
@@ -167,6 +169,16 @@ class Config:
             "ema": self.use_ema,
             "loss_scaling": self.mixed_precision == "fp16",
         }
+
+
+def _augment_policy_error(policy: str) -> str | None:
+    from trainer import augment
+
+    try:
+        augment.parse_policy(policy)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _tuples(data: dict) -> dict:

@@ -45,6 +45,9 @@ _INSTANCE_NOISE = flags.DEFINE_float("instance_noise", 0.0, "Sigma of Gaussian n
                                      "every discriminator input in training (0: off).")
 _INSTANCE_NOISE_STEPS = flags.DEFINE_integer("instance_noise_steps", 0, "Steps over which the "
                                              "instance noise falls linearly to 0 (0: constant).")
+_AUGMENT = flags.DEFINE_string("augment", "", "Augment every discriminator input, real and "
+                               "fake, the same in each frame of a clip: translation, cutout or "
+                               "both, comma-separated (DiffAugment); empty: off.")
 _IMAGE_WARMUP_STEPS = flags.DEFINE_integer("image_warmup_steps", 0, "First steps train the frame "
                                            "generator against the image discriminator alone.")
 _IMAGE_DISC_LOGITS = flags.DEFINE_enum("image_disc_logits", None, ["patch", "global"],
@@ -114,7 +117,7 @@ def config_from_flags():
         image_batch_size=_IMAGE_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value,
         d_learning_rate=_D_LEARNING_RATE.value, loss=_LOSS.value, r1_gamma=_R1_GAMMA.value,
         r1_every=_R1_EVERY.value, instance_noise=_INSTANCE_NOISE.value,
-        instance_noise_steps=_INSTANCE_NOISE_STEPS.value,
+        instance_noise_steps=_INSTANCE_NOISE_STEPS.value, augment=_AUGMENT.value,
         image_warmup_steps=_IMAGE_WARMUP_STEPS.value, ema_decay=_EMA_DECAY.value,
         ema_half_life_videos=_EMA_HALF_LIFE.value, ema_rampup=_EMA_RAMPUP.value,
         mixed_precision=_MIXED_PRECISION.value, jit=_JIT.value, reuse_fakes=_REUSE_FAKES.value,

@@ -14,8 +14,9 @@ Phases a step may leave out, chosen per step by the loop (each combination is it
   weighted by k, so its average pull is the same at a k-th of its cost (a double backward).
 - `warmup`: the first --image_warmup_steps train the frame generator against D_I alone (no D_V
   step, no D_V term in G's loss): a good image generator first, as MoCoGAN-HD argues.
-Instance noise (--instance_noise, annealed to 0 over --instance_noise_steps) is added to every
-discriminator input inside the step only; sampling and evaluation never see it.
+Augmentation (--augment, trainer.augment) and instance noise (--instance_noise, annealed to 0
+over --instance_noise_steps) touch every discriminator input, real and fake, inside the step only;
+sampling and evaluation never see them.
 
 With `reuse_fakes` the fakes are generated once per iteration under the generator's tape: the D
 steps train on them (the generator does not change during those steps), then the G step scores
@@ -26,6 +27,7 @@ pass, as the DCGAN reference loop does. Without it the G step draws and renders 
 import keras
 import tensorflow as tf
 
+from trainer import augment as augment_lib
 from trainer import data
 from trainer import losses
 
@@ -65,6 +67,7 @@ class GanStep:
                 f"{config.image_batch_size} must be multiples of the {num_replicas} replicas")
         self.batch = config.batch_size // num_replicas
         self.image_batch = config.image_batch_size // num_replicas
+        self.augment_policy = augment_lib.parse_policy(config.augment)
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -96,12 +99,18 @@ class GanStep:
         return sigma
 
     def _noisy(self, inputs, step, which, global_size, per_replica):
-        """inputs + N(0, sigma^2), drawn for the global batch and sliced, so the noise does not
-        depend on the replica count; the identity when instance noise is off."""
+        """What a discriminator sees of `inputs` in training: augmented (--augment, the same for
+        every frame of a clip), plus N(0, sigma^2) instance noise. Both are drawn for the global
+        batch and sliced, so they do not depend on the replica count; the identity when both
+        are off."""
+        stream = _step_seed(self.config.seed, step, _NOISE_STREAM)
+        if self.augment_policy:
+            draws = augment_lib.Draws(stream * 8 + which, global_size,
+                                      lambda values: _replica_slice(values, per_replica))
+            inputs = augment_lib.augment(inputs, self.augment_policy, draws)
         if self.config.instance_noise <= 0:
             return inputs
-        seed = tf.stack([_step_seed(self.config.seed, step, _NOISE_STREAM),
-                         tf.constant(which, tf.int64)])
+        seed = tf.stack([stream, tf.constant(which, tf.int64)])
         noise = tf.random.stateless_normal([global_size] + inputs.shape[1:].as_list(), seed)
         return inputs + self.noise_sigma(step) * _replica_slice(noise, per_replica)
 
