@@ -17,10 +17,16 @@ fails the whole video; strict=False keeps the frames decoded before the damage.
     frames = decode_video("v_YoYo_g01_c01.avi", size=64, frame_stride=2)
 """
 
+import collections
+import fcntl
 import os
 import re
+import select
 import subprocess
 import tempfile
+import threading
+import time
+from typing import Iterator
 
 import ffmpeg
 import numpy as np
@@ -33,6 +39,10 @@ GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
 # corrupt one and exits 0, and would slip into the shards unreported.
 STRICT_ARGS = ("-xerror",)
 STDERR_TAIL_CHARS = 2000
+# No frame for this long means a stuck decode; a long video is not one (no total limit by default).
+DEFAULT_STALL_TIMEOUT_S = 60.0
+PIPE_BYTES = 1 << 20
+LOWRES_FACTORS = (0, 1, 2, 3)  # what ffmpeg's lowres option accepts: 1, 1/2, 1/4, 1/8 of each side
 
 # Failures are told apart by ffmpeg's own messages, most specific first. (kind, pattern, reason,
 # whether to add ffmpeg's matching line to the reason).
@@ -72,7 +82,7 @@ def filter_args(size: int = 64, fps: float | None = None, frame_stride: int | No
     Time first (so dropped frames are never scaled), then scale so that both sides are at least
     `size` with the aspect kept (the short side becomes `size`), a centred crop, and RGB.
     """
-    _check_options(size, fps, frame_stride)
+    _check_options(size, fps, frame_stride, 0)
     filters = []
     if fps is not None:
         filters.append(f"fps=fps={fps}")
@@ -93,61 +103,220 @@ def output_args() -> list[str]:
 
 
 def ffmpeg_command(path: str, size: int = 64, fps: float | None = None, frame_stride: int | None = None,
-                   output: str = "pipe:", strict: bool = True) -> list[str]:
-    """The full ffmpeg argv decode_video runs; `output` may be a file or /dev/null (benchmarks)."""
-    # "file:" keeps a local name with a colon in it from being read as a protocol.
-    source = "file:" + path if _is_local(path) else path
-    stream = ffmpeg.input(source)["v:0"].output(
+                   output: str = "pipe:", strict: bool = True, lowres: int = 0) -> list[str]:
+    """The full ffmpeg argv stream_frames runs; `output` may be a file or /dev/null (benchmarks).
+
+    lowres=N asks the decoder for 1/2^N of the picture (MPEG-4 part 2, MJPEG...: the IDCT then
+    works on smaller blocks); decoders without it ignore the option with a warning.
+    """
+    input_options = {"lowres": lowres} if lowres else {}
+    stream = ffmpeg.input(_ffmpeg_source(path), **input_options)["v:0"].output(
         output, vf=",".join(filter_args(size, fps, frame_stride)), fps_mode="passthrough",
         format="rawvideo", pix_fmt="rgb24")
     argv = stream.overwrite_output().compile(cmd=ffmpeg_exe())
     return [argv[0], *GLOBAL_ARGS, *(STRICT_ARGS if strict else ()), *argv[1:]]
 
 
-def decode_video(path: str, size: int = 64, fps: float | None = None, frame_stride: int | None = None,
-                 timeout_s: float = 120.0, strict: bool = True) -> np.ndarray:
-    """Decodes `path` to uint8 [N, size, size, 3]; raises DecodeError on any failure.
+def stream_frames(path: str, size: int = 64, fps: float | None = None, frame_stride: int | None = None,
+                  stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S, timeout_s: float | None = None,
+                  strict: bool = True, lowres: int = 0, chunk_frames: int = 16) -> Iterator[np.ndarray]:
+    """Yields `path`'s frames as ffmpeg makes them, uint8 [n <= chunk_frames, size, size, 3] at a time.
 
-    fps resamples to that frame rate; frame_stride=K keeps decoded frames 0, K, 2K, ...; at most
-    one of them. strict=False keeps the frames decoded before a damaged spot instead of failing.
+    Memory stays at a chunk whatever the video's length. A decode that gives no frame for
+    `stall_timeout_s` is stuck and fails ("stalled"); `timeout_s` optionally limits the whole
+    decode. Closing the generator early (enough clips cut) stops ffmpeg. Failures raise
+    DecodeError, possibly after frames were yielded: a consumer that must not keep a damaged
+    video's frames holds its output until the generator ends.
     """
-    _check_options(size, fps, frame_stride)
+    _check_options(size, fps, frame_stride, lowres)
     if _is_local(path):
-        return _decode_local(path, path, size, fps, frame_stride, timeout_s, strict)
+        yield from _stream_local(path, path, size, fps, frame_stride, stall_timeout_s, timeout_s, strict,
+                                 lowres, chunk_frames)
+        return
     local_copy = _copy_to_local(path)
     try:
-        return _decode_local(local_copy, path, size, fps, frame_stride, timeout_s, strict)
+        yield from _stream_local(local_copy, path, size, fps, frame_stride, stall_timeout_s, timeout_s,
+                                 strict, lowres, chunk_frames)
     finally:
         os.remove(local_copy)
 
 
-def _decode_local(local_path, shown_path, size, fps, frame_stride, timeout_s, strict) -> np.ndarray:
-    _check_local_file(local_path, shown_path)
-    command = ffmpeg_command(local_path, size, fps, frame_stride, strict=strict)
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def decode_video(path: str, size: int = 64, fps: float | None = None, frame_stride: int | None = None,
+                 timeout_s: float | None = None, strict: bool = True,
+                 stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S, lowres: int = 0) -> np.ndarray:
+    """Decodes the whole of `path` to uint8 [N, size, size, 3]; raises DecodeError on any failure.
+
+    fps resamples to that frame rate; frame_stride=K keeps decoded frames 0, K, 2K, ...; at most
+    one of them. strict=False keeps the frames decoded before a damaged spot instead of failing.
+    Holds the whole video in memory: the job streams with stream_frames instead.
+    """
+    chunks = list(stream_frames(path, size, fps, frame_stride, stall_timeout_s, timeout_s, strict, lowres,
+                                chunk_frames=256))
+    if not chunks:
+        raise DecodeError(path, "no_frames", "decoded to 0 frames (the video stream is empty)")
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def count_frames(path: str, fps: float | None = None, frame_stride: int | None = None,
+                 timeout_s: float | None = None) -> int:
+    """How many frames stream_frames will give `path`, from a pass that decodes nothing.
+
+    Without fps, that is the video stream's packet count (ffmpeg copies the stream into nothing:
+    a read of the file), thinned by frame_stride. With fps, the fps filter needs decoded frames,
+    so this pass decodes the video once (without scaling or conversion): the cost of spreading
+    --max_clips_per_video evenly over a resampled video without holding it in memory.
+    """
+    _check_options(64, fps, frame_stride, 0)
+    local = path if _is_local(path) else _copy_to_local(path)
     try:
-        # communicate() drains stdout and stderr together, so a chatty stderr cannot block ffmpeg.
-        out, err = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+        _check_local_file(local, path)
+        stream = ffmpeg.input(_ffmpeg_source(local))["v:0"]
+        if fps is None:
+            stream = stream.output("-", format="null", c="copy")
+        else:
+            stream = stream.output("-", format="null", vf=f"fps=fps={fps}", fps_mode="passthrough")
+        argv = stream.compile(cmd=ffmpeg_exe())
+        command = [argv[0], *GLOBAL_ARGS, "-progress", "pipe:1", *argv[1:]]
+        result = _run_to_end(command, path, timeout_s)
+    finally:
+        if local != path:
+            os.remove(local)
+    counts = re.findall(rb"^frame=(\d+)", result, re.MULTILINE)
+    if not counts or int(counts[-1]) == 0:
+        raise DecodeError(path, "no_frames", "has no video frames to count (the video stream is empty)")
+    return len(range(0, int(counts[-1]), frame_stride or 1))
+
+
+def _run_to_end(command: list[str], shown_path: str, timeout_s: float | None) -> bytes:
+    """stdout of a short ffmpeg run; DecodeError naming ffmpeg's complaint when it fails."""
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
+                              check=False)
+    except subprocess.TimeoutExpired as error:
+        raise DecodeError(shown_path, "timeout", f"counting frames took over {timeout_s:g} s",
+                          _tail(error.stderr)) from None
+    if done.returncode != 0:
+        kind, reason = _classify_failure(_tail(done.stderr), done.returncode)
+        raise DecodeError(shown_path, kind, reason, _tail(done.stderr))
+    return done.stdout
+
+
+def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout_s, timeout_s, strict,
+                  lowres, chunk_frames) -> Iterator[np.ndarray]:
+    _check_local_file(local_path, shown_path)
+    command = ffmpeg_command(local_path, size, fps, frame_stride, strict=strict, lowres=lowres)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stderr = _StderrTail(process.stderr)
+    _widen_pipe(process.stdout.fileno())
+    try:
+        reader = _PipeReader(process.stdout.fileno(), shown_path, stall_timeout_s, timeout_s, stderr)
+        yield from reader.chunks(size * size * 3, chunk_frames, size)
+        if reader.frames == 0 and process.wait() == 0:
+            raise DecodeError(shown_path, "no_frames", "decoded to 0 frames (the video stream is empty)",
+                              stderr.text())
+        if process.wait() != 0:
+            kind, reason = _classify_failure(stderr.join(), process.returncode)
+            raise DecodeError(shown_path, kind, reason, stderr.text())
+    finally:
+        _stop(process, stderr)
+
+
+class _PipeReader:
+    """Reads whole frames from ffmpeg's stdout, failing a decode that stalls or runs too long."""
+
+    def __init__(self, fd: int, shown_path: str, stall_timeout_s, timeout_s, stderr):
+        self._fd, self._path, self._stall, self._stderr = fd, shown_path, stall_timeout_s, stderr
+        self._started = time.monotonic()
+        self._deadline = None if timeout_s is None else self._started + timeout_s
+        self._timeout = timeout_s
+        self.frames = 0
+
+    def chunks(self, frame_bytes: int, chunk_frames: int, size: int) -> Iterator[np.ndarray]:
+        while True:
+            buffer = bytearray(frame_bytes * chunk_frames)
+            filled = self._fill(memoryview(buffer))
+            whole = filled // frame_bytes
+            if whole:
+                self.frames += whole
+                yield np.frombuffer(buffer, np.uint8, whole * frame_bytes).reshape(whole, size, size, 3)
+            if filled < len(buffer):  # end of the stream
+                if filled % frame_bytes:
+                    raise DecodeError(self._path, "damaged", "ffmpeg returned a partial frame",
+                                      self._stderr.text())
+                return
+
+    def _fill(self, view: memoryview) -> int:
+        """Reads into `view` until it is full or the stream ends; returns the bytes read."""
+        filled = 0
+        while filled < len(view):
+            self._wait_readable()
+            count = os.readv(self._fd, [view[filled:]])
+            if count == 0:
+                return filled
+            filled += count
+        return filled
+
+    def _wait_readable(self) -> None:
+        limits = [limit for limit in (self._stall, self._remaining()) if limit is not None]
+        wait = max(0.0, min(limits)) if limits else None
+        if select.select([self._fd], [], [], wait)[0]:
+            return
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise DecodeError(self._path, "timeout", f"timed out after {self._timeout:g} s (the total "
+                              "limit); raise --decode_timeout_s or leave it unset", self._stderr.text())
+        raise DecodeError(self._path, "stalled", f"no frame from ffmpeg for {self._stall:g} s after "
+                          f"{self.frames} frames: the decode is stuck; raise --decode_stall_s if the "
+                          "storage is that slow", self._stderr.text())
+
+    def _remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+
+class _StderrTail:
+    """Drains ffmpeg's stderr on a thread (a chatty stderr must not block ffmpeg), keeping its tail."""
+
+    def __init__(self, pipe):
+        self._chunks = collections.deque()
+        self._kept = 0
+        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, pipe) -> None:
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            self._chunks.append(chunk)
+            self._kept += len(chunk)
+            while self._kept - len(self._chunks[0]) >= STDERR_TAIL_CHARS * 2:
+                self._kept -= len(self._chunks.popleft())
+
+    def join(self, timeout_s: float = 10.0) -> str:
+        self._thread.join(timeout_s)
+        return self.text()
+
+    def text(self) -> str:
+        return _tail(b"".join(self._chunks))
+
+
+def _stop(process: subprocess.Popen, stderr: _StderrTail) -> None:
+    """Ends ffmpeg (killed if still running: the consumer stopped early or failed) and its pipes."""
+    if process.poll() is None:
         process.kill()
-        _, err = process.communicate()
-        raise DecodeError(shown_path, "timeout",
-                          f"timed out after {timeout_s:g} s; raise the timeout if the video is long",
-                          _tail(err)) from None
-    stderr_tail = _tail(err)
-    if process.returncode != 0:
-        kind, reason = _classify_failure(stderr_tail, process.returncode)
-        raise DecodeError(shown_path, kind, reason, stderr_tail)
-    return _frames_from_bytes(out, size, shown_path, stderr_tail)
+    process.wait()
+    stderr.join()
+    process.stdout.close()
+    process.stderr.close()
 
 
-def _frames_from_bytes(out: bytes, size: int, shown_path: str, stderr_tail: str) -> np.ndarray:
-    frame_bytes = size * size * 3
-    if not out:
-        raise DecodeError(shown_path, "no_frames", "decoded to 0 frames (the video stream is empty)", stderr_tail)
-    if len(out) % frame_bytes:
-        raise DecodeError(shown_path, "damaged", f"ffmpeg returned a partial frame ({len(out)} bytes)", stderr_tail)
-    return np.frombuffer(out, np.uint8).reshape(-1, size, size, 3)
+def _widen_pipe(fd: int) -> None:
+    """Lets ffmpeg run a few frames ahead of the reader: Linux pipes hold 64 KB, five frames."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except OSError:  # not Linux, or above /proc/sys/fs/pipe-max-size: the default works, slower
+        pass
+
+
+def _ffmpeg_source(path: str) -> str:
+    # "file:" keeps a local name with a colon in it from being read as a protocol.
+    return "file:" + path if _is_local(path) else path
 
 
 def _classify_failure(stderr_tail: str, returncode: int) -> tuple[str, str]:
@@ -192,7 +361,7 @@ def _copy_to_local(path: str) -> str:
     return local_copy
 
 
-def _check_options(size, fps, frame_stride) -> None:
+def _check_options(size, fps, frame_stride, lowres) -> None:
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
     if fps is not None and frame_stride is not None:
@@ -201,6 +370,8 @@ def _check_options(size, fps, frame_stride) -> None:
         raise ValueError(f"fps must be > 0, got {fps!r}")
     if frame_stride is not None and (not isinstance(frame_stride, int) or frame_stride < 1):
         raise ValueError(f"frame_stride must be an int >= 1, got {frame_stride!r}")
+    if lowres not in LOWRES_FACTORS:
+        raise ValueError(f"lowres must be one of {LOWRES_FACTORS} (decode at 1/2^lowres), got {lowres!r}")
 
 
 def _is_local(path: str) -> bool:

@@ -49,7 +49,8 @@ from pipeline import bair, incremental, manifest_writer, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import DASK_RUNNER, JobConfig, job_help, parse_options
 from pipeline.shard_writer import WriteShards
-from pipeline.transforms import FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, DecodeVideos, VideosToRecords
+from pipeline.transforms import (FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, DecodeSettings, DecodeToRecords,
+                                 VideosToRecords)
 
 _log = logging.getLogger("pipeline.main")
 
@@ -104,17 +105,23 @@ def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int
     created = pipeline | "ListedInputs" >> beam.Create(items)
     if config.dataset == "bair":
         decoded = created | "ReadBairFiles" >> bair.ReadBairFiles(config.size, config.frame_stride)
+        clipped = decoded[VIDEOS] | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
+        failed = (decoded[FAILED], clipped[FAILED])
     else:
-        decoded = created | "Decode" >> DecodeVideos(config.size, config.fps, config.frame_stride,
-                                                      config.decode_timeout_s, total=len(items),
-                                                      threads=config.decode_threads)
-    clipped = decoded[VIDEOS] | "Clips" >> VideosToRecords(clip_spec(config), config.encoding)
+        clipped = created | "Videos" >> DecodeToRecords(decode_settings(config), clip_spec(config),
+                                                         config.encoding, total=len(items),
+                                                         threads=config.decode_threads)
+        failed = (clipped[FAILED],)
     num_shards = {split: config.num_shards for split in splits} if config.num_shards else None
     shards = clipped[RECORDS] | "WriteShards" >> WriteShards(
         config.output, manifest_writer.pieces_dir(work_dir), config.compression, splits, num_shards, piece_bytes)
-    _ = ((decoded[FAILED], clipped[FAILED], clipped[WRITTEN],
-          shards | "ShardReports" >> beam.Map(manifest_writer.shard_report))
+    _ = ((*failed, clipped[WRITTEN], shards | "ShardReports" >> beam.Map(manifest_writer.shard_report))
          | "WriteReports" >> manifest_writer.WriteReports(work_dir))
+
+
+def decode_settings(config: JobConfig) -> DecodeSettings:
+    return DecodeSettings(config.size, config.fps, config.frame_stride, config.decode_stall_s,
+                          config.decode_timeout_s, config.lowres)
 
 
 def make_pipeline(options) -> beam.Pipeline:

@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOpti
                                                   StandardOptions, TestOptions)
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 
-from pipeline import schema
+from pipeline import decode, schema
 
 DATASETS = ("ucf101", "bair", "folder")
 DEFAULT_MAX_FAILURE_FRACTION = 0.1
@@ -60,8 +60,17 @@ class PreprocessOptions(PipelineOptions):
                             action="store_false", default=True,
                             help="folder: leave clips unlabelled instead of labelling them by "
                                  "their first-level folder")
-        parser.add_argument("--decode_timeout_s", type=float, default=120.0,
-                            help="per-video ffmpeg time limit")
+        parser.add_argument("--decode_stall_s", type=float, default=decode.DEFAULT_STALL_TIMEOUT_S,
+                            help="fail a video whose ffmpeg gives no frame for this many seconds "
+                                 "(a stuck decode); 0 turns the limit off")
+        parser.add_argument("--decode_timeout_s", type=float, default=None,
+                            help="optional limit on a video's whole decode, in seconds; off by "
+                                 "default, so that a long video is not mistaken for a stuck one")
+        parser.add_argument("--lowres", type=int, choices=decode.LOWRES_FACTORS, default=0,
+                            help="decode at 1/2^N of the picture inside the decoder where the codec "
+                                 "allows it (MPEG-4 part 2 / xvid, all of UCF-101; others ignore "
+                                 "it): faster, slightly different pixels (BUILD.md gives the "
+                                 "figures). Keep the decoded short side >= --size")
         parser.add_argument("--decode_threads", type=int, default=1,
                             help="ffmpeg processes each worker runs at once; more than 1 suits "
                                  "in-process runners (--direct_running_mode=in_memory) and "
@@ -94,7 +103,9 @@ class JobConfig:
     max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION
     test_fraction: float = 0.1
     labels_from_folders: bool = True
-    decode_timeout_s: float = 120.0
+    decode_stall_s: float | None = decode.DEFAULT_STALL_TIMEOUT_S
+    decode_timeout_s: float | None = None
+    lowres: int = 0
     decode_threads: int = 1
     incremental: str = "auto"
 
@@ -111,6 +122,12 @@ class JobConfig:
         _check(self.frame_stride is None or self.frame_stride >= 1,
                f"--frame_stride must be >= 1, got {self.frame_stride}")
         _check(self.size >= 1, f"--size must be >= 1, got {self.size}")
+        _check(self.decode_stall_s is None or self.decode_stall_s >= 0,
+               f"--decode_stall_s must be >= 0 (0: no limit), got {self.decode_stall_s}")
+        _check(self.decode_timeout_s is None or self.decode_timeout_s > 0,
+               f"--decode_timeout_s must be > 0 (or unset), got {self.decode_timeout_s}")
+        _check(self.lowres == 0 or self.dataset != "bair",
+               "--lowres applies to videos decoded by ffmpeg, not to bair's raw frames")
         _check(self.decode_threads >= 1, f"--decode_threads must be >= 1, got {self.decode_threads}")
         _check(self.num_shards is None or self.num_shards >= 1,
                f"--num_shards must be >= 1, got {self.num_shards}")
@@ -122,8 +139,9 @@ class JobConfig:
     @classmethod
     def from_options(cls, options: PipelineOptions) -> "JobConfig":
         view = options.view_as(PreprocessOptions)
-        names = [field.name for field in dataclasses.fields(cls)]
-        return cls(**{name: getattr(view, name) for name in names})
+        values = {field.name: getattr(view, field.name) for field in dataclasses.fields(cls)}
+        values["decode_stall_s"] = values["decode_stall_s"] or None  # 0 on the command line: no limit
+        return cls(**values)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

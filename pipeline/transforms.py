@@ -5,9 +5,9 @@ around it. Bad videos never fail a bundle: they leave through the FAILED output 
 person can act on, and Beam counters (namespace "preprocess") count what happened:
 videos_decoded, videos_failed, videos_too_short, clips_written.
 
-    sources | DecodeVideos(config)          -> {VIDEOS, FAILED}
-    videos  | VideosToRecords(spec, "raw")  -> {RECORDS: (split, bytes), FAILED, WRITTEN}
-    records | shard_writer.WriteShards(...) -> shard files per split
+    sources | DecodeToRecords(settings, spec, "raw") -> {RECORDS: (split, bytes), FAILED, WRITTEN}
+    videos  | VideosToRecords(spec, "raw")           -> the same, from frames in memory (BAIR)
+    records | shard_writer.WriteShards(...)          -> shard files per split
 
 Each DoFn has one output of (tag, value) pairs, which `SplitByTag` turns into a PCollection per
 tag, rather than `ParDo.with_outputs`: Beam's DaskRunner (2.77) hands every consumer of a
@@ -29,9 +29,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from pipeline import decode, schema
-from pipeline.clips import ClipSpec, make_clips
+from pipeline.clips import ClipCutter, ClipSpec, FrameCountMismatch, make_clips, stream_clips
+from pipeline.spool import DEFAULT_MEMORY_BYTES, RecordSpool
 
-VIDEOS = "videos"    # DecodedVideo
+VIDEOS = "videos"    # DecodedVideo (BAIR's trajectories)
 RECORDS = "records"  # (split, serialized tf.train.Example)
 FAILED = "failed"    # {"kind", "video_id", "path", "split", "reason"}: kind "failed" or "too_short"
 WRITTEN = "written"  # {"kind": "written", "video_id", "split", "clips"}: one per video with clips
@@ -77,21 +78,47 @@ class Progress:
                       self.failed, self.frames, elapsed, self.videos / elapsed, self.frames / elapsed)
 
 
-class DecodeVideoFn(beam.DoFn):
-    """VideoSource -> (VIDEOS, DecodedVideo), or (FAILED, a report naming ffmpeg's complaint).
+@dataclasses.dataclass(frozen=True)
+class DecodeSettings:
+    """How ffmpeg decodes each video (see pipeline.decode.stream_frames)."""
 
-    With threads > 1, up to that many ffmpeg processes run at once from this one DoFn instance:
-    the decoding happens in ffmpeg, not in Python, so threads give an in-process runner (or a
-    worker with spare cores) real parallelism without more Python processes. Outputs then follow
+    size: int = 64
+    fps: float | None = None
+    frame_stride: int | None = None
+    stall_timeout_s: float | None = decode.DEFAULT_STALL_TIMEOUT_S
+    timeout_s: float | None = None
+    lowres: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cut:
+    """A video decoded to the end: its records, held until they leave, and its frame count."""
+
+    spool: RecordSpool
+    frames: int
+
+
+class DecodeToRecordsFn(beam.DoFn):
+    """VideoSource -> (RECORDS, (split, record)) per clip and a WRITTEN report, or one FAILED report
+    (kind "failed" naming ffmpeg's complaint, or "too_short").
+
+    A video streams from ffmpeg through the clip cutter into records, so memory does not grow
+    with its length; its records leave once ffmpeg has finished well (a damaged video leaves
+    none, see pipeline.spool). With threads > 1, up to that many videos are decoded and encoded
+    at once by this one DoFn instance: the decoding happens in ffmpeg, not in Python, so threads
+    give an in-process runner real parallelism without more Python processes, and the writer
+    downstream works on one video's records while the next ones decode. Outputs then follow
     their input by up to `threads` elements, and the last ones leave in finish_bundle.
     """
 
-    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
-                 total: int | None = None, threads: int = 1):
-        self._size, self._fps, self._frame_stride, self._timeout_s = size, fps, frame_stride, timeout_s
-        self._total, self._threads = total, max(1, threads)
+    def __init__(self, settings: DecodeSettings, spec: ClipSpec, encoding: str, total: int | None = None,
+                 threads: int = 1, spool_bytes: int = DEFAULT_MEMORY_BYTES):
+        self._settings, self._spec, self._encoding = settings, spec, encoding
+        self._total, self._threads, self._spool_bytes = total, max(1, threads), spool_bytes
         self._decoded = Metrics.counter(NAMESPACE, "videos_decoded")
         self._failed = Metrics.counter(NAMESPACE, "videos_failed")
+        self._too_short = Metrics.counter(NAMESPACE, "videos_too_short")
+        self._clips = Metrics.counter(NAMESPACE, "clips_written")
 
     def setup(self):
         self._progress = Progress("decode", self._total)
@@ -102,10 +129,10 @@ class DecodeVideoFn(beam.DoFn):
 
     def process(self, source):
         if self._pool is None:
-            yield from self._outputs(source, self._decode(source))
+            yield from self._outputs(source, self._cut_or_reason(source))
             return
-        self._pending.append((source, self._pool.submit(self._decode, source)))
-        while len(self._pending) > self._threads:  # keep `threads` decodes running, no more
+        self._pending.append((source, self._pool.submit(self._cut_or_reason, source)))
+        while len(self._pending) > self._threads:  # keep `threads` videos in work, no more
             source, future = self._pending.popleft()
             yield from self._outputs(source, future.result())
 
@@ -120,11 +147,17 @@ class DecodeVideoFn(beam.DoFn):
         if getattr(self, "_pool", None) is not None:
             self._pool.shutdown(wait=True)
 
-    def _decode(self, source):
-        """Frames, or the reason they could not be had (runs on a pool thread when threads > 1)."""
+    def _cut_or_reason(self, source) -> "_Cut | str":
+        """The video's records, or the reason they could not be had (on a pool thread when threads > 1)."""
         try:
-            return decode.decode_video(source.path, size=self._size, fps=self._fps,
-                                       frame_stride=self._frame_stride, timeout_s=self._timeout_s)
+            count = self._count(source.path) if self._spec.max_clips is not None else None
+            try:
+                return self._cut(source, count)
+            except FrameCountMismatch as mismatch:
+                # The counting pass promised frames the decode did not give (rare): the stream
+                # told the true count, so the evenly spread picks are made again from it.
+                _log.info("%s: %s; cutting its clips again", source.path, mismatch)
+                return self._cut(source, mismatch.seen)
         except decode.DecodeError as error:
             # The reason already quotes ffmpeg's telling line; the whole tail goes to the log.
             _log.debug("ffmpeg stderr for %s:\n%s", source.path, error.stderr_tail)
@@ -133,16 +166,56 @@ class DecodeVideoFn(beam.DoFn):
             # One odd file must not kill a job of thousands; report it like any other failure.
             return f"unexpected {type(error).__name__}: {error}"
 
-    def _outputs(self, source, frames_or_reason):
-        if isinstance(frames_or_reason, str):
+    def _count(self, path: str) -> int:
+        s = self._settings
+        return decode.count_frames(path, s.fps, s.frame_stride, s.timeout_s)
+
+    def _cut(self, source, count: int | None) -> _Cut:
+        s, spool, cutter = self._settings, RecordSpool(self._spool_bytes), ClipCutter(self._spec, count)
+        frames = decode.stream_frames(source.path, s.size, s.fps, s.frame_stride, s.stall_timeout_s,
+                                      s.timeout_s, lowres=s.lowres)
+        try:
+            for start, window in stream_clips(frames, cutter):
+                clip = schema.Clip(frames=window, label=source.label, video_id=source.video_id, start=start)
+                spool.add(schema.encode_clip(clip, self._encoding))
+        except BaseException:
+            spool.close()
+            raise
+        return _Cut(spool, cutter.seen if count is None else count)
+
+    def _outputs(self, source, cut_or_reason):
+        if isinstance(cut_or_reason, str):
             self._failed.inc()
             self._progress.add(failed=True)
-            _log.warning("could not decode %s: %s", source.path, frames_or_reason)
-            yield FAILED, failure(source.video_id, source.path, source.split, frames_or_reason)
+            _log.warning("could not decode %s: %s", source.path, cut_or_reason)
+            yield FAILED, failure(source.video_id, source.path, source.split, cut_or_reason)
             return
         self._decoded.inc()
-        self._progress.add(frames=len(frames_or_reason))
-        yield VIDEOS, DecodedVideo(source.video_id, source.path, source.label, source.split, frames_or_reason)
+        self._progress.add(frames=cut_or_reason.frames)
+        yield from self._records(source, cut_or_reason)
+
+    def _records(self, source, cut: _Cut):
+        if not len(cut.spool):
+            self._too_short.inc()
+            yield FAILED, failure(source.video_id, source.path, source.split,
+                                  too_short_reason(cut.frames, self._spec), "too_short")
+            return
+        try:
+            for record in cut.spool:
+                yield RECORDS, (source.split, record)
+        finally:
+            cut.spool.close()
+        self._clips.inc(len(cut.spool))
+        yield WRITTEN, written(source.video_id, source.split, len(cut.spool))
+
+
+def too_short_reason(frames: int, spec: ClipSpec) -> str:
+    return (f"too short: {frames} frames after resampling, one clip needs {spec.num_frames} "
+            "(lower --num_frames, --frame_stride or --fps)")
+
+
+def written(video_id: str, split: str, clips: int) -> dict:
+    return {"kind": "written", "video_id": video_id, "split": split, "clips": clips}
 
 
 class ClipVideoFn(beam.DoFn):
@@ -158,15 +231,14 @@ class ClipVideoFn(beam.DoFn):
         starts, windows = make_clips(video.frames, self._spec)
         if not starts:
             self._too_short.inc()
-            reason = (f"too short: {len(video.frames)} frames after resampling, one clip needs "
-                      f"{self._spec.num_frames} (lower --num_frames, --frame_stride or --fps)")
-            yield FAILED, failure(video.video_id, video.path, video.split, reason, "too_short")
+            yield FAILED, failure(video.video_id, video.path, video.split,
+                                  too_short_reason(len(video.frames), self._spec), "too_short")
             return
         for start, window in zip(starts, windows):
             clip = schema.Clip(frames=window, label=video.label, video_id=video.video_id, start=start)
             yield RECORDS, (video.split, schema.encode_clip(clip, self._encoding))
         self._clips.inc(len(starts))
-        yield WRITTEN, {"kind": "written", "video_id": video.video_id, "split": video.split, "clips": len(starts)}
+        yield WRITTEN, written(video.video_id, video.split, len(starts))
 
 
 class SplitByTag(beam.PTransform):
@@ -184,21 +256,22 @@ def _values_tagged(tag_and_value, tag: str):
     return (tag_and_value[1],) if tag_and_value[0] == tag else ()
 
 
-class DecodeVideos(beam.PTransform):
-    """PCollection[VideoSource] -> {VIDEOS: DecodedVideo, FAILED: reports}."""
+class DecodeToRecords(beam.PTransform):
+    """PCollection[VideoSource] -> {RECORDS: (split, record bytes), FAILED, WRITTEN}: ffmpeg's path."""
 
-    def __init__(self, size: int, fps: float | None, frame_stride: int | None, timeout_s: float,
-                 total: int | None = None, threads: int = 1):
+    def __init__(self, settings: DecodeSettings, spec: ClipSpec, encoding: str, total: int | None = None,
+                 threads: int = 1):
         super().__init__()
-        self._fn = DecodeVideoFn(size, fps, frame_stride, timeout_s, total, threads)
+        self._fn = DecodeToRecordsFn(settings, spec, encoding, total, threads)
 
     def expand(self, sources):
-        return (sources | "DecodeWithFfmpeg" >> beam.ParDo(self._fn)
-                | "Route" >> SplitByTag(VIDEOS, FAILED))
+        return (sources | "DecodeAndCutClips" >> beam.ParDo(self._fn)
+                | "Route" >> SplitByTag(RECORDS, FAILED, WRITTEN))
 
 
 class VideosToRecords(beam.PTransform):
-    """PCollection[DecodedVideo] -> {RECORDS: (split, record bytes), FAILED, WRITTEN}."""
+    """PCollection[DecodedVideo] -> {RECORDS: (split, record bytes), FAILED, WRITTEN}: for frames
+    already in memory (BAIR's trajectories)."""
 
     def __init__(self, spec: ClipSpec, encoding: str):
         super().__init__()

@@ -8,10 +8,11 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import schema
-from pipeline.clips import ClipSpec
+from pipeline.clips import ClipSpec, make_clips
+from pipeline.decode import decode_video
 from pipeline.sources import VideoSource
-from pipeline.transforms import (FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, DecodedVideo, DecodeVideos,
-                                 VideosToRecords)
+from pipeline.transforms import (FAILED, NAMESPACE, RECORDS, WRITTEN, DecodedVideo, DecodeSettings,
+                                 DecodeToRecords, DecodeToRecordsFn, VideosToRecords)
 from tests.video_fixtures import make_bad_videos, make_video
 
 
@@ -40,16 +41,14 @@ def _summary(split_and_record):
 def test_decode_and_clip_route_good_and_bad_videos(videos):
     # Built, then run explicitly, so that the counters can be read from the result.
     p = BeamTestPipeline()
-    decoded = p | beam.Create(_sources(videos)) | DecodeVideos(32, None, None, 60.0)
-    clipped = decoded[VIDEOS] | VideosToRecords(ClipSpec(num_frames=16), "raw")
+    clipped = p | beam.Create(_sources(videos)) | DecodeToRecords(DecodeSettings(size=32), ClipSpec(16), "raw")
     assert_that(clipped[RECORDS] | beam.Map(_summary), equal_to([
         ("train", "good_0.avi", 0, 0, (16, 32, 32, 3)), ("train", "good_0.avi", 16, 0, (16, 32, 32, 3)),
         ("train", "good_1.avi", 0, 1, (16, 32, 32, 3)), ("train", "good_1.avi", 16, 1, (16, 32, 32, 3)),
     ]), label="Records")
-    assert_that(decoded[FAILED] | beam.Map(lambda f: (f["video_id"], "empty" in f["reason"])),
-                equal_to([("empty.avi", True)]), label="DecodeFailures")
-    assert_that(clipped[FAILED] | beam.Map(lambda f: (f["video_id"], f["reason"].split(":")[0])),
-                equal_to([("too_short.avi", "too short")]), label="TooShort")
+    assert_that(clipped[FAILED] | beam.Map(lambda f: (f["video_id"], f["kind"], f["reason"].split(":")[0])),
+                equal_to([("empty.avi", "failed", "file is empty (0 bytes); download or copy it again"),
+                          ("too_short.avi", "too_short", "too short")]), label="Failures")
     assert_that(clipped[WRITTEN] | beam.Map(lambda w: (w["video_id"], w["clips"])),
                 equal_to([("good_0.avi", 2), ("good_1.avi", 2)]), label="Written")
     result = p.run()
@@ -62,14 +61,45 @@ def test_decode_and_clip_route_good_and_bad_videos(videos):
 def test_decode_threads_give_the_same_outputs(videos):
     good, _ = videos
     sources = _sources(videos) + [VideoSource(f"again_{i}.avi", path, 5, "test") for i, path in enumerate(good)]
-    with BeamTestPipeline() as p:
-        decoded = p | beam.Create(sources) | DecodeVideos(16, None, 2, 60.0, threads=3)
-        assert_that(decoded[VIDEOS] | beam.Map(lambda v: (v.video_id, v.label, v.frames.shape)), equal_to([
-            ("good_0.avi", 0, (20, 16, 16, 3)), ("good_1.avi", 1, (20, 16, 16, 3)),
-            ("too_short.avi", 1, (4, 16, 16, 3)),
-            ("again_0.avi", 5, (20, 16, 16, 3)), ("again_1.avi", 5, (20, 16, 16, 3))]), label="Videos")
-        assert_that(decoded[FAILED] | beam.Map(lambda f: f["video_id"]), equal_to(["empty.avi"]),
-                    label="Failed")
+    settings, spec = DecodeSettings(size=16, frame_stride=2), ClipSpec(num_frames=4, clip_stride=8)
+    for threads in (1, 3):
+        with BeamTestPipeline() as p:
+            clipped = p | beam.Create(sources) | DecodeToRecords(settings, spec, "raw", threads=threads)
+            # 40 frames at stride 2 are 20: clips at 0, 8, 16; too_short.avi's 4 frames make one.
+            assert_that(clipped[RECORDS] | beam.Map(_summary), equal_to(
+                [("train" if name.startswith("good") else "test", name, start, label, (4, 16, 16, 3))
+                 for name, label in (("good_0.avi", 0), ("good_1.avi", 1), ("again_0.avi", 5), ("again_1.avi", 5))
+                 for start in (0, 8, 16)] + [("test", "too_short.avi", 0, 1, (4, 16, 16, 3))]), label="Records")
+            assert_that(clipped[FAILED] | beam.Map(lambda f: f["video_id"]), equal_to(["empty.avi"]),
+                        label="Failed")
+
+
+def _cut(fn, path):
+    fn.setup()
+    fn.start_bundle()
+    outputs = list(fn.process(VideoSource("v.avi", path, 0, "train")))
+    fn.teardown()
+    return outputs
+
+
+def test_a_video_damaged_partway_leaves_no_record(videos):
+    # Its first clip is cut before ffmpeg reaches the damage; it must still not reach the shards.
+    _, bad = videos
+    outputs = _cut(DecodeToRecordsFn(DecodeSettings(size=16), ClipSpec(num_frames=4), "raw"), bad["truncated_avi"])
+    assert [tag for tag, _ in outputs] == [FAILED]
+    assert "damaged" in outputs[0][1]["reason"]
+
+
+@pytest.mark.parametrize("spool_bytes", [10**9, 1])
+def test_capped_clips_match_the_whole_video_cut_in_memory_or_spilled(videos, spool_bytes):
+    good, _ = videos
+    spec = ClipSpec(num_frames=5, clip_stride=2, max_clips=4)
+    fn = DecodeToRecordsFn(DecodeSettings(size=16), spec, "raw", spool_bytes=spool_bytes)
+    records = [value[1] for tag, value in _cut(fn, good[0]) if tag == RECORDS]
+    frames = decode_video(good[0], size=16)
+    starts, windows = make_clips(frames, spec)
+    assert starts == [0, 12, 22, 34]  # spread over all 40 frames, so the count came first
+    assert records == [schema.encode_clip(schema.Clip(w, 0, "v.avi", s)) for s, w in zip(starts, windows)]
 
 
 def test_clip_pixels_are_the_decoded_frames():
