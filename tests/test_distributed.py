@@ -7,16 +7,19 @@ multi-worker cluster needs one process per worker.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.trainer_shards import write_shards
+from trainer import restore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 600
@@ -94,6 +97,7 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
     assert max(diff for _, diff in report["deltas"]) < 4e-4
     assert report["differing_fraction"] < 1e-3, report["differing_fraction"]
 
+
 def free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
@@ -132,8 +136,82 @@ def test_multi_worker_two_processes_chief_writes_checkpoint(tmp_path):
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2
     assert os.path.exists(model_dir / "config.json")
     assert len(os.listdir(model_dir / "train")) == 1  # one event file, from the chief
-    assert not os.path.exists(model_dir / ".workers" / "worker_1" / "checkpoints" / "checkpoint")
+    assert not os.path.exists(model_dir / "workertemp_1" / "checkpoints" / "checkpoint")
     generator_keys = [k for k in reader.get_variable_to_shape_map()
                       if k.startswith("generator/") and "OPTIMIZER_SLOT" not in k]
     assert generator_keys
     assert all(np.all(np.isfinite(reader.get_tensor(k))) for k in generator_keys)
+
+
+# ------------------------------------------------------------------------------------ preemption
+
+PREEMPT_EXIT_S = 180  # both workers must be gone this long after the SIGTERM; a hang is killed
+
+
+def _start_workers(shards, model_dir, logs, train_steps=100_000):
+    """Two MultiWorkerMirrored trainer processes on 127.0.0.1; stderr into logs[i]."""
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index, log in enumerate(logs):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "trainer.main", f"--tfrecords={shards}",
+             f"--model_dir={model_dir}", "--preset=small", "--strategy=multi_worker",
+             f"--train_steps={train_steps}", "--batch_size=4", "--image_batch_size=4",
+             "--summary_every=1", "--sample_every=100000", "--checkpoint_every=100000"],
+            cwd=REPO, env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+            stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True))
+    return processes
+
+
+def _wait_for_line(processes, log, text):
+    deadline = time.monotonic() + TIMEOUT
+    while text not in open(log).read():
+        assert all(p.poll() is None for p in processes), f"a worker exited early: {open(log).read()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {text!r} in {log}"
+        time.sleep(0.2)
+
+
+def _wait_all_or_kill(processes, seconds):
+    """Exit statuses; kills every process left after `seconds` and fails (the job hung)."""
+    deadline = time.monotonic() + seconds
+    while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    hung = [i for i, p in enumerate(processes) if p.poll() is None]
+    for p in processes:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert not hung, f"worker(s) {hung} still running {seconds} s after the SIGTERM: the job hung"
+    return [p.returncode for p in processes]
+
+
+def test_sigterm_to_either_worker_saves_once_and_both_exit(tmp_path):
+    shards = write_shards(tmp_path / "shards", num_files=2, clips_per_file=4, shape=(4, 32, 32, 3))
+    model_dir = tmp_path / "run"
+    steps = [0]
+    for run, victim in enumerate((1, 0)):  # the non-chief first, then the chief
+        logs = [tmp_path / f"run{run}_worker{i}.log" for i in range(2)]
+        processes = _start_workers(shards, model_dir, logs)
+        try:
+            _wait_for_line(processes, logs[0], f"step {steps[-1] + 2}/100000")
+            processes[victim].send_signal(signal.SIGTERM)
+            statuses = _wait_all_or_kill(processes, PREEMPT_EXIT_S)
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+        texts = [open(log).read() for log in logs]
+        assert statuses == [0, 0], [t[-2000:] for t in texts]
+        assert "SIGTERM received" in texts[victim] and "SIGTERM" not in texts[1 - victim]
+        assert all("preempted at step" in t for t in texts)  # both left through the handler
+        if run:  # the restart continued from the first run's checkpoint
+            assert f"resumed from {model_dir}/checkpoints/ckpt-{steps[-1]}" in texts[0]
+        step = int(tf.train.load_checkpoint(str(model_dir / "checkpoints")).get_tensor(
+            "step/.ATTRIBUTES/VARIABLE_VALUE"))
+        assert step > steps[-1] + 2, (steps, step)
+        assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith(f"ckpt-{step}")
+        restore.load_generator(str(model_dir))  # the checkpoint loads
+        assert f"preempted at step {step}" in texts[0]
+        steps.append(step)
+    assert not os.path.exists(model_dir / "workertemp_1")  # the non-chief's copies are gone

@@ -8,6 +8,7 @@ import collections
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -215,3 +216,26 @@ def test_trainer_names_a_corrupt_file_and_skips_it_with_the_flag(tmp_path):
     assert skipping.returncode == 0, err[-2000:]
     assert f"skipping corrupt shard file {bad}" in err
     assert check_latest_checkpoint_loads(tmp_path / "run2") == 3
+
+
+# ------------------------------------------------------------------------ one writer per model dir
+
+
+def test_second_trainer_on_a_model_dir_refuses_until_the_first_dies(shards, tmp_path):
+    model_dir = str(tmp_path / "run")
+    first = _start_trainer(shards, model_dir, 10_000, "--checkpoint_every=1")
+    try:
+        assert _wait_for(lambda: retrain.latest_step(model_dir) >= 1, first, "a checkpoint")
+        second = _start_trainer(shards, model_dir, 10_000, "--more_steps=1", stderr=subprocess.PIPE)
+        _, err = second.communicate(timeout=WAIT_S)
+        assert second.returncode != 0, "a second trainer ran beside the first"
+        assert (f"another trainer holds {model_dir}/trainer.lock: pid {first.pid} on host "
+                f"'{socket.gethostname()}'") in err, err[-2000:]
+        assert first.poll() is None  # the first one trains on undisturbed
+    finally:
+        _kill_group(first)  # kill -9: only the OS can release its lock now
+    reached = check_latest_checkpoint_loads(model_dir)
+    after = _start_trainer(shards, model_dir, 10_000, "--more_steps=1", stderr=subprocess.PIPE)
+    _, err = after.communicate(timeout=WAIT_S)
+    assert after.returncode == 0, err[-2000:]
+    assert check_latest_checkpoint_loads(model_dir) == reached + 1

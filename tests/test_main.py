@@ -71,6 +71,9 @@ def test_sigterm_checkpoints_and_exits_cleanly(shard_dir, tmp_path):
     output = "".join(log) + rest
     assert process.returncode == 0, output[-3000:]
     assert "SIGTERM received" in output
+    # Through TensorFlow's PreemptionCheckpointHandler, as on several workers.
+    assert "PreemptionCheckpointHandler: Starting saving a checkpoint" in output
+    assert "preempted at step" in output
     reader = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
     step = int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
     assert 2 <= step < 100000

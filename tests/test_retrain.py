@@ -49,43 +49,28 @@ def test_second_lock_names_the_live_holder_and_release_frees_it(tmp_path):
     finally:
         holder.terminate()
         holder.wait()
-    # SIGTERM ends the holder without running its release: the lock it left is stale now.
-    messages = []
-    with RunLock(str(path), log=messages.append):
+    # SIGTERM ends the holder without running its release: the OS has released its lock.
+    with RunLock(str(path)):
         assert json.loads(path.read_text())["pid"] == os.getpid()
-    assert messages and f"process {holder.pid} is no longer running" in messages[0]
-    assert not path.exists()
+        with pytest.raises(LockHeld, match=f"pid {os.getpid()} "):  # held until the block ends
+            RunLock(str(path)).acquire()
+    RunLock(str(path)).acquire().release()  # released
 
 
-def test_lock_of_a_killed_process_is_taken_over(tmp_path):
+def test_lock_of_a_killed_process_is_free_at_once(tmp_path):
     path = tmp_path / "retrain.lock"
     holder = _hold_lock(path)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    assert json.loads(path.read_text())["pid"] == holder.pid
-    messages = []
-    lock = RunLock(str(path), log=messages.append).acquire()
-    assert "taking over the stale lock" in messages[0] and str(holder.pid) in messages[0]
+    assert json.loads(path.read_text())["pid"] == holder.pid  # its record is still there...
+    lock = RunLock(str(path)).acquire()  # ...but its lock died with it
+    assert json.loads(path.read_text())["pid"] == os.getpid()
     lock.release()
 
 
-def test_lock_from_another_host_is_kept_unless_too_old(tmp_path):
-    path = tmp_path / "retrain.lock"
-    path.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": time.time() - 7200}))
-    with pytest.raises(LockHeld, match="host 'elsewhere'"):
-        RunLock(str(path)).acquire()
-    lock = RunLock(str(path), max_age_s=3600, log=lambda m: None).acquire()
-    assert json.loads(path.read_text())["host"] == socket.gethostname()
-    lock.release()
-
-
-def test_lock_with_a_reused_pid_is_stale(tmp_path):
-    path = tmp_path / "retrain.lock"
-    # This process is alive but started long after this (fake) lock was taken.
-    path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                "started": time.time() - 10 * 86400}))
-    reason = RunLock(str(path)).stale_reason(json.loads(path.read_text()))
-    assert reason and "started after the lock" in reason
+def test_lock_needs_a_local_file_system():
+    with pytest.raises(ValueError, match="gs://b/run/retrain.lock: a lock needs a local file system"):
+        RunLock("gs://b/run/retrain.lock")
 
 
 # ------------------------------------------------------------------------------------- publish
@@ -265,7 +250,7 @@ def test_scheduled_runs_publish_only_when_not_worse_and_never_overlap(tmp_path):
     assert "Shape Motion feature net" in record["metric_network"] and record["shape_motion_data"]
     assert publish.latest_version(f"{root}/models") == 1
     assert os.path.exists(f"{root}/models/1/saved_model.pb")
-    assert not os.path.exists(lock)
+    RunLock(lock).acquire().release()  # the run released its lock
 
     # A run that died holding the lock, two new videos, and a rule no model can meet.
     holder = _hold_lock(lock)
@@ -275,7 +260,7 @@ def test_scheduled_runs_publish_only_when_not_worse_and_never_overlap(tmp_path):
     third = subprocess.run(_retrain_command(root, "--tolerance=-1e12"), cwd=REPO, env=_env(),
                            capture_output=True, text=True, timeout=900)
     assert third.returncode == retrain.EXIT_OK, third.stderr[-3000:]
-    assert f"taking over the stale lock {lock} of pid {holder.pid}" in third.stderr
+    assert "another run holds" not in third.stderr  # the dead run's lock died with it
     record = _records(root)[-1]
     assert (record["steps_before"], record["steps_after"]) == (2, 4)
     assert record["inputs"]["new_videos"] == 2 and record["inputs"]["shard_sets"] == 2
@@ -304,4 +289,74 @@ def test_sigterm_reaches_the_trainer_and_ends_the_run_with_a_checkpoint(tmp_path
     [record] = _records(root)
     assert record["status"] == "failed" and record["steps_after"] >= 2
     assert retrain.latest_step(f"{root}/run") == record["steps_after"]
-    assert not os.path.exists(f"{root}/run/retrain.lock")
+    RunLock(f"{root}/run/retrain.lock").acquire().release()  # the run released its lock
+
+
+# ------------------------------------------------------------------- children never outlive it
+
+CHILD_EXIT_S = 60  # a trainer's SIGTERM checkpoint takes seconds here
+
+
+def _gone_within(pid, seconds) -> bool:
+    from trainer.child_processes import start_time
+
+    deadline = time.monotonic() + seconds
+    while start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return start_time(pid) is None
+
+
+def _kill_group_if_alive(pid):
+    from trainer.child_processes import start_time
+
+    if start_time(pid) is not None:
+        os.killpg(pid, signal.SIGKILL)
+
+
+def test_kill_9_of_retrain_takes_its_trainer_with_it(tmp_path):
+    from pipeline import schema
+    from tests.trainer_shards import write_shards
+
+    root = str(tmp_path)
+    write_shards(f"{root}/shards/20260101T000000Z", num_files=1, clips_per_file=4,
+                 shape=(4, 32, 32, 3), data_generator=schema.SHAPE_MOTION)
+    run = subprocess.Popen(_retrain_command(root, "--skip_preprocess", train_steps=100_000),
+                           cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+    trainer = None
+    try:
+        for line in run.stderr:
+            if "step 2/100000" in line:
+                break
+        trainer = json.load(open(f"{root}/run/retrain.lock.children.json"))["pid"]
+        run.kill()  # SIGKILL: retrain runs no handler, no finally
+        run.wait(timeout=CHILD_EXIT_S)
+        assert _gone_within(trainer, CHILD_EXIT_S), f"trainer {trainer} outlived its retrain run"
+    finally:
+        run.kill()
+        if trainer:
+            _kill_group_if_alive(trainer)
+    assert retrain.latest_step(f"{root}/run") >= 2  # it got SIGTERM, so it checkpointed first
+
+
+ORPHAN = "import time; print('up', flush=True); time.sleep(300)"
+
+
+def test_next_run_stops_a_child_an_earlier_run_left(tmp_path, monkeypatch, footage, caplog):
+    from trainer import child_processes
+
+    orphan = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True,
+                              process_group=0)
+    try:
+        assert orphan.stdout.readline().strip() == "up"
+        os.makedirs(tmp_path / "run")
+        record = {"pid": orphan.pid, "start_time": child_processes.start_time(orphan.pid),
+                  "host": socket.gethostname(), "command": "python -m trainer.main (an orphan)"}
+        (tmp_path / "run" / "retrain.lock.children.json").write_text(json.dumps(record))
+        with caplog.at_level("WARNING"):
+            _checked_run(tmp_path, monkeypatch, footage, "fvd")  # stops at the metric check
+        assert orphan.wait(timeout=CHILD_EXIT_S) == -signal.SIGTERM
+        assert f"still runs (pid {orphan.pid}: python -m trainer.main (an orphan))" in caplog.text
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()

@@ -1,7 +1,7 @@
 """Where a model directory keeps its checkpoints and how their names carry the step.
 
-Free of TensorFlow, so the retraining orchestrator (trainer/retrain.py) can read a run's progress
-without importing it.
+Importing it costs no TensorFlow import (trainer/retrain.py reads a run's progress with it);
+`latest_step` imports TensorFlow for tf.io.gfile when called, so the model dir may be on gs://.
 """
 
 import os
@@ -21,11 +21,13 @@ def checkpoint_step(path: str) -> int | None:
 
 
 def latest_step(model_dir: str) -> int:
-    """The step of the latest checkpoint of a local model directory, from the `checkpoint` index
-    that CheckpointManager writes last; 0 when there is none."""
-    try:
-        with open(os.path.join(checkpoint_dir(model_dir), "checkpoint")) as f:
-            match = re.search(r'^model_checkpoint_path: "(.*)"$', f.read(), re.M)
-    except OSError:
+    """The step of the latest checkpoint of a model directory, from the `checkpoint` index that
+    CheckpointManager writes last; 0 when there is none."""
+    import tensorflow as tf
+
+    index = os.path.join(checkpoint_dir(model_dir), "checkpoint")
+    if not tf.io.gfile.exists(index):
         return 0
+    with tf.io.gfile.GFile(index) as f:
+        match = re.search(r'^model_checkpoint_path: "(.*)"$', f.read(), re.M)
     return (checkpoint_step(match.group(1)) or 0) if match else 0

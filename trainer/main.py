@@ -6,7 +6,9 @@
 
 Re-running the same command continues from the latest checkpoint to --train_steps (with
 --more_steps=N instead: to the latest checkpoint's step + N). SIGTERM
-(preemption) saves a checkpoint and exits cleanly. Several machines: --strategy=multi_worker with
+(preemption) saves a checkpoint and exits cleanly, on one host or any worker of several
+(tf.distribute's PreemptionCheckpointHandler, trainer/preemption.py). One trainer per model
+directory: a second one exits with an error naming the first (pid, host). Several machines: --strategy=multi_worker with
 TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard: `tensorboard --logdir=<model_dir>`.
 """
 
@@ -152,15 +154,17 @@ def target_steps(model_dir: str) -> int:
     return (done or 0) + _MORE_STEPS.value
 
 
-class StopOnSigterm:
-    """Turns SIGTERM into a flag the loop reads between steps, so it can checkpoint and exit."""
+class SigtermDuringStartup:
+    """Remembers a SIGTERM that comes before training starts (reading shards, building the nets),
+    which would otherwise kill the process; train_lib hands it to the preemption handler
+    (trainer/preemption.py), which from then on owns SIGTERM."""
 
     def __init__(self):
         self.requested = False
         signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
-        logging.warning("SIGTERM received: checkpointing after the current step")
+        logging.warning("SIGTERM received during start-up: checkpointing after the first step")
         self.requested = True
 
     def __call__(self) -> bool:
@@ -179,6 +183,7 @@ def apply_recipe() -> None:
 def main(argv):
     del argv
     apply_recipe()
+    startup_signal = SigtermDuringStartup()
     strategy = None
     if not _DRY_RUN.value:
         from trainer import strategy as strategy_lib
@@ -192,12 +197,13 @@ def main(argv):
     if _DRY_RUN.value:
         print(config.to_json())
         return
-    from trainer import train_lib
+    from trainer import run_lock, train_lib
 
-    stop = StopOnSigterm()
     try:
-        result = train_lib.train(config, strategy=strategy, should_stop=stop, shards=shards)
-    except (config_lib.ConfigError, train_lib.NonFiniteLossError, train_lib.data.DataError) as e:
+        result = train_lib.train(config, strategy=strategy, should_stop=startup_signal,
+                                 shards=shards)
+    except (config_lib.ConfigError, train_lib.NonFiniteLossError, train_lib.data.DataError,
+            run_lock.LockHeld) as e:
         sys.exit(f"error: {e}")
     logging.info("stopped at step %d of %d", result.step, config.train_steps)
 

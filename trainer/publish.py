@@ -5,45 +5,53 @@
     <publish_dir>/latest                    "2\\n": the version to use
 
 Versions are integers counting up, the layout TensorFlow Serving watches (`--model_base_path=
-<publish_dir>` serves the highest number). A version appears whole or not at all: the caller
+<publish_dir>` serves the highest number). On a local or mounted file system a version appears
+whole or not at all: the caller
 exports into `staging_dir(...)` (a hidden folder beside the versions, which Serving ignores) and
 `promote` renames it into place, then rewrites `latest` through a temporary file and a rename.
-`keep_last` removes the oldest versions beyond K. Local or mounted file systems only: object
-stores cannot rename a folder in one step.
+`keep_last` removes the oldest versions beyond K.
+
+All through tf.io.gfile, so <publish_dir> may be gs://. A folder rename is one step only on a
+local or mounted file system; where it is not (object stores such as gs://, TensorFlow's ram://,
+which renames a folder's marker and leaves its files behind), `promote` copies the staged files
+into <publish_dir>/<N>/ one by one and the version appears file by file: there `latest`, written
+last, is what names a complete version (read it; do not watch the folders).
 """
 
 import json
 import os
-import shutil
+
+import tensorflow as tf
 
 LATEST_NAME = "latest"
 METRICS_NAME = "metrics.json"
 STAGING_PREFIX = ".staging-"
+gfile = tf.io.gfile
 
 
-def _check_local(publish_dir: str) -> None:
-    if "://" in publish_dir:
-        raise ValueError(f"--publish_dir={publish_dir}: publishing needs a local or mounted file "
-                         "system (a version is renamed into place in one step, which object "
-                         "stores cannot do); mount the bucket or publish locally and copy")
+def renames_folders(path: str) -> bool:
+    """Whether a folder under `path` can be renamed in one step (a local or mounted file system)."""
+    return "://" not in path
+
+
+def _names(folder: str) -> list[str]:
+    return [n.rstrip("/") for n in gfile.listdir(folder)] if gfile.isdir(folder) else []
 
 
 def versions(publish_dir: str) -> list[int]:
     """The published version numbers, ascending."""
-    if not os.path.isdir(publish_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(publish_dir)
-                  if name.isdigit() and os.path.isdir(os.path.join(publish_dir, name)))
+    return sorted(int(name) for name in _names(publish_dir)
+                  if name.isdigit() and gfile.isdir(os.path.join(publish_dir, name)))
 
 
 def latest_version(publish_dir: str) -> int | None:
     """The version `latest` points at; the highest one when the pointer is missing or broken."""
     try:
-        with open(os.path.join(publish_dir, LATEST_NAME)) as f:
+        with gfile.GFile(os.path.join(publish_dir, LATEST_NAME)) as f:
             version = int(f.read().strip())
-        if os.path.isdir(os.path.join(publish_dir, str(version))):
+        if gfile.isdir(os.path.join(publish_dir, str(version))):
             return version
-    except (OSError, ValueError):
+    except (tf.errors.OpError, ValueError):
         pass
     published = versions(publish_dir)
     return published[-1] if published else None
@@ -56,9 +64,9 @@ def published_metrics(publish_dir: str) -> tuple[int | None, dict | None]:
         return None, None
     path = os.path.join(publish_dir, str(version), METRICS_NAME)
     try:
-        with open(path) as f:
+        with gfile.GFile(path) as f:
             return version, json.load(f)
-    except (OSError, ValueError):
+    except (tf.errors.OpError, ValueError):
         return version, None
 
 
@@ -68,33 +76,48 @@ def next_version(publish_dir: str) -> int:
 
 
 def staging_dir(publish_dir: str, version: int) -> str:
-    """Where to export version `version` before `promote` renames it into place."""
-    _check_local(publish_dir)
-    os.makedirs(publish_dir, exist_ok=True)
+    """Where to export version `version` before `promote` moves it into place."""
+    gfile.makedirs(publish_dir)
     path = os.path.join(publish_dir, f"{STAGING_PREFIX}{version}")
-    if os.path.exists(path):  # left by a killed run
-        shutil.rmtree(path)
+    if gfile.exists(path):  # left by a killed run
+        gfile.rmtree(path)
     return path
 
 
+def move_file(source: str, target: str) -> None:
+    """A rename on any file system tf.io.gfile reaches (a copy and a delete where it must be)."""
+    gfile.rename(source, target, overwrite=True)
+
+
 def promote(publish_dir: str, staged: str, version: int) -> str:
-    """Renames the staged export to `<publish_dir>/<version>` and points `latest` at it."""
+    """Moves the staged export to `<publish_dir>/<version>` and points `latest` at it."""
     target = os.path.join(publish_dir, str(version))
-    if os.path.exists(target):
+    if gfile.exists(target):
         raise FileExistsError(f"{target} exists already; refusing to replace a published version")
-    os.replace(staged, target)
+    if renames_folders(publish_dir):
+        gfile.rename(staged, target)
+    else:
+        _copy_tree(staged, target)
+        gfile.rmtree(staged)
     write_pointer(publish_dir, version)
     return target
+
+
+def _copy_tree(source: str, target: str) -> None:
+    for folder, _, files in gfile.walk(source):
+        relative = os.path.relpath(folder, source)  # "." for the top: no "/." in a URL path
+        into = target if relative == "." else os.path.join(target, relative)
+        gfile.makedirs(into)
+        for name in files:
+            gfile.copy(os.path.join(folder, name), os.path.join(into, name), overwrite=True)
 
 
 def write_pointer(publish_dir: str, version: int) -> None:
     path = os.path.join(publish_dir, LATEST_NAME)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    with gfile.GFile(tmp, "w") as f:
         f.write(f"{version}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    gfile.rename(tmp, path, overwrite=True)
 
 
 def keep_last(publish_dir: str, count: int) -> list[int]:
@@ -104,10 +127,10 @@ def keep_last(publish_dir: str, count: int) -> list[int]:
     current = latest_version(publish_dir)
     removed = [v for v in versions(publish_dir)[:-count] if v != current]
     for version in removed:
-        shutil.rmtree(os.path.join(publish_dir, str(version)))
-    for name in os.listdir(publish_dir):  # staging folders of killed runs
+        gfile.rmtree(os.path.join(publish_dir, str(version)))
+    for name in _names(publish_dir):  # staging folders of killed runs
         if name.startswith(STAGING_PREFIX):
-            shutil.rmtree(os.path.join(publish_dir, name), ignore_errors=True)
+            gfile.rmtree(os.path.join(publish_dir, name))
     return removed
 
 

@@ -4,7 +4,7 @@
         --preprocess_flags="--dataset=folder --input=/data/videos" --train_steps=2000 \\
         --trainer_flags="--preset=small --batch_size=8" --metric=fvd
 
-(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, see trainer.run_lock) it first
+(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: trainer.run_lock) it first
 checks that --metric is defined on the data (trainer/metric_plan.py): the Shape Motion scores and
 fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid only with
 Inception-v3 (trainer/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
@@ -18,18 +18,19 @@ process whose failure stops the run with its exit status:
    --tolerance), `python -m trainer.export` into a staging folder beside the versions, renamed to
    <publish_dir>/<N>/; `latest` then names N; only the newest --keep_versions are kept.
 Every run writes <runs_log_dir>/<UTC time>.json: inputs seen, new videos, steps before and after,
-metrics, the feature network behind --metric, the decision and why (also on failure). SIGTERM is passed to the running child (the
-trainer checkpoints) and the run stops, releasing the lock. Exit status: 0 done (published or
+metrics, the feature network behind --metric, the decision and why (also on failure). SIGTERM is
+passed to the running child (the trainer checkpoints) and the run stops, releasing the lock. Its
+children never outlive it (trainer/child_processes.py): killed even by kill -9, it takes the
+running child with it, and the next run stops any child an earlier run left. Every file it reads
+or writes goes through tf.io.gfile (gs:// works), except its lock, which needs this host's file
+system. Exit status: 0 done (published or
 not), 1 a step failed or was interrupted, 3 another run holds the lock.
 """
 
 import dataclasses
-import glob
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 
@@ -39,16 +40,13 @@ from absl import logging
 
 from trainer import metric_plan, publish
 from trainer.checkpoint_paths import latest_step
+from trainer.child_processes import Children, RunFailed, stop_orphans
 from trainer.run_lock import LockHeld, RunLock
 
 EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 3
 RESERVED = {"preprocess_flags": ("--output", "--incremental"),
             "trainer_flags": ("--tfrecords", "--model_dir", "--train_steps"),
             "evaluate_flags": ("--model_dir", "--tfrecords", "--out")}
-
-
-class RunFailed(RuntimeError):
-    """A step of the run failed or was interrupted; the message says which and what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +64,7 @@ class RetrainConfig:
     tolerance: float = 0.0
     keep_versions: int = 3
     runs_log_dir: str = ""  # default <model_dir>/retrain_runs
-    lock_file: str = ""  # default <model_dir>/retrain.lock
-    lock_max_age_s: float = 0.0
+    lock_file: str = ""  # default <model_dir>/retrain.lock; on this host's file system
 
     def __post_init__(self):
         if self.train_steps < 0:
@@ -84,6 +81,11 @@ class RetrainConfig:
         return self.lock_file or os.path.join(self.model_dir, "retrain.lock")
 
     @property
+    def children_path(self) -> str:
+        """Names the running child, for the next run to stop an orphan (trainer/child_processes)."""
+        return self.lock_path + ".children.json"
+
+    @property
     def log_dir(self) -> str:
         return self.runs_log_dir or os.path.join(self.model_dir, "retrain_runs")
 
@@ -93,11 +95,20 @@ class RetrainConfig:
 
 
 def shard_sets(shards: str) -> dict[str, dict]:
-    """Complete shard sets under the dataset root: folder name -> its manifest (as JSON)."""
+    """Complete shard sets under the dataset root: folder name -> its manifest (as JSON).
+
+    Through tf.io.gfile, so gs:// works (a glob of */manifest.json does not on every file system:
+    TensorFlow's ram:// finds nothing one folder down)."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(shards):
+        return {}
     found = {}
-    for path in sorted(glob.glob(os.path.join(glob.escape(shards), "*", "manifest.json"))):
-        with open(path) as f:
-            found[os.path.basename(os.path.dirname(path))] = json.load(f)
+    for name in sorted(n.rstrip("/") for n in tf.io.gfile.listdir(shards)):
+        path = os.path.join(shards, name, "manifest.json")
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
+                found[name] = json.load(f)
     return found
 
 
@@ -133,6 +144,8 @@ def flag_value(args, name: str) -> str | None:
 def data_is_shape_motion(config: RetrainConfig) -> bool:
     """Whether every set the run will train and evaluate on is Shape Motion data: the sets already
     under --shards, and (unless --skip_preprocess) the folder the preprocessing step will read."""
+    import tensorflow as tf
+
     from pipeline import schema  # the manifest's reader; imports TensorFlow, so only here
 
     kinds = [schema.read_manifest(os.path.join(config.shards, name)).is_shape_motion
@@ -140,7 +153,7 @@ def data_is_shape_motion(config: RetrainConfig) -> bool:
     if not config.skip_preprocess:
         dataset = flag_value(config.preprocess_flags, "--dataset") or "folder"
         folder = flag_value(config.preprocess_flags, "--input") or ""
-        kinds.append(dataset == "folder" and bool(folder) and os.path.isdir(folder)
+        kinds.append(dataset == "folder" and bool(folder) and tf.io.gfile.isdir(folder)
                      and schema.folder_data_generator(folder) == schema.SHAPE_MOTION)
     return bool(kinds) and all(kinds)
 
@@ -168,43 +181,6 @@ def check_metric(config: RetrainConfig, record: dict) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # Child processes
-
-
-class Children:
-    """Runs one child at a time; SIGTERM to this process is passed on to it and ends the run."""
-
-    def __init__(self):
-        self.current = None
-        self.terminated = False
-        self.commands = []
-
-    def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-
-    def _on_sigterm(self, signum, frame):
-        logging.warning("SIGTERM: passing it to the running step and stopping after it")
-        self.terminated = True
-        if self.current is not None and self.current.poll() is None:
-            self.current.send_signal(signal.SIGTERM)
-
-    def run(self, stage: str, args: list[str]) -> None:
-        if self.terminated:
-            raise RunFailed(f"stopped by SIGTERM before {stage}")
-        command = [sys.executable, "-m", *args]
-        logging.info("%s: %s", stage, shlex.join(command))
-        started = time.monotonic()
-        self.current = subprocess.Popen(command)
-        try:
-            status = self.current.wait()
-        finally:
-            self.current = None
-        self.commands.append({"stage": stage, "command": shlex.join(command), "exit_status": status,
-                              "seconds": round(time.monotonic() - started, 1)})
-        if self.terminated:
-            raise RunFailed(f"stopped by SIGTERM during {stage} (its exit status: {status})")
-        if status != 0:
-            raise RunFailed(f"{stage} failed with exit status {status}: {shlex.join(command)} "
-                            "(its output is above); fix that and run retrain again")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,7 +224,9 @@ def train(config: RetrainConfig, children: Children, record: dict) -> None:
 def evaluate(config: RetrainConfig, children: Children, record: dict, out: str) -> float | None:
     children.run("evaluate", ["trainer.evaluate", f"--model_dir={config.model_dir}",
                               f"--tfrecords={config.shards}", f"--out={out}", *config.evaluate_flags])
-    with open(out) as f:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(out) as f:
         metrics = json.load(f)
     record["metrics"] = {"generated": metrics.get("generated"), "real": metrics.get("real"),
                          "step": metrics.get("step")}
@@ -275,7 +253,7 @@ def decide_and_publish(config: RetrainConfig, children: Children, record: dict, 
     staged = publish.staging_dir(config.publish_dir, version)
     children.run("export", ["trainer.export", f"--model_dir={config.model_dir}",
                             f"--export_dir={staged}"])
-    os.replace(metrics_path, os.path.join(staged, publish.METRICS_NAME))
+    publish.move_file(metrics_path, os.path.join(staged, publish.METRICS_NAME))
     record["published_path"] = publish.promote(config.publish_dir, staged, version)
     record["published_version"] = version
     record["removed_versions"] = publish.keep_last(config.publish_dir, config.keep_versions)
@@ -284,16 +262,23 @@ def decide_and_publish(config: RetrainConfig, children: Children, record: dict, 
 def run(config: RetrainConfig) -> int:
     """One retraining run under the lock; returns the exit status (see the module docstring)."""
     try:
-        lock = RunLock(config.lock_path, config.lock_max_age_s, log=logging.warning).acquire()
+        lock = RunLock(config.lock_path).acquire()
     except LockHeld as error:
         print(f"retrain: {error}", file=sys.stderr)
         return EXIT_LOCKED
-    children, record = Children(), new_record(config)
+    except ValueError as error:  # a gs:// lock path: flock needs this host's file system
+        print(f"retrain: error: {error}; pass --lock_file=<a local path>", file=sys.stderr)
+        return EXIT_FAILED
+    # Holding the lock, no earlier run lives: a child it recorded is an orphan.
+    stop_orphans(config.children_path)
+    children, record = Children(config.children_path), new_record(config)
     children.install()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     work = os.path.join(config.log_dir, f".{stamp}-work")
+    import tensorflow as tf  # gfile: the run's folders may be on gs://
+
     try:
-        os.makedirs(work, exist_ok=True)
+        tf.io.gfile.makedirs(work)
         check_metric(config, record)
         preprocess(config, children, record)
         train(config, children, record)
@@ -310,22 +295,22 @@ def run(config: RetrainConfig) -> int:
         record.update(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                       commands=children.commands)
         write_record(config.log_dir, stamp, record)
-        for name in os.listdir(work) if os.path.isdir(work) else ():
-            os.remove(os.path.join(work, name))
-        if os.path.isdir(work):
-            os.rmdir(work)
+        if tf.io.gfile.exists(work):
+            tf.io.gfile.rmtree(work)
         lock.release()
 
 
 def write_record(log_dir: str, stamp: str, record: dict) -> str:
-    """<log_dir>/<stamp>.json, written through a temporary file and a rename."""
-    os.makedirs(log_dir, exist_ok=True)
+    """<log_dir>/<stamp>.json, written through a temporary file and a rename (tf.io.gfile)."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(log_dir)
     path = os.path.join(log_dir, f"{stamp}.json")
-    if os.path.exists(path):  # two runs in one second (the second after the first released the lock)
+    if tf.io.gfile.exists(path):  # two runs in one second (the second after the first released the lock)
         path = os.path.join(log_dir, f"{stamp}-{os.getpid()}.json")
-    with open(path + ".tmp", "w") as f:
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
         json.dump(record, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
     logging.info("run record: %s (%s)", path, record["status"])
     return path
 
@@ -355,9 +340,8 @@ def define_flags():
                        "metric's units, still counts as not worse.")
     flags.DEFINE_integer("keep_versions", 3, "Published versions kept.")
     flags.DEFINE_string("runs_log_dir", "", "Run records (default <model_dir>/retrain_runs).")
-    flags.DEFINE_string("lock_file", "", "Lock file (default <model_dir>/retrain.lock).")
-    flags.DEFINE_float("lock_max_age_hours", 0.0, "Treat a lock older than this as stale even "
-                       "when its holder's host cannot be checked (0: never).")
+    flags.DEFINE_string("lock_file", "", "Lock file (default <model_dir>/retrain.lock); on this "
+                        "host's file system, so give one with a gs:// --model_dir.")
 
 
 def main(argv):
@@ -370,8 +354,7 @@ def main(argv):
             trainer_flags=tuple(shlex.split(f.trainer_flags)),
             evaluate_flags=tuple(shlex.split(f.evaluate_flags)), skip_preprocess=f.skip_preprocess,
             metric=f.metric, higher_is_better=f.higher_is_better, tolerance=f.tolerance,
-            keep_versions=f.keep_versions, runs_log_dir=f.runs_log_dir, lock_file=f.lock_file,
-            lock_max_age_s=f.lock_max_age_hours * 3600)
+            keep_versions=f.keep_versions, runs_log_dir=f.runs_log_dir, lock_file=f.lock_file)
     except ValueError as error:
         sys.exit(f"retrain: error: {error}")
     sys.exit(run(config))

@@ -1,17 +1,17 @@
-"""A lock file that keeps two scheduled runs (`python -m trainer.retrain`) from overlapping.
+"""One exclusive lock helper, on `filelock`: the retrain lock and the model directory's writer lock.
 
     with RunLock("runs/ucf101/retrain.lock"):
         ...  # only one process at a time gets here
 
-The lock is a small JSON file {"pid", "host", "started"} created with O_CREAT | O_EXCL, so of two
-processes starting at once exactly one creates it. The other reads who holds it and:
-- on the same host, when that pid no longer runs (or now belongs to a process that started after
-  the lock was taken, i.e. the pid was reused), takes the lock over and says so;
-- otherwise raises `LockHeld` naming the holder. A holder on another host cannot be checked from
-  here; `max_age_s` lets a caller treat such a lock as stale after a time (e.g. a pod that died).
+The lock is an OS lock (flock) on the file, so the OS releases it when its holder dies, however it
+dies (kill -9 included): there is no stale lock to detect or take over. The holder writes
+{"pid", "host", "started"} into the lock file once it holds it; a process that finds the lock held
+raises `LockHeld` naming that holder. The file stays in place after release; only the OS lock
+counts, never the file's existence.
 
-Taking over goes through a second O_EXCL file (`<lock>.takeover`) so that two processes finding
-the same stale lock cannot both win. The lock must be on a local or shared POSIX file system.
+flock needs a local (or NFSv4/Lustre-style) POSIX file system: `RunLock.for_path` returns None for
+an object-store path such as gs://, which cannot be locked; callers log that and go on without a
+lock (`writer_lock`).
 """
 
 import json
@@ -19,35 +19,13 @@ import os
 import socket
 import time
 
-TAKEOVER_SUFFIX = ".takeover"
-TAKEOVER_STALE_S = 60.0  # a takeover file older than this was left by a process that died in it
-PID_REUSE_SLACK_S = 2.0
+import filelock
+
+WRITER_LOCK_NAME = "trainer.lock"
 
 
 class LockHeld(RuntimeError):
-    """Another live run holds the lock; the message names it."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _process_start_time(pid: int) -> float | None:
-    """Seconds since the epoch at which `pid` started (Linux /proc), None when unknown."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/stat") as f:
-            boot = next(float(line.split()[1]) for line in f if line.startswith("btime"))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
+    """Another live process holds the lock; the message names it."""
 
 
 def describe(holder: dict) -> str:
@@ -55,97 +33,69 @@ def describe(holder: dict) -> str:
     return f"pid {holder.get('pid')} on host {holder.get('host')!r} since {started}"
 
 
+def is_local(path: str) -> bool:
+    """Whether `path` is on a file system flock can lock (no URL scheme such as gs://)."""
+    return "://" not in path
+
+
 class RunLock:
-    """An exclusive lock file; see the module docstring. Use as a context manager or acquire/release."""
+    """An exclusive OS lock on `path`; see the module docstring. A context manager, or
+    acquire/release. `what` names the resource in the refusal ("another run", "another trainer")."""
 
-    def __init__(self, path: str, max_age_s: float = 0.0, log=print):
-        self.path = path
-        self.max_age_s = max_age_s
-        self.log = log
-        self.record = None
+    def __init__(self, path: str, what: str = "another run", advice: str = "It is still "
+                 "running; this run exits without doing anything."):
+        if not is_local(path):
+            raise ValueError(f"{path}: a lock needs a local file system (flock); see "
+                             "trainer/run_lock.py")
+        self.path, self.what, self.advice = path, what, advice
+        # Without flock the library would fall back to a soft lock that outlives a killed holder.
+        self._lock = filelock.FileLock(path, fallback_to_soft=False, on_acquired=self._write_holder)
 
-    def stale_reason(self, holder: dict) -> str | None:
-        """Why `holder`'s lock is stale, or None when it may still be running."""
-        age = time.time() - float(holder.get("started", 0))
-        if self.max_age_s and age > self.max_age_s:
-            return f"it is {age:.0f} s old, more than the {self.max_age_s:.0f} s allowed"
-        if holder.get("host") != socket.gethostname():
-            return None
-        pid = int(holder.get("pid", -1))
-        if pid <= 0 or not _pid_alive(pid):
-            return f"process {pid} is no longer running on this host"
-        started = _process_start_time(pid)
-        if started is not None and started > float(holder.get("started", 0)) + PID_REUSE_SLACK_S:
-            return f"pid {pid} now belongs to a process started after the lock was taken"
-        return None
+    def _write_holder(self, fd: int) -> None:
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(record).encode())
+        os.fsync(fd)
+
+    def holder(self) -> dict:
+        """Who holds the lock, as it wrote itself into the file ("?" while it is writing)."""
+        try:
+            with open(self.path) as f:  # a local lock file (is_local), never a flag's remote path
+                return json.loads(f.read())
+        except (OSError, ValueError):
+            return {"pid": "?", "host": "?", "started": time.time()}
 
     def acquire(self) -> "RunLock":
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        for _ in range(3):  # a takeover in progress elsewhere can make one attempt lose
-            if self._create():
-                return self
-            holder = self._read()
-            if holder is None:  # released between our attempt and the read
-                continue
-            reason = self.stale_reason(holder)
-            if reason is None:
-                raise LockHeld(f"another run holds {self.path}: {describe(holder)}. It is still "
-                               "running; this run exits without doing anything.")
-            self._take_over(holder, reason)
-        raise LockHeld(f"could not take {self.path}: other processes keep taking it")
-
-    def _create(self) -> bool:
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-        self.record = record
-        return True
-
-    def _read(self) -> dict | None:
-        """The holder's record; a file being written (empty or half) counts as fresh and live."""
-        try:
-            with open(self.path) as f:
-                text = f.read()
-        except FileNotFoundError:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError:
-            return {"pid": "?", "host": "?", "started": os.path.getmtime(self.path)}
-
-    def _take_over(self, holder: dict, reason: str) -> None:
-        """Removes a stale lock, if nobody else is doing it and it is still the one we judged."""
-        guard = self.path + TAKEOVER_SUFFIX
-        try:
-            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if time.time() - os.path.getmtime(guard) > TAKEOVER_STALE_S:
-                os.remove(guard)
-            else:
-                time.sleep(0.2)
-            return
-        try:
-            os.close(fd)
-            if self._read() == holder:
-                os.remove(self.path)
-                self.log(f"taking over the stale lock {self.path} of {describe(holder)}: {reason}")
-        finally:
-            os.remove(guard)
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise LockHeld(f"{self.what} holds {self.path}: {describe(self.holder())}. "
+                           f"{self.advice}") from None
+        return self
 
     def release(self) -> None:
-        """Removes the lock if it is still ours (a lock taken over after a long stall is not)."""
-        if self.record is not None and self._read() == self.record:
-            os.remove(self.path)
-        self.record = None
+        if self._lock.is_locked:
+            self._lock.release()
 
     def __enter__(self) -> "RunLock":
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def writer_lock(model_dir: str, log) -> RunLock | None:
+    """The model directory's one-writer lock, held; None (said through `log`) on an object store.
+
+    A gs:// model dir cannot be flock'ed and TensorFlow offers no lock there (its file systems
+    have no exclusive create); a second writer is then not stopped, so the log line says so.
+    """
+    path = os.path.join(model_dir, WRITER_LOCK_NAME)
+    if not is_local(path):
+        log(f"{model_dir} is not a local file system: no writer lock is taken there, so nothing "
+            "stops a second trainer writing to it; run one trainer per model directory")
+        return None
+    return RunLock(path, what="another trainer", advice="Only one trainer may write a model "
+                   "directory: wait for that one to finish or stop it, or pass another "
+                   "--model_dir.").acquire()

@@ -58,9 +58,11 @@ def worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
     """Where this worker writes checkpoints: the model dir on the chief, a scratch dir elsewhere.
 
     Every worker must take part in a save (its variables may be needed), but only the chief's copy
-    is kept; the others write beside it and delete theirs (the tf.distribute pattern).
+    is kept; the others write beside it and delete theirs (the tf.distribute pattern). The scratch
+    dir is the one PreemptionCheckpointHandler creates for a non-chief worker (workertemp_<id>), so
+    the delete after each save also removes the folder the handler made.
     """
     if is_chief(strategy):
         return model_dir
-    task_type, task_id = task()
-    return os.path.join(model_dir, ".workers", f"{task_type}_{task_id}")
+    _, task_id = task()
+    return os.path.join(model_dir, f"workertemp_{task_id}")

@@ -1,8 +1,10 @@
 """The training loop: everything around the pure step (trainer.step) that reads, writes and logs.
 
 `train(config)` runs until `config.train_steps` (a total: a second call continues from the latest
-checkpoint in <model_dir>/checkpoints), and checkpoints when asked to stop (`should_stop`, which
-trainer.main ties to SIGTERM) and on finishing. Every step's losses are checked; a NaN or Inf raises
+checkpoint in <model_dir>/checkpoints), and checkpoints on finishing and on SIGTERM (preemption,
+through TensorFlow's PreemptionCheckpointHandler: trainer/preemption.py). While it trains, the
+chief holds <model_dir>/trainer.lock (trainer/run_lock.py): a second trainer on the same model
+directory refuses, naming the holder. Every step's losses are checked; a NaN or Inf raises
 `NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
@@ -23,6 +25,8 @@ from absl import logging
 from trainer import best_checkpoint
 from trainer import config as config_lib
 from trainer import data
+from trainer import preemption as preemption_lib
+from trainer import run_lock
 from trainer import shard_sets
 from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
 from trainer import step as step_lib
@@ -154,42 +158,76 @@ def _progress_line(step, total, values, clips_per_second, batch_size) -> str:
 def train(config, strategy: tf.distribute.Strategy | None = None,
           should_stop: Callable[[], bool] = lambda: False,
           shards: data.Shards | None = None) -> TrainResult:
-    """Trains to config.train_steps (or until should_stop()); the state is the trained networks.
+    """Trains to config.train_steps (or until preempted); the state is the trained networks.
 
-    `shards` is config.tfrecords already resolved (and validated), when the caller has it.
+    `should_stop` says whether a stop was asked before training began (trainer.main: a SIGTERM
+    during start-up); it is handed to the preemption handler. `shards` is config.tfrecords already
+    resolved (and validated), when the caller has it.
     """
     strategy = strategy or strategy_lib.make_strategy(config.strategy, config.tpu)
     chief = strategy_lib.is_chief(strategy)
+    lock = run_lock.writer_lock(config.model_dir, logging.warning) if chief else None
+    try:
+        return _train(config, strategy, chief, should_stop, shards)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(config, strategy, chief, should_stop, shards) -> TrainResult:
     shards = shards or data.resolve_shards(config.tfrecords,
                                            skip_corrupt=config.skip_corrupt_shards)
     prepare_model_dir(config, chief)
     with strategy.scope():
         state = build_state(config, strategy.num_replicas_in_sync)
     save_dir = strategy_lib.worker_dir(config.model_dir, strategy)
-    manager = tf.train.CheckpointManager(state.checkpoint, checkpoint_dir(save_dir),
-                                         max_to_keep=config.max_to_keep)
+    save = _saver(state, save_dir, config.max_to_keep, chief)
     latest = tf.train.latest_checkpoint(checkpoint_dir(config.model_dir))
     if latest:
         state.checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", latest, int(state.step.numpy()))
+    # After the restore above: the handler adds its own counter to the checkpoint, which an older
+    # checkpoint lacks (assert_existing_objects_matched would refuse it). It restores once more.
+    preemption = preemption_lib.Preemption(strategy, state.checkpoint,
+                                           checkpoint_dir(config.model_dir), save, should_stop)
+    try:
         for name, rate in learning_rates(config).items():  # the checkpoint's rate must not win
             state.optimizers[name].learning_rate = rate     # over a --learning_rate given now
-    iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
-    train_step = make_train_step(strategy, config, state)
-    writer = summaries.Writer(config, state, chief)
+        iterator = iter(data.distributed_dataset(strategy, shards, config.batch_size, config.seed))
+        writer = summaries.Writer(config, state, chief)
+        values = _loop(config, state, chief, make_train_step(strategy, config, state), iterator,
+                       shards, writer, save, preemption)
+    finally:
+        preemption.close()
+    save()
+    if not chief and tf.io.gfile.exists(save_dir):
+        tf.io.gfile.rmtree(save_dir)
+    writer.close()
+    return TrainResult(int(state.step.numpy()), values, state)
+
+
+def _saver(state: TrainState, save_dir: str, max_to_keep: int, chief: bool) -> Callable[[], None]:
+    """save(): a checkpoint of the current step into save_dir, once per step."""
+    manager = tf.train.CheckpointManager(state.checkpoint, checkpoint_dir(save_dir),
+                                         max_to_keep=max_to_keep)
 
     def save():
-        manager.save(checkpoint_number=int(state.step.numpy()))
-        if not chief:  # only the chief's copy is kept
-            tf.io.gfile.rmtree(save_dir)
+        step = int(state.step.numpy())
+        if manager.latest_checkpoint and checkpoint_step(manager.latest_checkpoint) == step:
+            return  # a preemption save and a periodic one can fall on the same step
+        manager.save(checkpoint_number=step)
+        if not chief:  # only the chief's copy is kept; the handler deletes save_dir itself
+            tf.io.gfile.rmtree(checkpoint_dir(save_dir))  # when it exits after a preemption
 
+    return save
+
+
+def _loop(config, state, chief, train_step, iterator, shards, writer, save, preemption) -> dict:
+    """Steps to config.train_steps or a preemption; returns the last step's measurements."""
     evaluation = Evaluation(config, state, writer) if chief and config.eval_every else None
     step, values = int(state.step.numpy()), {}
     timer = (time.perf_counter(), step)
     while step < config.train_steps:
-        if should_stop():
-            logging.info("stop requested at step %d: saving a checkpoint", step)
-            break
         values = _check_finite(_read_and_step(train_step, iterator, shards,
                                               step_phases(config, step)), step + 1)
         step = int(state.step.numpy())
@@ -207,10 +245,10 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
             evaluation(step)
         if step % config.checkpoint_every == 0 and step < config.train_steps:
             save()
-    if manager.latest_checkpoint is None or int(state.step.numpy()) != checkpoint_step(manager.latest_checkpoint):
-        save()
-    writer.close()
-    return TrainResult(int(state.step.numpy()), values, state)
+        if preemption.stop():  # every worker, after every step: they agree on the last one
+            logging.info("preempted at step %d: checkpoint saved", step)
+            break
+    return values
 
 
 class Evaluation:
