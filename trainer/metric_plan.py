@@ -26,15 +26,21 @@ NOT_SHAPE_MOTION = ("left out: this is not Shape Motion data (its manifest does 
                     "pipeline.datasets.shapes made it), and these scores assume one shape on black")
 
 
+# Names for several metrics at once in --metrics.
+GROUPS = {"shape_motion": ("fd_shapes",) + SHAPE_SCORES}
+
+
 def parse(text: str) -> tuple[str, ...]:
-    """--metrics: "all" (every metric that applies) -> (), else the names asked for, checked."""
+    """--metrics: "all" (every metric that applies) -> (), else the names asked for, checked;
+    "shape_motion" stands for fd_shapes and every shape score (no network to download)."""
     if text.strip() in ("", "all"):
         return ()
     names = tuple(name.strip() for name in text.split(",") if name.strip())
+    names = tuple(m for name in names for m in GROUPS.get(name, (name,)))
     unknown = [name for name in names if name not in ALL]
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)} in --metrics; choose from "
-                         f"{', '.join(ALL)} or 'all'")
+                         f"{', '.join(ALL)}, {', '.join(GROUPS)} or 'all'")
     return names
 
 

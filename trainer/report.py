@@ -39,6 +39,7 @@ class ReportOptions:
     tfrecords: str
     out_dir: str
     num_videos: int = 128  # per set, for the metrics
+    metrics: str = "all"  # trainer.evaluate's --metrics: names, "shape_motion" or "all"
     grid_videos: int = 16  # shown in each GIF
     split: str = "train"
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
@@ -71,7 +72,8 @@ def real_scorer(options: ReportOptions) -> tuple[evaluate.Scorer, dict]:
         i3d_model=options.i3d_model, inception_weights=options.inception_weights,
         feature_model_dir=options.feature_model_dir or os.path.join(options.model_dir, "feature_net"),
         feature_train_steps=options.feature_train_steps)
-    extractors, info, plan = evaluate.load_networks(metric_plan.plan((), shape_motion), networks, pool)
+    extractors, info, plan = evaluate.load_networks(
+        metric_plan.plan(metric_plan.parse(options.metrics), shape_motion), networks, pool)
     return evaluate.Scorer(real, reference, extractors, shape_motion), evaluate.describe(plan, info, shape_motion)
 
 
@@ -148,6 +150,9 @@ def define_flags():
     flags.DEFINE_string("tfrecords", None, "Shard set (or dataset root) of the real clips.")
     flags.DEFINE_string("out_dir", None, "Folder for the GIFs, the contact sheet and metrics.json.")
     flags.DEFINE_integer("num_videos", 128, "Videos per set for the metrics.")
+    flags.DEFINE_string("metrics", "all", "Metrics to compute: names (fvd, fid, fd_shapes, acd, "
+                        "...), shape_motion (fd_shapes and the shape scores: nothing to "
+                        "download) or all (every metric that applies).")
     flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
     flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
     flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
@@ -165,7 +170,7 @@ def main(argv):
 
     f = flags.FLAGS
     options = ReportOptions(model_dir=f.model_dir, tfrecords=f.tfrecords, out_dir=f.out_dir,
-                            num_videos=f.num_videos, grid_videos=f.grid_videos,
+                            num_videos=f.num_videos, metrics=f.metrics, grid_videos=f.grid_videos,
                             feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
                             inception_weights=f.inception_weights or "",
                             feature_train_steps=f.feature_train_steps, seed=f.seed)
