@@ -1,28 +1,43 @@
-"""Throughput of the whole preprocessing job against bare ffmpeg, and shard size per encoding.
+"""Throughput of the whole preprocessing job against bare ffmpeg, its start-up, lowres decoding,
+and shard size per encoding.
 
-    python -m pipeline.benchmark                  # 60 videos of 7 s at 320x240, 2 workers
-    python -m pipeline.benchmark --videos=10      # a quick run
+    python -m pipeline.benchmark                              # both workloads (make bench: --videos=200)
+    python -m pipeline.benchmark --workload=dense             # long videos, every frame kept
+    python -m pipeline.benchmark --videos=10 --dense_videos=6 --size_videos=2   # a quick run
 
-1. Makes `--videos` real xvid .avi files of `--seconds` at 320x240 (cached in `--video_dir`, so a
-   second run skips this), content that moves so the codec has real work.
-2. Baseline: bare ffmpeg decodes every file with the job's filters (pipeline.decode.filter_args)
-   into /dev/null, `--workers` processes at a time, once before and once after the default job;
-   their mean is the baseline, so a machine whose load drifts weighs on both sides alike.
-3. The whole job (`pipeline.main.run`) on the same files, shards and manifest included, timed
-   from `run()` to its return: the default (one process, `--workers` decode threads; ffmpeg
-   does the decoding in its own processes) and DirectRunner multi_processing with `--workers`
-   Python workers.
-4. Prints videos/s and frames/s of each and the ratio (ffmpeg's time / the job's; target >= 0.8),
-   and the default job's CPU time: its own Python process's and its ffmpeg processes'.
-   The job also runs on `--small_videos` of them: the difference separates its fixed cost
-   (worker processes starting and importing TensorFlow, pipeline set-up) from its rate per video,
-   and gives the number of videos past which the whole-job ratio reaches 0.8.
-5. On the first `--size_videos` videos, runs the job once per encoding x compression and prints
-   stored bytes per clip and how fast tf.data reads the clips back, then the default it suggests.
+Workloads (real xvid .avi files at 320x240 with moving content, made once and cached in
+`--video_dir`; clips of 16x64x64):
+  standard: `--videos` videos of `--seconds` (7 s, UCF-101's mean), clips that do not overlap.
+  dense:    `--dense_videos` videos of `--dense_seconds` (30 s), --frame_stride=1 --clip_stride=16:
+            every frame in one clip, the work where the job's cost per clip decides its speed.
+
+For each, side by side in one run (the machine is shared, so only ratios are compared):
+1. Bare ffmpeg decodes every file with the job's filters (pipeline.decode.ffmpeg_command) into
+   /dev/null, `--workers` processes at a time, before and after the jobs; the mean is the baseline.
+2. The whole job, `python -m pipeline.main` in a fresh process with its default options, and its
+   start-up: the same command on one 16-frame video (imports, pipeline set-up and tear-down, one
+   record, the manifest). ratio = ffmpeg's time / (the job's - the start-up's), target >= 0.9;
+   the whole-job ratio beside it.
+3. CPU: the job's own Python process beyond the start-up's, per clip, and its ffmpeg processes'
+   against bare ffmpeg's.
+4. dense: `-lowres 1` and `2` (decoding at 1/2 and 1/4 size inside the xvid decoder): bare
+   ffmpeg's time against full decoding, the job with --lowres=1, and the pixel error of the
+   clips (mean and max absolute difference from the full decode) on `--error_videos` videos.
+   standard: the DirectRunner's multi_processing mode beside the default.
+5. On the first `--size_videos` standard videos, the job once per encoding x compression: stored
+   bytes per clip and how fast tf.data reads the clips back, then the default it suggests.
+
+A CPU profile of the job's own process on the dense workload (the command BUILD.md gives):
+
+    py-spy record -r 200 -f speedscope -o dense.json -- python -m pipeline.main --dataset=folder \
+        --input=/tmp/pipeline-benchmark-videos/dense --output=/tmp/dense-shards --frame_stride=1 \
+        --clip_stride=16 --no_folder_labels
 """
 
 import argparse
 import concurrent.futures
+import dataclasses
+import json
 import os
 import resource
 import subprocess
@@ -31,12 +46,9 @@ import tempfile
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from pipeline import decode, schema
 from pipeline.encode import write_video
-from pipeline.ffmpeg_binary import ffmpeg_exe
-from pipeline.main import run
 
 WIDTH, HEIGHT, FPS = 320, 240, 25.0
 NUM_FRAMES, SIZE = 16, 64
@@ -45,12 +57,14 @@ READ_BATCH, READ_BATCHES = 16, 40  # 640 clips read back per encoding, one core,
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--videos", type=int, default=60, help="videos for the throughput run")
-    parser.add_argument("--seconds", type=float, default=7.0, help="length of each video")
-    parser.add_argument("--workers", type=int, default=2, help="job workers and ffmpeg processes")
-    parser.add_argument("--small_videos", type=int, default=6,
-                        help="videos of a second, small job run that measures the fixed cost")
-    parser.add_argument("--size_videos", type=int, default=8, help="videos for the encoding sizes")
+    parser.add_argument("--workload", choices=("standard", "dense", "all"), default="all")
+    parser.add_argument("--videos", type=int, default=60, help="standard: videos for the throughput run")
+    parser.add_argument("--seconds", type=float, default=7.0, help="standard: length of each video")
+    parser.add_argument("--dense_videos", type=int, default=60, help="dense: videos")
+    parser.add_argument("--dense_seconds", type=float, default=30.0, help="dense: length of each video")
+    parser.add_argument("--error_videos", type=int, default=8, help="dense: videos for lowres's pixel error")
+    parser.add_argument("--workers", type=int, default=2, help="ffmpeg processes at a time")
+    parser.add_argument("--size_videos", type=int, default=8, help="standard: videos for the encoding sizes")
     parser.add_argument("--video_dir", default=os.path.join(tempfile.gettempdir(), "pipeline-benchmark-videos"),
                         help="where the generated videos are cached")
     return parser.parse_args(argv)
@@ -86,23 +100,22 @@ def make_videos(directory: str, count: int, seconds: float) -> list[str]:
     return paths
 
 
-def bare_ffmpeg_seconds(paths: list[str], workers: int) -> float:
-    """Wall time of plain ffmpeg decoding every file with the job's filters into /dev/null."""
+def bare_ffmpeg_seconds(paths: list[str], workers: int, lowres: int = 0) -> tuple[float, float]:
+    """(wall time, CPU seconds) of plain ffmpeg decoding every file with the job's filters into
+    /dev/null, `workers` processes at a time."""
     def decode_one(path):
-        command = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", path,
-                   "-vf", ",".join(decode.filter_args(size=SIZE)), *decode.output_args(), "-y", "/dev/null"]
+        command = decode.ffmpeg_command(path, SIZE, output="/dev/null", strict=False, lowres=lowres)
         subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
 
-    started = time.perf_counter()
+    cpu_before, started = children_cpu_seconds(), time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(decode_one, paths))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu_seconds() - cpu_before
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds of this process, of its finished child processes) so far: user + system."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def import_seconds(module: str) -> float:
@@ -112,18 +125,43 @@ def import_seconds(module: str) -> float:
     return time.perf_counter() - started
 
 
-def job_seconds(input_dir: str, output: str, extra: list[str]) -> float:
+@dataclasses.dataclass(frozen=True)
+class JobRun:
+    seconds: float  # wall time of the whole process, start to exit
+    own_cpu: float  # the job's Python process
+    ffmpeg_cpu: float  # its ffmpeg processes
+    clips: int
+
+
+def job_run(input_dir: str, output: str, extra: list[str]) -> JobRun:
+    """The job as a user runs it, `python -m pipeline.main`, in a fresh process."""
+    argv = ["--dataset=folder", f"--input={input_dir}", f"--output={output}", "--no_folder_labels",
+            f"--num_frames={NUM_FRAMES}", f"--size={SIZE}", "--max_failure_fraction=0", *extra]
     started = time.perf_counter()
-    status = run(["--dataset=folder", f"--input={input_dir}", f"--output={output}", "--no_folder_labels",
-                  f"--num_frames={NUM_FRAMES}", f"--size={SIZE}", "--max_failure_fraction=0", *extra])
+    done = subprocess.run([sys.executable, "-c", JOB_CHILD, *argv], capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
-    if status != 0:
-        raise RuntimeError(f"the job exited with status {status}; see its messages above")
-    return seconds
+    if done.returncode != 0:
+        raise RuntimeError(f"the job exited with status {done.returncode}:\n{done.stderr[-3000:]}")
+    usage = json.loads(done.stdout.strip().splitlines()[-1])
+    clips = sum(info.num_clips for info in schema.read_manifest(output).splits.values())
+    return JobRun(seconds, usage["own"], usage["children"], clips)
+
+
+# Runs the job in a fresh interpreter and prints its own and its children's CPU seconds last.
+JOB_CHILD = """
+import json, resource, sys
+from pipeline.main import run
+status = run(sys.argv[1:])
+own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({"own": own.ru_utime + own.ru_stime, "children": children.ru_utime + children.ru_stime}))
+sys.exit(status)
+"""
 
 
 def shard_stats(output: str) -> tuple[float, float]:
     """(stored bytes per clip, clips/s that tf.data parses back) of one shard set."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     manifest = schema.read_manifest(output)
     paths = [p for split in manifest.splits for p in manifest.split_paths(output, split)]
     clips = sum(info.num_clips for info in manifest.splits.values())
@@ -147,59 +185,75 @@ def linked_inputs(work: str, paths: list[str], name: str) -> str:
     return folder
 
 
-def throughput(args, paths, frames_per_video: int) -> None:
-    multi = ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
-    threaded = ["--direct_running_mode=in_memory", "--direct_num_workers=1",
-                f"--decode_threads={args.workers}"]
-    small = paths[:args.small_videos]
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    paths: list
+    frames_per_video: int
+    flags: list  # the job's flags beyond the defaults
+
+
+def throughput(args, workload: Workload, startup: JobRun) -> None:
+    """Bare ffmpeg, the whole job and its variants on one workload, side by side (module doc)."""
+    paths, flags = workload.paths, workload.flags
+    variants = {"default": [], **({"lowres=1": ["--lowres=1"]} if workload.name == "dense" else {
+        f"multi_processing x{args.workers}": ["--direct_running_mode=multi_processing",
+                                             f"--direct_num_workers={args.workers}"]})}
     with tempfile.TemporaryDirectory() as work:
-        inputs = linked_inputs(work, paths, "all")
-        ffmpeg_before = bare_ffmpeg_seconds(paths, args.workers)
-        cpu_before = cpu_seconds()
-        threaded_s = job_seconds(inputs, os.path.join(work, "threaded"), threaded)
-        own_cpu, ffmpeg_cpu = (after - before for after, before in zip(cpu_seconds(), cpu_before))
-        ffmpeg_after = bare_ffmpeg_seconds(paths, args.workers)
-        ffmpeg_s = (ffmpeg_before + ffmpeg_after) / 2
-        job_s = job_seconds(inputs, os.path.join(work, "multi"), multi)
-        small_s = job_seconds(linked_inputs(work, small, "small"), os.path.join(work, "small"), multi)
-    count, frames = len(paths), len(paths) * frames_per_video
+        inputs = linked_inputs(work, paths, "videos")
+        before = bare_ffmpeg_seconds(paths, args.workers)
+        lowres = {n: bare_ffmpeg_seconds(paths, args.workers, lowres=n) for n in (1, 2)} if workload.name == "dense" else {}
+        runs = {name: job_run(inputs, os.path.join(work, name), flags + extra) for name, extra in variants.items()}
+        after = bare_ffmpeg_seconds(paths, args.workers)
+    ffmpeg_s, ffmpeg_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+    count, frames, clips = len(paths), len(paths) * workload.frames_per_video, runs["default"].clips
+    print(f"\n{workload.name}: {count} xvid videos of {workload.frames_per_video / FPS:g} s at {WIDTH}x{HEIGHT}, "
+          f"{' '.join(flags) or 'default flags'}, {clips} clips of {NUM_FRAMES}x{SIZE}x{SIZE}; {args.workers} "
+          "processes; ratio = bare ffmpeg's time / (the job's - its start-up's), target >= 0.9")
+    print(f"  {'bare ffmpeg -> /dev/null (mean)':44s} {ffmpeg_s:6.2f} s {frames / ffmpeg_s:7.0f} frames/s  "
+          f"(before the jobs {before[0]:.2f} s, after {after[0]:.2f} s)")
+    for name, run in runs.items():
+        net = run.seconds - startup.seconds
+        print(f"  {'whole job, ' + name:44s} {run.seconds:6.2f} s, {net:6.2f} s past its start-up: "
+              f"{frames / net:7.0f} frames/s, ratio {ffmpeg_s / net:.2f} (whole job {ffmpeg_s / run.seconds:.2f})")
+    default = runs["default"]
+    own_ms = 1000 * (default.own_cpu - startup.own_cpu) / clips
+    print(f"  CPU of the default job: {default.own_cpu:.1f} s in its own process ({startup.own_cpu:.1f} s of it "
+          f"start-up; {own_ms:.2f} ms per clip past it), {default.ffmpeg_cpu:.1f} s in its ffmpeg processes "
+          f"against bare ffmpeg's {ffmpeg_cpu:.1f} s ({default.ffmpeg_cpu / ffmpeg_cpu:.2f})")
+    for n, (seconds, cpu) in lowres.items():
+        print(f"  bare ffmpeg with -lowres {n} (1/{2 ** n} size inside the decoder): {seconds:.2f} s, "
+              f"{ffmpeg_s / seconds:.2f}x the speed of full decoding, {cpu:.1f} s CPU")
+    if lowres:
+        pixel_error(paths[:args.error_videos], flags)
 
-    def line(name, seconds):
-        ratio = f"  ratio {ffmpeg_s / seconds:.2f}" if seconds != ffmpeg_s else ""
-        print(f"  {name:44s} {seconds:6.2f} s {count / seconds:6.1f} videos/s {frames / seconds:7.0f} "
-              f"frames/s{ratio}")
 
-    print(f"\n{count} xvid videos, {args.seconds:g} s at {WIDTH}x{HEIGHT}, to {NUM_FRAMES}x{SIZE}x{SIZE} "
-          f"clips, {args.workers} processes; ratio = bare ffmpeg's time / the job's (target >= 0.8)")
-    line(f"bare ffmpeg -> /dev/null, {args.workers} at a time (mean)", ffmpeg_s)
-    print(f"    (bare ffmpeg took {ffmpeg_before:.2f} s before the default job and {ffmpeg_after:.2f} s after)")
-    line(f"whole job, in one process, {args.workers} decode threads (default)", threaded_s)
-    print(f"    (its CPU time: {own_cpu:.1f} s in this Python process (Beam, records, shard writing), "
-          f"{ffmpeg_cpu:.1f} s in its ffmpeg processes)")
-    line(f"whole job, multi_processing x{args.workers}", job_s)
-    report_fixed_cost(args, count, len(small), ffmpeg_s, job_s, small_s, frames_per_video)
+def pixel_error(paths: list[str], flags: list[str]) -> None:
+    """Mean and max absolute difference of lowres decodes from the full decode, same clips."""
+    full = [decode.decode_video(path, SIZE) for path in paths]
+    for n in (1, 2):
+        errors = [np.abs(decode.decode_video(path, SIZE, lowres=n).astype(np.int16) - reference)
+                  for path, reference in zip(paths, full)]
+        mean = float(np.mean([e.mean() for e in errors]))
+        print(f"  pixel error of -lowres {n} against the full decode, {len(paths)} videos, "
+              f"{sum(len(f) for f in full)} frames: mean {mean:.2f}, max {max(int(e.max()) for e in errors)} "
+              "grey levels")
 
 
-def report_fixed_cost(args, count, small, ffmpeg_s, job_s, small_s, frames_per_video) -> None:
-    """Splits the multi-processing job's time into a fixed cost and a rate per video."""
-    # The fixed cost (worker processes, their imports, pipeline set-up) does not grow with the
-    # data; the difference between two runs gives the rate at which the rest does.
-    extra = count - small
-    if extra <= 0 or job_s <= small_s:
-        print(f"  (the {small}-video run took {small_s:.2f} s: too close to split fixed and per-video cost)")
-        return
-    marginal, ffmpeg_rate = extra / (job_s - small_s), count / ffmpeg_s
-    fixed = job_s - count / marginal
-    print(f"  multi_processing on {small} videos: {small_s:.2f} s, so ~{fixed:.1f} s fixed cost and "
-          f"{marginal:.1f} videos/s ({marginal * frames_per_video:.0f} frames/s) past it, "
-          f"{marginal / ffmpeg_rate:.2f} of bare ffmpeg's rate")
-    beam_s, tf_s = import_seconds("apache_beam.runners.worker.sdk_worker_main"), import_seconds("tensorflow")
-    print(f"  in that fixed cost each of the {args.workers} workers is a new Python process that imports "
-          f"Beam's worker ({beam_s:.1f} s alone) and TensorFlow ({tf_s:.1f} s alone) before its first video")
-    if marginal > 0.8 * ffmpeg_rate:
-        # Solve N / ffmpeg_rate = 0.8 * (fixed + N / marginal) for N.
-        break_even = 0.8 * fixed / (1 / ffmpeg_rate - 0.8 / marginal)
-        print(f"  the multi_processing ratio reaches 0.8 from about {break_even:.0f} videos")
+def startup_run(args, work: str) -> JobRun:
+    """The job on one 16-frame video, the smallest job that runs every stage (best of two)."""
+    folder = os.path.join(work, "one")
+    os.makedirs(folder, exist_ok=True)
+    write_video(os.path.join(folder, "one.avi"), synthetic_frames(NUM_FRAMES, seed=0), fps=FPS, codec="libxvid")
+    runs = [job_run(folder, os.path.join(work, f"startup-{i}"), []) for i in range(2)]
+    return min(runs, key=lambda run: run.seconds)
+
+
+def report_startup(startup: JobRun) -> None:
+    main_s, beam_s, tf_s = (import_seconds(m) for m in ("pipeline.main", "apache_beam", "tensorflow"))
+    print(f"\nstart-up of an empty job (python -m pipeline.main on one 16-frame video, best of two): "
+          f"{startup.seconds:.2f} s, {startup.own_cpu:.1f} s CPU; a fresh process importing pipeline.main "
+          f"takes {main_s:.2f} s (apache_beam alone {beam_s:.2f} s, tensorflow alone {tf_s:.2f} s)")
 
 
 def encodings(args, paths) -> None:
@@ -211,8 +265,7 @@ def encodings(args, paths) -> None:
         for encoding in schema.ENCODINGS:
             for compression in schema.COMPRESSIONS:
                 output = os.path.join(work, f"{encoding}-{compression}")
-                job_seconds(linked, output, [f"--encoding={encoding}", f"--compression={compression}",
-                                             "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+                job_run(linked, output, [f"--encoding={encoding}", f"--compression={compression}"])
                 results[encoding, compression] = shard_stats(output)
                 per_clip, rate = results[encoding, compression]
                 print(f"  {encoding:5s} {compression:5s} {per_clip:9.0f} bytes/clip  {rate:7.0f} clips/s read")
@@ -227,14 +280,30 @@ def encodings(args, paths) -> None:
           "trainer's input pipeline; --encoding=png is the choice when storage or network bytes matter")
 
 
+def workloads(args) -> list[Workload]:
+    chosen = []
+    if args.workload in ("standard", "all"):
+        paths = make_videos(args.video_dir, max(args.videos, args.size_videos), args.seconds)
+        chosen.append(Workload("standard", paths[:args.videos], int(round(args.seconds * FPS)), []))
+    if args.workload in ("dense", "all"):
+        paths = make_videos(os.path.join(args.video_dir, "dense"), args.dense_videos, args.dense_seconds)
+        chosen.append(Workload("dense", paths, int(round(args.dense_seconds * FPS)),
+                               ["--frame_stride=1", "--clip_stride=16"]))
+    return chosen
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    frames_per_video = int(round(args.seconds * FPS))
     started = time.perf_counter()
-    paths = make_videos(args.video_dir, max(args.videos, args.size_videos), args.seconds)
+    chosen = workloads(args)
     print(f"videos ready in {args.video_dir} ({time.perf_counter() - started:.1f} s)")
-    throughput(args, paths[:args.videos], frames_per_video)
-    encodings(args, paths[:args.size_videos])
+    with tempfile.TemporaryDirectory() as work:
+        startup = startup_run(args, work)
+    report_startup(startup)
+    for workload in chosen:
+        throughput(args, workload, startup)
+    if args.workload in ("standard", "all") and args.size_videos:
+        encodings(args, chosen[0].paths[:args.size_videos])
 
 
 if __name__ == "__main__":

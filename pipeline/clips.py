@@ -100,7 +100,8 @@ class ClipCutter:
         return self._next is None
 
     def push(self, frames: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """(start, window) of every window that `frames` completes; a window is its own copy."""
+        """(start, window) of every window that `frames` completes. Chunks pushed must not be
+        changed afterwards (a window may be a view of one)."""
         self._chunks.append(frames)
         self.seen += len(frames)
         cut = []
@@ -129,7 +130,9 @@ class ClipCutter:
             if low < high:
                 parts.append(chunk[low - position:high - position])
             position += len(chunk)
-        return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+        # A window inside one chunk is a view of it: chunks are never written again, and a view
+        # keeps only its own chunk alive.
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _drop_before(self, index: int) -> None:
         while self._chunks and self._first + len(self._chunks[0]) <= index:

@@ -340,7 +340,7 @@ def _check_local_file(local_path: str, shown_path: str) -> None:
         raise DecodeError(shown_path, "unreadable", "is a directory, not a video file")
     if not os.access(local_path, os.R_OK):
         raise DecodeError(shown_path, "unreadable", "permission denied; make the file readable")
-    if os.path.getsize(local_path) == 0:
+    if os.path.isfile(local_path) and os.path.getsize(local_path) == 0:  # a FIFO has no size
         raise DecodeError(shown_path, "empty", "file is empty (0 bytes); download or copy it again")
 
 

@@ -1,13 +1,17 @@
 """pipeline.decode on real videos encoded by ffmpeg: shapes, time resampling, pixels, failures."""
 
+import inspect
+import os
 import pickle
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 import pytest
 
-from pipeline.decode import DecodeError, decode_video, ffmpeg_command, filter_args, output_args
+from pipeline.decode import (DecodeError, count_frames, decode_video, ffmpeg_command, filter_args, output_args,
+                             stream_frames)
 from pipeline.ffmpeg_binary import ffmpeg_exe
 from tests.video_fixtures import DECODE_FAILURES, SHORT_VIDEO_FRAMES, make_bad_videos, make_video, moving_frames
 
@@ -164,7 +168,76 @@ def test_local_names_with_colons_are_not_read_as_protocols(tmp_path):
 
 
 @pytest.mark.parametrize("options", [{"fps": 10, "frame_stride": 2}, {"frame_stride": 0}, {"fps": -1},
-                                     {"size": 0}])
+                                     {"size": 0}, {"lowres": 4}])
 def test_invalid_options_are_refused_before_running_ffmpeg(videos, options):
     with pytest.raises(ValueError):
         decode_video(videos["xvid_avi"], **options)
+
+
+# ------------------------------------------------------------------------------------------------
+# Streaming: frames as ffmpeg makes them, a stall limit instead of a total one, counts, lowres
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 7, 64])
+def test_streamed_chunks_are_the_whole_decode(videos, chunk_frames):
+    chunks = list(stream_frames(videos["xvid_avi"], size=32, frame_stride=2, chunk_frames=chunk_frames))
+    assert {len(chunk) for chunk in chunks[:-1]} == ({chunk_frames} if len(chunks) > 1 else set())
+    np.testing.assert_array_equal(np.concatenate(chunks), decode_video(videos["xvid_avi"], size=32, frame_stride=2))
+
+
+def test_a_decode_that_stops_getting_input_fails_as_stalled(videos, tmp_path):
+    # A FIFO fed the first half of a real video and then left open: ffmpeg decodes what it got and
+    # waits for the rest, the way a decode stuck on a dead network file system does.
+    fifo = str(tmp_path / "stuck.avi")
+    os.mkfifo(fifo)
+    with open(videos["xvid_avi"], "rb") as source:
+        head = source.read(os.path.getsize(videos["xvid_avi"]) // 2)
+    release = threading.Event()
+
+    def feed():
+        with open(fifo, "wb") as pipe:
+            pipe.write(head)
+            pipe.flush()
+            release.wait(60)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    frames = []
+    try:
+        with pytest.raises(DecodeError) as caught:
+            for chunk in stream_frames(fifo, size=16, stall_timeout_s=1.0, chunk_frames=1):
+                frames.append(chunk)
+    finally:
+        release.set()
+        feeder.join(10)
+    assert caught.value.kind == "stalled"
+    assert f"no frame from ffmpeg for 1 s after {len(frames)} frames" in caught.value.reason
+    assert 0 < len(frames) < NUM_FRAMES
+
+
+def test_no_total_time_limit_by_default():
+    assert inspect.signature(decode_video).parameters["timeout_s"].default is None
+    assert inspect.signature(stream_frames).parameters["timeout_s"].default is None
+
+
+@pytest.mark.parametrize("name", ["xvid_avi", "h264_mp4", "portrait"])
+@pytest.mark.parametrize("options", [{}, {"frame_stride": 3}, {"fps": 10}])
+def test_count_frames_is_the_decoded_count(videos, name, options):
+    assert count_frames(videos[name], **options) == len(decode_video(videos[name], size=16, **options))
+
+
+def test_count_frames_fails_like_decoding(bad_videos):
+    with pytest.raises(DecodeError) as caught:
+        count_frames(bad_videos["audio_only"])
+    assert caught.value.kind == "no_video_stream"
+
+
+def test_lowres_decodes_xvid_smaller_inside_the_decoder_and_leaves_h264_alone(tmp_path):
+    # 160x120 xvid decoded at half size (80x60) still covers a 48x48 output.
+    path = make_video(tmp_path / "xvid.avi", 25, 120, 160, seed=5)
+    full, half = decode_video(path, size=48), decode_video(path, size=48, lowres=1)
+    assert half.shape == full.shape
+    assert 0 < _mean_abs_diff(half, full) < 4  # other pixels, but the same picture
+    h264 = make_video(tmp_path / "h264.mp4", 25, 120, 160, seed=5)
+    assert decode_video(h264, size=48, lowres=1).tobytes() == decode_video(h264, size=48).tobytes()
+    assert "-lowres" in ffmpeg_command(path, lowres=2) and "-lowres" not in ffmpeg_command(path)
