@@ -309,8 +309,8 @@ def _gone_within(pid, seconds) -> bool:
 def _kill_group_if_alive(pid):
     from trainer.child_processes import start_time
 
-    if start_time(pid) is not None:
-        os.killpg(pid, signal.SIGKILL)
+    if start_time(pid) is not None:  # its group, or itself when it has none of its own
+        os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
 
 
 def test_kill_9_of_retrain_takes_its_trainer_with_it(tmp_path):
