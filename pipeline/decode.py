@@ -1,9 +1,18 @@
-"""Decodes one video into uint8 frames [N, size, size, 3] with ffmpeg.
+"""Decodes one video into uint8 frames [N, size, size, 3] with ffmpeg, streamed or whole.
 
 Everything happens inside one ffmpeg process: time resampling (a fixed `fps`, or keeping every
-`frame_stride`-th decoded frame), resizing so the short side is `size` (aspect kept), a centred
-`size` x `size` crop and conversion to RGB. Raw frames come back through a pipe. The command is
-built with ffmpeg-python and runs the binary from `pipeline.ffmpeg_binary`.
+`frame_stride`-th decoded frame; first, so that dropped frames are never scaled), resizing so
+the short side is `size` (aspect kept), a centred `size` x `size` crop and conversion to RGB.
+Raw frames come back through a pipe. The command is built with ffmpeg-python and runs the
+binary from `pipeline.ffmpeg_binary`.
+
+`stream_frames` yields the frames in small chunks as ffmpeg makes them, so memory does not grow
+with a video's length, and fails a decode that stalls (no frame for `stall_timeout_s`) rather
+than one that is merely long; a total limit is optional. `decode_video` collects the whole video
+(tests, tools). `count_frames` gives the frame count up front, for spreading a capped number of
+clips over a video without holding it. `lowres` decodes at 1/2 or 1/4 size inside decoders that
+can (MPEG-4 part 2, which is xvid and all of UCF-101): faster, with the pixel error that
+`python -m pipeline.benchmark` prints.
 
 No ffprobe is needed: the scale filter works out the output size from the input's own dimensions.
 Paths that are not local (gs://...) are first copied to a local temporary file through
@@ -13,8 +22,9 @@ Every failure raises DecodeError with a short reason a person can act on and the
 stderr, so a pipeline can record it and move on. By default (strict) a stream damaged partway
 fails the whole video; strict=False keeps the frames decoded before the damage.
 
-    from pipeline.decode import decode_video
+    from pipeline.decode import decode_video, stream_frames
     frames = decode_video("v_YoYo_g01_c01.avi", size=64, frame_stride=2)
+    for chunk in stream_frames("a_long_recording.avi", size=64): ...
 """
 
 import collections
@@ -63,7 +73,7 @@ class DecodeError(Exception):
     """A video could not be decoded.
 
     kind:        a stable short tag for counting (missing, unreadable, empty, no_video_stream,
-                 truncated, not_a_video, damaged, no_frames, timeout, ffmpeg_failed).
+                 truncated, not_a_video, damaged, no_frames, stalled, timeout, ffmpeg_failed).
     reason:      a short sentence for people and for the manifest.
     stderr_tail: the last part of ffmpeg's stderr ("" when ffmpeg never ran).
     """

@@ -241,3 +241,9 @@ def test_lowres_decodes_xvid_smaller_inside_the_decoder_and_leaves_h264_alone(tm
     h264 = make_video(tmp_path / "h264.mp4", 25, 120, 160, seed=5)
     assert decode_video(h264, size=48, lowres=1).tobytes() == decode_video(h264, size=48).tobytes()
     assert "-lowres" in ffmpeg_command(path, lowres=2) and "-lowres" not in ffmpeg_command(path)
+
+
+@pytest.mark.parametrize("options", [{"fps": 8}, {"frame_stride": 3}])
+def test_frames_are_dropped_before_they_are_scaled(options):
+    filters = filter_args(64, **options)
+    assert filters[0].startswith(("fps=", "select=")) and filters[1].startswith("scale=")

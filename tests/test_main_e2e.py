@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from pipeline import bair, schema
@@ -191,3 +192,17 @@ def test_piece_size_follows_the_expected_bytes():
     # Seven thousand shards of train need pieces small enough to fill them all.
     assert forced["train"] <= 100_000 * per_clip / 7000 and forced["test"] <= 3 * per_clip / 7000 + 1
     assert clip_bytes(ClipSpec(16), 64, "jpeg", "none") < clip_bytes(ClipSpec(16), 64, "png", "none") < per_clip
+
+
+def test_decode_limits_and_lowres_flags():
+    from pipeline.options import parse_options
+
+    _, config = parse_options(["--input=/in", "--output=/out"])
+    assert (config.decode_stall_s, config.decode_timeout_s, config.lowres) == (60.0, None, 0)
+    _, config = parse_options(["--input=/in", "--output=/out", "--decode_stall_s=0", "--decode_timeout_s=900",
+                               "--lowres=1"])
+    assert (config.decode_stall_s, config.decode_timeout_s, config.lowres) == (None, 900.0, 1)
+    for flags, message in ((["--decode_timeout_s=0"], "--decode_timeout_s must be > 0"),
+                           (["--dataset=bair", "--lowres=1"], "--lowres applies to videos decoded by ffmpeg")):
+        with pytest.raises(ValueError, match=message):
+            parse_options(["--input=/in", "--output=/out", *flags])
