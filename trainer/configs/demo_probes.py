@@ -49,6 +49,10 @@ PROBES = {
                                image_warmup_steps=750, image_disc_logits="global"),
     "ib64_wide": dict(video_disc_pool=2, r1_every=16, image_batch_size=64,
                       gen_channels=(128, 64, 32, 16)),
+    "ib64_r1every1": dict(video_disc_pool=2, r1_every=1, image_batch_size=64),
+    "ib64_r1every4": dict(video_disc_pool=2, r1_every=4, image_batch_size=64),
+    "ib64_r1every4_aug": dict(video_disc_pool=2, r1_every=4, image_batch_size=64,
+                              augment="translation"),
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
