@@ -217,10 +217,11 @@ def throughput(args, workload: Workload, startup: JobRun) -> None:
         print(f"  {'whole job, ' + name:44s} {run.seconds:6.2f} s, {net:6.2f} s past its start-up: "
               f"{frames / net:7.0f} frames/s, ratio {ffmpeg_s / net:.2f} (whole job {ffmpeg_s / run.seconds:.2f})")
     default = runs["default"]
-    own_ms = 1000 * (default.own_cpu - startup.own_cpu) / clips
+    own = default.own_cpu - startup.own_cpu
     print(f"  CPU of the default job: {default.own_cpu:.1f} s in its own process ({startup.own_cpu:.1f} s of it "
-          f"start-up; {own_ms:.2f} ms per clip past it), {default.ffmpeg_cpu:.1f} s in its ffmpeg processes "
-          f"against bare ffmpeg's {ffmpeg_cpu:.1f} s ({default.ffmpeg_cpu / ffmpeg_cpu:.2f})")
+          f"start-up; {1000 * own / clips:.2f} ms per clip past it), {default.ffmpeg_cpu:.1f} s in its ffmpeg "
+          f"processes against bare ffmpeg's {ffmpeg_cpu:.1f} s ({default.ffmpeg_cpu / ffmpeg_cpu:.2f}); "
+          f"CPU ratio past the start-up, bare ffmpeg's / the job's: {ffmpeg_cpu / (own + default.ffmpeg_cpu):.2f}")
     for n, (seconds, cpu) in lowres.items():
         print(f"  bare ffmpeg with -lowres {n} (1/{2 ** n} size inside the decoder): {seconds:.2f} s, "
               f"{ffmpeg_s / seconds:.2f}x the speed of full decoding, {cpu:.1f} s CPU")

@@ -31,7 +31,6 @@ import collections
 import fcntl
 import os
 import re
-import select
 import subprocess
 import tempfile
 import threading
@@ -218,8 +217,8 @@ def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stderr = _StderrTail(process.stderr)
     _widen_pipe(process.stdout.fileno())
+    reader = _PipeReader(process, shown_path, stall_timeout_s, timeout_s, stderr)
     try:
-        reader = _PipeReader(process.stdout.fileno(), shown_path, stall_timeout_s, timeout_s, stderr)
         yield from reader.chunks(size * size * 3, chunk_frames, size)
         if reader.frames == 0 and process.wait() == 0:
             raise DecodeError(shown_path, "no_frames", "decoded to 0 frames (the video stream is empty)",
@@ -228,28 +227,45 @@ def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout
             kind, reason = _classify_failure(stderr.join(), process.returncode)
             raise DecodeError(shown_path, kind, reason, stderr.text())
     finally:
+        reader.close()
         _stop(process, stderr)
 
 
 class _PipeReader:
-    """Reads whole frames from ffmpeg's stdout, failing a decode that stalls or runs too long."""
+    """Reads whole frames from ffmpeg's stdout; a watchdog thread kills an ffmpeg that gives no
+    bytes for the stall limit or outlives the total limit, and the reader then says which.
 
-    def __init__(self, fd: int, shown_path: str, stall_timeout_s, timeout_s, stderr):
-        self._fd, self._path, self._stall, self._stderr = fd, shown_path, stall_timeout_s, stderr
-        self._started = time.monotonic()
-        self._deadline = None if timeout_s is None else self._started + timeout_s
+    The reads block (one system call each, no select) and the clock is the watchdog's, so the
+    reading costs little per frame beside ffmpeg's decoding.
+    """
+
+    def __init__(self, process: subprocess.Popen, shown_path: str, stall_timeout_s, timeout_s, stderr):
+        self._process, self._path, self._stall, self._stderr = process, shown_path, stall_timeout_s, stderr
+        self._fd = process.stdout.fileno()
         self._timeout = timeout_s
+        self._last = time.monotonic()
+        self._deadline = None if timeout_s is None else self._last + timeout_s
+        self._expired = None  # "stalled" or "timeout" once the watchdog has killed ffmpeg
+        self._done = threading.Event()
         self.frames = 0
+        limits = [limit for limit in (stall_timeout_s, timeout_s) if limit is not None]
+        if limits:
+            poll = min(1.0, max(0.01, min(limits) / 4))
+            threading.Thread(target=self._watch, args=(poll,), daemon=True).start()
+
+    def close(self) -> None:
+        self._done.set()
 
     def chunks(self, frame_bytes: int, chunk_frames: int, size: int) -> Iterator[np.ndarray]:
         while True:
             buffer = bytearray(frame_bytes * chunk_frames)
             filled = self._fill(memoryview(buffer))
             whole = filled // frame_bytes
-            if whole:
+            if whole and self._expired is None:
                 self.frames += whole
                 yield np.frombuffer(buffer, np.uint8, whole * frame_bytes).reshape(whole, size, size, 3)
             if filled < len(buffer):  # end of the stream
+                self._raise_if_expired()
                 if filled % frame_bytes:
                     raise DecodeError(self._path, "damaged", "ffmpeg returned a partial frame",
                                       self._stderr.text())
@@ -259,27 +275,33 @@ class _PipeReader:
         """Reads into `view` until it is full or the stream ends; returns the bytes read."""
         filled = 0
         while filled < len(view):
-            self._wait_readable()
             count = os.readv(self._fd, [view[filled:]])
             if count == 0:
                 return filled
             filled += count
+            self._last = time.monotonic()
         return filled
 
-    def _wait_readable(self) -> None:
-        limits = [limit for limit in (self._stall, self._remaining()) if limit is not None]
-        wait = max(0.0, min(limits)) if limits else None
-        if select.select([self._fd], [], [], wait)[0]:
+    def _watch(self, poll: float) -> None:
+        while not self._done.wait(poll):
+            now = time.monotonic()
+            if self._deadline is not None and now >= self._deadline:
+                self._expired = "timeout"
+            elif self._stall is not None and now - self._last >= self._stall:
+                self._expired = "stalled"
+            else:
+                continue
+            self._process.kill()
             return
-        if self._deadline is not None and time.monotonic() >= self._deadline:
+
+    def _raise_if_expired(self) -> None:
+        if self._expired == "timeout":
             raise DecodeError(self._path, "timeout", f"timed out after {self._timeout:g} s (the total "
                               "limit); raise --decode_timeout_s or leave it unset", self._stderr.text())
-        raise DecodeError(self._path, "stalled", f"no frame from ffmpeg for {self._stall:g} s after "
-                          f"{self.frames} frames: the decode is stuck; raise --decode_stall_s if the "
-                          "storage is that slow", self._stderr.text())
-
-    def _remaining(self) -> float | None:
-        return None if self._deadline is None else self._deadline - time.monotonic()
+        if self._expired == "stalled":
+            raise DecodeError(self._path, "stalled", f"no frame from ffmpeg for {self._stall:g} s after "
+                              f"{self.frames} frames: the decode is stuck; raise --decode_stall_s if the "
+                              "storage is that slow", self._stderr.text())
 
 
 class _StderrTail:
