@@ -167,7 +167,8 @@ def _start_workers(shards, model_dir, logs, train_steps=100_000):
 def _wait_for_line(processes, log, text):
     deadline = time.monotonic() + TIMEOUT
     while text not in open(log).read():
-        assert all(p.poll() is None for p in processes), f"a worker exited early: {open(log).read()[-3000:]}"
+        assert all(p.poll() is None for p in processes), (
+            f"a worker exited early: {open(log).read()[-3000:]}")
         assert time.monotonic() < deadline, f"no {text!r} in {log}"
         time.sleep(0.2)
 

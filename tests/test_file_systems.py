@@ -30,7 +30,8 @@ def test_shard_sets_checkpoints_publishing_and_the_run_record_on_ram(tmp_path):
     root = "ram://fs_test"
     # Shard sets: two complete versioned sets and one a killed run left without a manifest.
     for name in ("20260101T000000Z", "20260102T000000Z"):
-        _copy_to(write_shards(tmp_path / name, num_files=1, clips_per_file=2), f"{root}/shards/{name}")
+        local = write_shards(tmp_path / name, num_files=1, clips_per_file=2)
+        _copy_to(local, f"{root}/shards/{name}")
     gfile.makedirs(f"{root}/shards/20260103T000000Z")
     sets = retrain.shard_sets(f"{root}/shards")
     assert sorted(sets) == ["20260101T000000Z", "20260102T000000Z"]
@@ -112,7 +113,8 @@ def local_file_calls(path: pathlib.Path) -> list[tuple[str, int, str]]:
 
     def visit(node, function):
         for child in ast.iter_child_nodes(node):
-            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
+            is_function = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            inner = child.name if is_function else function
             if isinstance(child, ast.Call) and _called_name(child) in CALLS:
                 found.append((function, child.lineno, _called_name(child)))
             visit(child, inner)

@@ -8,8 +8,9 @@ Re-running the same command continues from the latest checkpoint to --train_step
 --more_steps=N instead: to the latest checkpoint's step + N). SIGTERM
 (preemption) saves a checkpoint and exits cleanly, on one host or any worker of several
 (tf.distribute's PreemptionCheckpointHandler, trainer/preemption.py). One trainer per model
-directory: a second one exits with an error naming the first (pid, host). Several machines: --strategy=multi_worker with
-TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard: `tensorboard --logdir=<model_dir>`.
+directory: a second one exits with an error naming the first (pid, host). Several machines:
+--strategy=multi_worker with TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard:
+`tensorboard --logdir=<model_dir>`.
 """
 
 import signal

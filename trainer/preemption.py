@@ -51,7 +51,8 @@ class Preemption:
             tf.distribute.experimental.TerminationConfig(exit_fn=self._on_saved, save_fn=save))
         installed = signal.getsignal(signal.SIGTERM)
         self._tf_handler = installed if installed is not self._previous else None
-        if self._tf_handler is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if self._tf_handler is None and multi_worker:
             logging.warning("TensorFlow's preemption handler watches nothing on this platform: a "
                             "SIGTERM stops only the worker that gets it")
         signal.signal(signal.SIGTERM, self._on_sigterm)

@@ -4,10 +4,10 @@
         --preprocess_flags="--dataset=folder --input=/data/videos" --train_steps=2000 \\
         --trainer_flags="--preset=small --batch_size=8" --metric=fvd
 
-(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: trainer.run_lock) it first
-checks that --metric is defined on the data (trainer/metric_plan.py): the Shape Motion scores and
-fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid only with
-Inception-v3 (trainer/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
+(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: trainer.run_lock)
+it first checks that --metric is defined on the data (trainer/metric_plan.py): the Shape Motion
+scores and fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid
+only with Inception-v3 (trainer/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
 An undefined metric stops the run before anything is preprocessed. Then it runs, each as a child
 process whose failure stops the run with its exit status:
 1. preprocess: `python -m pipeline.main --output=<shards> --incremental=on ...`, which writes only
