@@ -71,6 +71,12 @@ def test_lock_of_a_killed_process_is_free_at_once(tmp_path):
 def test_lock_needs_a_local_file_system():
     with pytest.raises(ValueError, match="gs://b/run/retrain.lock: a lock needs a local file system"):
         RunLock("gs://b/run/retrain.lock")
+    # The model dir's writer lock: on gs:// none is taken, and a log line says so.
+    from trainer.run_lock import writer_lock
+
+    said = []
+    assert writer_lock("gs://b/run", said.append) is None
+    assert "gs://b/run is not a local file system: no writer lock" in said[0]
 
 
 # ------------------------------------------------------------------------------------- publish
