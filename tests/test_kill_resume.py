@@ -106,7 +106,13 @@ def test_sigterm_leaves_a_checkpoint_of_the_step_reached(shards, tmp_path):
     rest = trainer.stderr.read()
     assert trainer.wait(timeout=WAIT_S) == 0, rest[-2000:]
     assert "SIGTERM received" in rest
-    assert check_latest_checkpoint_loads(model_dir) >= 2
+    assert "PreemptionCheckpointHandler" in rest  # the multi-worker mechanism, on one host
+    reached = check_latest_checkpoint_loads(model_dir)
+    assert reached >= 2
+    resumed = _start_trainer(shards, model_dir, 10_000, "--more_steps=1", stderr=subprocess.PIPE)
+    _, err = resumed.communicate(timeout=WAIT_S)
+    assert resumed.returncode == 0, err[-2000:]
+    assert check_latest_checkpoint_loads(model_dir) == reached + 1  # the count went on
 
 
 # ------------------------------------------------------------------------------ preprocessing
