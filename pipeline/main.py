@@ -1,7 +1,7 @@
 """The preprocessing job: videos (UCF-101, BAIR or any folder) to TFRecord clip shards with Beam.
 
-Locally, on the DirectRunner in one process running one ffmpeg per core (the default; add
---direct_running_mode=multi_processing for a Python worker per core instead):
+Locally, on the DirectRunner in one process running an ffmpeg per core and one more (the
+default; add --direct_running_mode=multi_processing for a Python worker per core instead):
 
     python -m pipeline.main --dataset=ucf101 --input=/data/UCF-101 \\
         --splits=/data/ucfTrainTestlist --output=shards/ucf101

@@ -166,8 +166,8 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     """Parses argv into Beam options (with the local defaults filled in) and the job config.
 
     Without --runner the job runs on the DirectRunner in one process that decodes with one ffmpeg
-    per core (--decode_threads); --direct_running_mode=multi_processing runs a Python worker per
-    core instead. Values the caller gives are kept.
+    per core and one more (--decode_threads); --direct_running_mode=multi_processing runs a Python
+    worker per core instead. Values the caller gives are kept.
     """
     argv = list(argv or [])
     if DASK_RUNNER in " ".join(argv):
@@ -195,17 +195,24 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     return options, config
 
 
+def default_decode_threads() -> int:
+    """The in-process runner's ffmpeg processes at a time: one per core, and one more."""
+    return (os.cpu_count() or 1) + 1
+
+
 def _set_local_defaults(options: PipelineOptions, given: str) -> None:
     direct = options.view_as(DirectOptions)
     if "--direct_running_mode" not in given:
         # One process whose decode threads keep an ffmpeg per core busy: the decoding happens in
         # ffmpeg, and extra Python workers only add start-up (each imports Beam's worker and
         # TensorFlow) and records crossing the runner's transport; `make bench` measures both.
+        # One ffmpeg more than the cores: each waits on its reader through a pipe now and then,
+        # and the spare one keeps the cores busy meanwhile (a video's memory is bounded).
         direct.direct_running_mode = "in_memory"
         direct.direct_num_workers = 1
         job = options.view_as(PreprocessOptions)
         if "--decode_threads" not in given:
-            job.decode_threads = os.cpu_count() or 1
+            job.decode_threads = default_decode_threads()
     elif "--direct_num_workers" not in given:
         direct.direct_num_workers = os.cpu_count() or 1
 
