@@ -8,8 +8,11 @@ import sys
 
 import tensorflow as tf
 
+from trainer.configs import recipe
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARTEFACTS = ("generated.gif", "real.gif", "contact_sheet.png", "metrics.json")
+ARTEFACTS = ("generated.gif", "real.gif", "contact_sheet.png", "motion.gif", "content.gif",
+             "metrics.json")
 
 
 def make_demo(tmp_path, steps: int) -> subprocess.CompletedProcess:
@@ -39,6 +42,12 @@ def test_make_demo_writes_every_artefact_and_continues_training(tmp_path):
     assert {"fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation",
             "mean_speed"} <= set(metrics["metrics"]["trained"])
     assert "fd_shapes" in first.stdout and "\nacd " in first.stdout
+    # Trained with the demo recipe (trainer/configs/demo.py), the command line's sizes on top.
+    config = json.loads((tmp_path / "demo" / "run" / "config.json").read_text())
+    assert config["model"]["video_disc_pool"] == recipe("demo")["video_disc_pool"]
+    assert config["r1_every"] == recipe("demo")["r1_every"] and config["batch_size"] == 4
+    # Nothing is downloaded for the demo's report: the Shape Motion metrics need no network.
+    assert "fvd" not in metrics["metrics"]["trained"] and "fid" not in metrics["metrics"]["trained"]
 
     second = make_demo(tmp_path, steps=1)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
