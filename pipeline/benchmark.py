@@ -22,8 +22,10 @@ For each, side by side in one run (the machine is shared, so only ratios are com
    against bare ffmpeg's.
 4. dense: `-lowres 1` and `2` (decoding at 1/2 and 1/4 size inside the xvid decoder): bare
    ffmpeg's time against full decoding, the job with --lowres=1, and the pixel error of the
-   clips (mean and max absolute difference from the full decode) on `--error_videos` videos.
-   standard: the DirectRunner's multi_processing mode beside the default.
+   clips (mean and max absolute difference from the full decode) on `--error_videos` videos,
+   and on those the job's own CPU per clip by stage (pipe and cut, encoding, TFRecord write).
+   standard: the DirectRunner's multi_processing mode beside the default. Both: the job with
+   one decode thread per core beside the default's one more.
 5. On the first `--size_videos` standard videos, the job once per encoding x compression: stored
    bytes per clip and how fast tf.data reads the clips back, then the default it suggests.
 
@@ -48,6 +50,7 @@ import time
 import numpy as np
 
 from pipeline import decode, schema
+from pipeline.clips import ClipCutter, ClipSpec, stream_clips
 from pipeline.encode import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 25.0
@@ -193,17 +196,24 @@ class Workload:
     flags: list  # the job's flags beyond the defaults
 
 
+def job_variants(args, dense: bool) -> dict[str, list[str]]:
+    """The job's runs on a workload: the default and what it is compared with."""
+    variants = {"default": [], f"--decode_threads={args.workers} (one per core)": [f"--decode_threads={args.workers}"]}
+    if dense:
+        return {**variants, "--lowres=1": ["--lowres=1"]}
+    return {**variants, f"multi_processing x{args.workers}": [
+        "--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]}
+
+
 def throughput(args, workload: Workload, startup: JobRun) -> None:
     """Bare ffmpeg, the whole job and its variants on one workload, side by side (module doc)."""
-    paths, flags = workload.paths, workload.flags
-    variants = {"default": [], **({"lowres=1": ["--lowres=1"]} if workload.name == "dense" else {
-        f"multi_processing x{args.workers}": ["--direct_running_mode=multi_processing",
-                                             f"--direct_num_workers={args.workers}"]})}
+    paths, flags, dense = workload.paths, workload.flags, workload.name == "dense"
     with tempfile.TemporaryDirectory() as work:
         inputs = linked_inputs(work, paths, "videos")
         before = bare_ffmpeg_seconds(paths, args.workers)
-        lowres = {n: bare_ffmpeg_seconds(paths, args.workers, lowres=n) for n in (1, 2)} if workload.name == "dense" else {}
-        runs = {name: job_run(inputs, os.path.join(work, name), flags + extra) for name, extra in variants.items()}
+        lowres = {n: bare_ffmpeg_seconds(paths, args.workers, lowres=n) for n in (1, 2)} if dense else {}
+        runs = {name: job_run(inputs, os.path.join(work, str(index)), flags + extra)
+                for index, (name, extra) in enumerate(job_variants(args, dense).items())}
         after = bare_ffmpeg_seconds(paths, args.workers)
     ffmpeg_s, ffmpeg_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     count, frames, clips = len(paths), len(paths) * workload.frames_per_video, runs["default"].clips
@@ -227,6 +237,32 @@ def throughput(args, workload: Workload, startup: JobRun) -> None:
               f"{ffmpeg_s / seconds:.2f}x the speed of full decoding, {cpu:.1f} s CPU")
     if lowres:
         pixel_error(paths[:args.error_videos], flags)
+        own_cpu_by_stage(paths[:args.error_videos])
+
+
+def own_cpu_by_stage(paths: list[str]) -> None:
+    """The job's own CPU per clip on its hot path, one stage added at a time, in this process:
+    reading ffmpeg's pipe and cutting clips, encoding the records, writing them to a TFRecord file."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    spec, costs = ClipSpec(NUM_FRAMES, NUM_FRAMES), []
+    with tempfile.TemporaryDirectory() as work:
+        for stages in (1, 2, 3):
+            writer = tf.io.TFRecordWriter(os.path.join(work, f"{stages}.tfrecord")) if stages == 3 else None
+            started, clips = resource.getrusage(resource.RUSAGE_SELF), 0
+            for path in paths:
+                for start, window in stream_clips(decode.stream_frames(path, SIZE), ClipCutter(spec)):
+                    clips += 1
+                    record = schema.encode_clip(schema.Clip(window, 0, path, start)) if stages >= 2 else None
+                    if writer is not None:
+                        writer.write(record)
+            if writer is not None:
+                writer.close()
+            ended = resource.getrusage(resource.RUSAGE_SELF)
+            costs.append((ended.ru_utime + ended.ru_stime - started.ru_utime - started.ru_stime) / clips)
+    print(f"  the job's own CPU per clip, one stage added at a time ({len(paths)} videos, one thread): "
+          f"pipe read and clip cut {1000 * costs[0]:.2f} ms, + tf.train.Example encoding "
+          f"{1000 * costs[1]:.2f} ms, + TFRecord write {1000 * costs[2]:.2f} ms")
 
 
 def pixel_error(paths: list[str], flags: list[str]) -> None:
