@@ -20,8 +20,8 @@ from tests.video_fixtures import make_ucf101_tree
 DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=us-central1",
             "--temp_location=gs://my-bucket/tmp", "--staging_location=gs://my-bucket/staging",
             "--sdk_location=container", "--dry_run=True", "--no_auth"]
-OUR_STEPS = ("ListedInputs", "Decode/DecodeWithFfmpeg", "Decode/Route/SelectVideos", "Decode/Route/SelectFailed",
-             "Clips/CutAndEncodeClips", "Clips/Route/SelectRecords", "WriteShards/WritePieces",
+OUR_STEPS = ("ListedInputs", "Videos/DecodeAndCutClips", "Videos/Route/SelectRecords", "Videos/Route/SelectFailed",
+             "Videos/Route/SelectWritten", "WriteShards/WritePieces",
              "WriteShards/PlanShards", "WriteShards/AssembleShards", "ShardReports", "WriteReports/ToJson")
 
 
