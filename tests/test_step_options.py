@@ -34,6 +34,17 @@ def gan_step(config):
     return step_lib.GanStep(config, state.models, state.optimizers, num_replicas=1), state
 
 
+def real_logits_with_and_without(task, state, config, **off):
+    """D_I's mean real logit in one step of `task` and of a twin step with the option `off`,
+    from the same weights and batch."""
+    clean_task, clean_state = gan_step(dataclasses.replace(config, **off))
+    clean_state.models.image_discriminator.set_weights(state.models.image_discriminator.get_weights())
+    clean_state.models.generator.set_weights(state.models.generator.get_weights())
+    batch, step = real_batch(), tf.constant(0, tf.int64)
+    return (float(task.train_step(batch, step)["d_image/real_logit"]),
+            float(clean_task.train_step(batch, step)["d_image/real_logit"]))
+
+
 def r1_by_hand(disc, real, weight):
     """weight / 2 * batch mean of ||d sum(D(x)) / dx||^2, taken independently of trainer.losses."""
     x = tf.convert_to_tensor(real)
@@ -71,12 +82,7 @@ def test_instance_noise_anneals_and_touches_training_inputs_only():
     assert 0.15 < noisy.std() < 0.25  # sigma 0.2 at step 0
     assert np.array_equal(task._noisy(x, tf.constant(10, tf.int64), 0, 4, 4).numpy(), x.numpy())
     # The same weights, the same batch: the D steps see other inputs with noise than without.
-    clean_task, clean_state = gan_step(dataclasses.replace(config, instance_noise=0.0))
-    clean_state.models.image_discriminator.set_weights(state.models.image_discriminator.get_weights())
-    clean_state.models.generator.set_weights(state.models.generator.get_weights())
-    batch = real_batch()
-    noisy_logit = float(task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
-    clean_logit = float(clean_task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    noisy_logit, clean_logit = real_logits_with_and_without(task, state, config, instance_noise=0.0)
     assert noisy_logit != pytest.approx(clean_logit, abs=1e-6)
     # Sampling goes through the generator alone: no noise there.
     generator = state.models.generator
@@ -150,12 +156,7 @@ def test_bad_option_values_name_the_option():
 def test_augment_reaches_the_discriminators_in_the_step_only():
     config = make_config(augment="translation,cutout")
     task, state = gan_step(config)
-    clean_task, clean_state = gan_step(dataclasses.replace(config, augment=""))
-    clean_state.models.image_discriminator.set_weights(state.models.image_discriminator.get_weights())
-    clean_state.models.generator.set_weights(state.models.generator.get_weights())
-    batch = real_batch()
-    augmented = float(task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
-    clean = float(clean_task.train_step(batch, tf.constant(0, tf.int64))["d_image/real_logit"])
+    augmented, clean = real_logits_with_and_without(task, state, config, augment="")
     assert augmented != pytest.approx(clean, abs=1e-6)
     with pytest.raises(config_lib.ConfigError, match="augment"):
         make_config(augment="flip")
