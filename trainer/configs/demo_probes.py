@@ -3,11 +3,12 @@
     python -m trainer.configs.demo_probes --tfrecords=demo/shards --out=probes --steps=1500 \
         --probes=baseline,pool2,pool2_r1lazy
 
-trains every named probe into <out>/<name> (the demo recipe with the probe's flags on top, for
---steps steps), runs `trainer.report` on it (128 generated videos against 128 real clips, one
-Shape Motion feature net shared by all probes) and appends a row per probe to <out>/probes.md:
-setting, steps, training minutes and the report's metrics. Probes run one after another, so on a
-shared machine their minutes compare only roughly; the metrics do not depend on the machine.
+trains every named probe into <out>/<name> (BASE, the demo recipe before these probes, with
+the probe's flags on top, for --steps steps; the probe "recipe" is today's demo recipe), runs `trainer.report` on it (128 generated videos against 128 real clips, one
+Shape Motion feature net shared by all probes) and writes a row per probe of this run to
+<out>/probes.md (and probes.jsonl): setting, steps, training minutes and the report's metrics.
+Probes run one after another, so on a shared machine their minutes compare only roughly; the
+metrics do not depend on the machine.
 """
 
 import json
@@ -16,14 +17,19 @@ import subprocess
 import sys
 import time
 
+import tensorflow as tf
 from absl import app
 from absl import flags
 
 from trainer.configs import recipe
 
-# Each probe: flag values over the demo recipe. The names say what changes.
+# The demo recipe before these probes (batch 8, R1 on every step, D_V at full resolution).
+BASE = dict(preset="small", batch_size=8, image_batch_size=16, learning_rate=5e-4, r1_gamma=10.0,
+            ema_decay=0.99, checkpoint_every=500, summary_every=50, sample_every=500)
+# Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
+    "recipe": {k: v for k, v in recipe("demo").items() if k != "more_steps"},
     "pool2": dict(video_disc_pool=2),
     "pool2_r1lazy": dict(video_disc_pool=2, r1_every=16),
     "pool2_r1lazy_g01": dict(video_disc_pool=2, r1_every=16, r1_gamma=0.1),
@@ -73,7 +79,7 @@ def flag_args(values: dict) -> list[str]:
 def run_probe(name: str, tfrecords: str, out: str, steps: int) -> dict:
     """Trains and reports one probe; returns its table row."""
     model_dir = os.path.join(out, name)
-    values = {**recipe("demo"), **PROBES[name], "train_steps": steps}
+    values = {**BASE, **PROBES[name], "train_steps": steps}
     command = [sys.executable, "-m", "trainer.main", f"--tfrecords={tfrecords}",
                f"--model_dir={model_dir}", *flag_args(values)]
     start = time.perf_counter()
@@ -83,7 +89,7 @@ def run_probe(name: str, tfrecords: str, out: str, steps: int) -> dict:
     subprocess.run([sys.executable, "-m", "trainer.report", f"--model_dir={model_dir}",
                     f"--tfrecords={tfrecords}", f"--out_dir={report_dir}", "--num_videos=128",
                     f"--feature_model_dir={os.path.join(out, 'feature_net')}"], check=True)
-    with open(os.path.join(report_dir, "metrics.json")) as f:
+    with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json")) as f:
         report = json.load(f)
     return {"probe": name, "flags": " ".join(flag_args(PROBES[name])) or "(the recipe)",
             "steps": report["step"], "minutes": minutes,
@@ -104,19 +110,22 @@ def main(argv):
     unknown = sorted(set(names) - set(PROBES))
     if unknown:
         sys.exit(f"error: unknown --probes {unknown}; choose from {sorted(PROBES)}")
-    os.makedirs(f.out, exist_ok=True)
-    table = os.path.join(f.out, "probes.md")
-    if not os.path.exists(table):
-        with open(table, "w") as out:
-            out.write("| probe | flags | steps | minutes | " + " | ".join(METRICS) + " |\n")
-            out.write("|" + "---|" * (4 + len(METRICS)) + "\n")
+    tf.io.gfile.makedirs(f.out)
+    rows = []
     for name in names:
-        row = run_probe(name, f.tfrecords, f.out, f.steps)
-        with open(table, "a") as out:
-            out.write(table_row(row) + "\n")
-        with open(os.path.join(f.out, "probes.jsonl"), "a") as out:
-            out.write(json.dumps(row) + "\n")
-        print(table_row(row), flush=True)
+        rows.append(run_probe(name, f.tfrecords, f.out, f.steps))
+        print(table_row(rows[-1]), flush=True)
+        write_tables(f.out, rows)
+
+
+def write_tables(out: str, rows: list[dict]) -> None:
+    """probes.md (a markdown table) and probes.jsonl, rewritten after every probe."""
+    header = ("| probe | flags | steps | minutes | " + " | ".join(METRICS) + " |\n"
+              + "|" + "---|" * (4 + len(METRICS)) + "\n")
+    with tf.io.gfile.GFile(os.path.join(out, "probes.md"), "w") as f:
+        f.write(header + "".join(table_row(row) + "\n" for row in rows))
+    with tf.io.gfile.GFile(os.path.join(out, "probes.jsonl"), "w") as f:
+        f.write("".join(json.dumps(row) + "\n" for row in rows))
 
 
 if __name__ == "__main__":
