@@ -242,9 +242,10 @@ def pipeline_figures(clip_shape) -> tuple[float, float]:
 
 # -- 3. the demo's step ----------------------------------------------------------------------------
 
-# What `make demo` trained with before trainer/configs/demo.py: R1 on every step, D_V at 64x64.
+# What `make demo` trained with before trainer/configs/demo.py: R1 on every step, D_V at 64x64,
+# 16 frames for D_I.
 DEMO_BEFORE = dict(r1_gamma=10.0, r1_every=1, video_disc_pool=1, image_disc_logits="patch",
-                   image_warmup_steps=0, instance_noise=0.0)
+                   image_batch_size=16, image_warmup_steps=0, instance_noise=0.0)
 
 
 def demo_step_figures() -> dict:
@@ -276,7 +277,7 @@ def print_demo_figures() -> None:
     # time_interleaved counts a call as one step; a call of the new recipe is r1_every steps.
     before, after = rates["before"], rates["now"] * now.r1_every
     print(f"Demo step, small preset, batch {now.batch_size} clips, {_DEMO_STEPS.value} timed calls each")
-    print(f"  before: R1 every step, video discriminator at full size: {before:7.2f} clips/s "
+    print(f"  before: R1 every step, full-size D_V, 16 D_I frames:     {before:7.2f} clips/s "
           f"({now.batch_size / before:.3f} s/step)")
     print(f"  now: trainer/configs/demo.py:                           {after:7.2f} clips/s "
           f"({now.batch_size / after:.3f} s/step)  {after / before:.2f}x")
