@@ -61,6 +61,10 @@ _VIDEO_DISC_POOL = flags.DEFINE_integer("video_disc_pool", None, "Average-pool f
                                         "preset's; 1 is the paper's).")
 _GEN_CHANNELS = flags.DEFINE_list("gen_channels", None, "Frame generator widths at 4, 8, 16 and "
                                   "32 pixels, e.g. 128,64,32,16 (default: the preset's).")
+_GEN_UPSAMPLE = flags.DEFINE_enum("gen_upsample", None, ["transpose", "resize"], "Frame "
+                                  "generator upsampling: the paper's transposed convolutions or "
+                                  "nearest resize + 3x3 conv (no colour fringes); default: the "
+                                  "preset's.")
 _DISC_BATCH_NORM = flags.DEFINE_bool("disc_batch_norm", None, "Batch norm in the discriminators "
                                      "(default: the preset's).")
 _SPECTRAL_NORM = flags.DEFINE_bool("spectral_norm", False, "Spectral norm in the discriminators.")
@@ -112,7 +116,8 @@ def config_from_flags():
                                     image_disc_logits=_IMAGE_DISC_LOGITS.value,
                                     video_disc_pool=_VIDEO_DISC_POOL.value,
                                     disc_batch_norm=_DISC_BATCH_NORM.value,
-                                    gen_channels=_int_list(_GEN_CHANNELS.value, "gen_channels"))
+                                    gen_channels=_int_list(_GEN_CHANNELS.value, "gen_channels"),
+                                    gen_upsample=_GEN_UPSAMPLE.value)
     return shards, config_lib.Config(
         model=model, clip_shape=tuple(shards.manifest.clip_shape), class_names=class_names,
         conditional=conditional, tfrecords=_TFRECORDS.value, model_dir=_MODEL_DIR.value,

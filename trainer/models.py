@@ -21,6 +21,7 @@ import tensorflow as tf
 _KERNEL = 4
 _LEAKY_SLOPE = 0.2
 IMAGE_DISC_LOGITS = ("patch", "global")
+GEN_UPSAMPLE = ("transpose", "resize")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,10 @@ class ModelConfig:
     # works on 2x-downsampled clips): motion and colour constancy survive, the Conv3Ds cost
     # about factor**2 less, and D_I still judges every frame at full resolution.
     video_disc_pool: int = 1
+    # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
+    # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
+    # checkerboard or colour fringes (Odena et al., Distill 2016).
+    gen_upsample: str = "transpose"
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -59,6 +64,9 @@ class ModelConfig:
         if self.image_disc_logits not in IMAGE_DISC_LOGITS:
             raise ValueError(f"ModelConfig.image_disc_logits={self.image_disc_logits!r}: choose "
                              f"one of {IMAGE_DISC_LOGITS}")
+        if self.gen_upsample not in GEN_UPSAMPLE:
+            raise ValueError(f"ModelConfig.gen_upsample={self.gen_upsample!r}: choose one of "
+                             f"{GEN_UPSAMPLE}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -173,6 +181,17 @@ def _disc_conv(rank, filters, kernel, strides, padding, spectral_norm, name, use
     return SpectralNorm(conv) if spectral_norm else conv
 
 
+def _upsampling_conv(kind: str, width: int, use_bias: bool, name: str, dtype=None):
+    """A 2x upsampling convolution: transposed (the paper's) or nearest resize + 3x3 conv."""
+    if kind == "transpose":
+        return keras.layers.Conv2DTranspose(width, _KERNEL, strides=2, padding="same",
+                                            use_bias=use_bias, name=name, dtype=dtype)
+    return keras.Sequential([
+        keras.layers.UpSampling2D(2, interpolation="nearest", dtype=dtype),
+        keras.layers.Conv2D(width, 3, padding="same", use_bias=use_bias, dtype=dtype),
+    ], name=name)
+
+
 class FrameGenerator(keras.layers.Layer):
     """[N, content+motion] codes -> [N, H, W, 3] frames in [-1, 1], float32."""
 
@@ -187,11 +206,9 @@ class FrameGenerator(keras.layers.Layer):
         self.bn0 = keras.layers.BatchNormalization(name="bn0")
         for i, width in enumerate(widths[1:] + (3,), start=1):
             last = i == stages
-            upconv = keras.layers.Conv2DTranspose(
-                width, _KERNEL, strides=2, padding="same", use_bias=last, name=f"upconv{i}",
-                dtype="float32" if last else None,
-            )
-            _set_numbered(self, "upconv", i, upconv)
+            _set_numbered(self, "upconv", i, _upsampling_conv(
+                config.gen_upsample, width, use_bias=last, name=f"upconv{i}",
+                dtype="float32" if last else None))
             if not last:
                 _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}"))
 

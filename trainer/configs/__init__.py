@@ -12,7 +12,7 @@ import importlib
 RECIPES = ("mocogan", "demo")
 # Recipe flags that choose the networks (trainer.models.ModelConfig) rather than the run.
 MODEL_FLAGS = ("image_disc_logits", "video_disc_pool", "disc_batch_norm", "spectral_norm",
-               "gen_channels")
+               "gen_channels", "gen_upsample")
 # Recipe flags of trainer.main itself, not of the Config (how far to train from a checkpoint).
 MAIN_ONLY_FLAGS = ("more_steps",)
 

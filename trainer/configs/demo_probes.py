@@ -60,6 +60,8 @@ PROBES = {
     "ib64_r1every4_aug": dict(video_disc_pool=2, r1_every=4, image_batch_size=64,
                               augment="translation"),
     "ib64_aug": dict(video_disc_pool=2, r1_every=16, image_batch_size=64, augment="translation"),
+    "recipe_resize": {**{k: v for k, v in recipe("demo").items() if k != "more_steps"},
+                      "gen_upsample": "resize"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
