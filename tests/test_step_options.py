@@ -160,3 +160,16 @@ def test_augment_reaches_the_discriminators_in_the_step_only():
     assert augmented != pytest.approx(clean, abs=1e-6)
     with pytest.raises(config_lib.ConfigError, match="augment"):
         make_config(augment="flip")
+
+
+def test_resize_upsampling_generator_has_no_transposed_convolutions():
+    model = config_lib.model_config("small", gen_upsample="resize")
+    generator = models_lib.build_generator(model, num_frames=4, image_size=32)
+    videos = generator(generator.sample_latents(2, seed=1)).numpy()
+    assert videos.shape == (2, 4, 32, 32, 3) and videos.min() >= -1 and videos.max() <= 1
+    layers = [type(l).__name__ for l in generator._flatten_layers()]
+    assert "Conv2DTranspose" not in layers and "UpSampling2D" in layers
+    paper = models_lib.build_generator(config_lib.model_config("small"), 4, 32)
+    assert "Conv2DTranspose" in [type(l).__name__ for l in paper._flatten_layers()]
+    with pytest.raises(ValueError, match="gen_upsample"):
+        config_lib.model_config("small", gen_upsample="bilinear")
