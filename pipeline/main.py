@@ -37,10 +37,13 @@ nothing new writes nothing (pipeline/incremental.py).
 
 import dataclasses
 import logging
+import os
 import sys
+import tempfile
 import time
 
 import apache_beam as beam
+import tensorflow as tf  # already loaded by pipeline.schema; for gs:// paths
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -55,6 +58,23 @@ from pipeline.transforms import (FAILED, NAMESPACE, RECORDS, VIDEOS, WRITTEN, De
 _log = logging.getLogger("pipeline.main")
 
 EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for a job ended by Ctrl-C
+
+
+def check_output(output: str) -> None:
+    """Refuses an --output that cannot hold a shard set, before any video is decoded."""
+    if tf.io.gfile.exists(output) and not tf.io.gfile.isdir(output):
+        raise ValueError(f"--output={output} is an existing file, not a folder: choose a folder "
+                         "for the shard set (it is created if missing)")
+    if "://" in output:  # object stores: the first write says whether we may
+        return
+    try:
+        os.makedirs(output, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--output={output} cannot be written ({error.strerror}): choose a "
+                         "folder on a writable file system") from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +212,7 @@ def run(argv=None) -> int:
         return EXIT_OK
     try:
         options, config = parse_options(argv)
+        check_output(config.output)
         listed = list_inputs(config)
         plan = incremental.plan_run(config, listed.items, listed.class_names)
     except (ValueError, OSError, RuntimeError) as error:
@@ -227,6 +248,10 @@ def run(argv=None) -> int:
     except manifest_writer.IncompleteReports as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was committed to {config.output} (no manifest was written); "
+              "running the same command again starts this set over", file=sys.stderr)
+        return EXIT_INTERRUPTED
     counts = manifest_writer.split_counts(reports, splits)
     files = {split: manifest_writer.shard_files_written(config.output, split, config.compression)
              for split in splits}

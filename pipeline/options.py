@@ -121,7 +121,9 @@ class JobConfig:
                "--fps does not apply to bair (its records carry no timestamps); use --frame_stride")
         _check(self.frame_stride is None or self.frame_stride >= 1,
                f"--frame_stride must be >= 1, got {self.frame_stride}")
-        _check(self.size >= 1, f"--size must be >= 1, got {self.size}")
+        _check(self.size >= 8 and self.size & (self.size - 1) == 0,
+               f"--size={self.size}: the trainer's networks take frames of a power of two from 8 "
+               "(e.g. 32, 64 or 128); choose one of those")
         _check(self.decode_stall_s is None or self.decode_stall_s >= 0,
                f"--decode_stall_s must be >= 0 (0: no limit), got {self.decode_stall_s}")
         _check(self.decode_timeout_s is None or self.decode_timeout_s > 0,

@@ -63,6 +63,9 @@ def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: boo
     files). With skip_corrupt, every file is read through once and the corrupt ones are left out,
     each named in a warning; without it a corrupt file stops training with its name."""
     excluded = ()
+    if not _is_glob(tfrecords) and not tf.io.gfile.exists(tfrecords):
+        raise DataError(f"--tfrecords={tfrecords} does not exist: give the folder that "
+                        "`python -m pipeline.main --output=...` wrote (it holds manifest.json)")
     if _is_glob(tfrecords):
         directory = os.path.dirname(tfrecords) or "."
         files = sorted(tf.io.gfile.glob(tfrecords))
