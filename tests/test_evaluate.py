@@ -110,6 +110,17 @@ def test_command_writes_metrics_and_reuses_the_feature_net(tmp_path):
                                               out=str(tmp_path / "again.json"), batch_size=4))
     assert again["feature_networks"]["fd_shapes"]["reused"] is True
     assert again["generated"]["fd_shapes"] == pytest.approx(result["generated"]["fd_shapes"], rel=1e-4)
+    # More videos than the set holds: refused with the counts, or scored on fewer when allowed.
+    too_many = subprocess.run(
+        [sys.executable, "-m", "trainer.evaluate", f"--model_dir={model_dir}", f"--tfrecords={shards}",
+         "--num_videos=500", f"--out={tmp_path / 'many.json'}", "--batch_size=4"],
+        capture_output=True, text=True, timeout=300)
+    assert too_many.returncode != 0 and "--num_videos=500" in too_many.stderr
+    assert "--allow_fewer" in too_many.stderr and not (tmp_path / "many.json").exists()
+    fewer = evaluate.run(evaluate.EvalOptions(model_dir=model_dir, tfrecords=shards, num_videos=500,
+                                              out=str(tmp_path / "fewer.json"), batch_size=4,
+                                              allow_fewer=True))
+    assert fewer["num_generated"] == fewer["num_real"] < 500
     # The training-loop hook on a batch of real clips.
     generator, config = restore.load_generator(model_dir)
     extractor, _ = evaluate.feature_extractor_for(None, os.path.join(model_dir, "feature_net"))

@@ -38,6 +38,7 @@ import os
 import sys
 
 import numpy as np
+from absl import logging
 import tensorflow as tf
 
 from pipeline import schema
@@ -249,6 +250,7 @@ class EvalOptions:
     ema: bool = True
     seed: int = 0
     batch_size: int = 32
+    allow_fewer: bool = False  # score on fewer clips than --num_videos when the set is smaller
 
     def network_options(self) -> NetworkOptions:
         return NetworkOptions(self.i3d_model, self.inception_weights, self.fid_frames_per_video,
@@ -262,6 +264,24 @@ def describe(plan: metric_plan.Plan, network_info: dict, shape_motion: bool) -> 
             "shape_motion_data": shape_motion, "requested_metrics": list(plan.requested)}
 
 
+class SampleSizeError(ValueError):
+    """The shard set holds fewer clips than --num_videos asks for."""
+
+
+def check_sample_size(options: EvalOptions, available: int) -> None:
+    """Fréchet distances are comparable only at equal sample sizes: a smaller set than asked for
+    is refused, or, with --allow_fewer, scored with a warning (the counts are in metrics.json)."""
+    if available >= options.num_videos:
+        return
+    message = (f"--num_videos={options.num_videos}, but {options.tfrecords} gives only "
+               f"{available} real clips per set (two sets from disjoint videos)")
+    if not options.allow_fewer:
+        raise SampleSizeError(f"{message}: pass --num_videos={available} or less, or "
+                              "--allow_fewer to score on fewer (not comparable with other sizes)")
+    logging.warning("%s: scoring %d generated videos against %d real clips", message, available,
+                    available)
+
+
 def run(options: EvalOptions) -> dict:
     """Loads, generates, scores, writes `out`; returns what it wrote."""
     from trainer import restore
@@ -272,6 +292,7 @@ def run(options: EvalOptions) -> dict:
     generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
     real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
+    check_sample_size(options, len(real))
     shape_motion = is_shape_motion(options.tfrecords, options.split)
     networks, network_info, plan = load_networks(metric_plan.plan(options.metrics, shape_motion),
                                                  options.network_options(), pool[:options.feature_train_clips])
@@ -364,6 +385,8 @@ def define_flags():
     flags.DEFINE_bool("ema", True, "Use the EMA generator when the checkpoint has one.")
     flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
     flags.DEFINE_integer("batch_size", 32, "Videos generated per batch.")
+    flags.DEFINE_bool("allow_fewer", False, "Score on fewer clips than --num_videos when the shard "
+                      "set is smaller (else refused: FVD compares only at equal sizes).")
     flags.mark_flags_as_required(["model_dir", "tfrecords"])
 
 
@@ -382,8 +405,11 @@ def main(argv):
         inception_weights=f.inception_weights or "", fid_frames_per_video=f.fid_frames_per_video,
         feature_model_dir=f.feature_model_dir or "", feature_train_clips=f.feature_train_clips,
         feature_train_steps=f.feature_train_steps, checkpoint=f.checkpoint or "", ema=f.ema,
-        seed=f.seed, batch_size=f.batch_size)
-    result = run(options)
+        seed=f.seed, batch_size=f.batch_size, allow_fewer=f.allow_fewer)
+    try:
+        result = run(options)
+    except SampleSizeError as error:
+        sys.exit(f"evaluate: error: {error}")
     print(format_table(result))
     print(f"metrics written to {options.out or os.path.join(options.model_dir, 'metrics.json')}")
     failed = {m: r for m, r in result["left_out"].items() if m in options.metrics}
