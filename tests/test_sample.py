@@ -155,3 +155,36 @@ def test_num_frames_makes_longer_and_shorter_videos(trained_dir, tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert video_io.read_video(str(tmp_path / "long.gif")).shape[0] == 10
+
+
+def test_truncated_latest_checkpoint_falls_back_unless_named(tmp_path):
+    from tests.model_dirs import make_config
+    from trainer import checkpoint_paths
+
+    config = make_config(tmp_path, conditional=False, ema_decay=0.0)
+    config_lib.save_config(config)
+    state = train_lib.build_state(config)
+    manager = tf.train.CheckpointManager(state.checkpoint,
+                                         checkpoint_paths.checkpoint_dir(config.model_dir), 3)
+    first = manager.save(checkpoint_number=1)
+    expected = [w.copy() for w in state.models.generator.get_weights()]
+    state.models.generator.set_weights([w + 1 for w in expected])
+    latest = manager.save(checkpoint_number=2)
+    data = tf.io.gfile.glob(latest + ".data-*")[0]
+    with open(data, "r+b") as f:  # a copy cut short
+        f.truncate(os.path.getsize(data) // 3)
+    generator, _ = restore.load_generator(config.model_dir)
+    assert all(np.array_equal(a, b) for a, b in zip(generator.get_weights(), expected)), first
+    with pytest.raises(restore.RestoreError, match="ckpt-2 cannot be read"):
+        restore.load_generator(config.model_dir, checkpoint=latest)
+
+
+def test_model_dir_that_is_a_file_is_refused_by_name(tmp_path):
+    from tests.model_dirs import make_config
+
+    config = make_config(tmp_path, conditional=False, ema_decay=0.0)
+    tf.io.gfile.makedirs(str(tmp_path))
+    with open(config.model_dir, "w") as f:
+        f.write("not a folder")
+    with pytest.raises(config_lib.ConfigError, match="is a file, not a folder"):
+        train_lib.prepare_model_dir(config, chief=True)

@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from trainer import config as config_lib
 from trainer.checkpoint_paths import checkpoint_dir
@@ -61,7 +62,34 @@ def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | No
     The EMA generator is used when prefer_ema and the checkpoint holds one; else the trained one.
     """
     config = config_lib.load_config(model_dir)
-    path = resolve_checkpoint(model_dir, checkpoint)
+    named = checkpoint not in (None, "", "latest")
+    candidates = [resolve_checkpoint(model_dir, checkpoint)] if named else _newest_first(model_dir)
+    for path in candidates:
+        try:
+            return _restore(model_dir, config, path, prefer_ema), config
+        # A corrupt index raises an OpError (not an sstable, bad magic number); a short data
+        # file an IndexError from TensorFlow's checkpoint reader ("Read less bytes than requested").
+        except (tf.errors.OpError, IndexError) as error:
+            first_line = (str(getattr(error, "message", error)).splitlines() or [""])[0]
+            problem = (f"checkpoint {path} cannot be read ({first_line}); it "
+                       "may be truncated (a full disk, a copy cut short)")
+            if named:
+                raise RestoreError(problem + ": pass another --checkpoint") from error
+            logging.warning("%s: falling back to the one before it", problem)
+    raise RestoreError(f"no readable checkpoint in {checkpoint_dir(model_dir)}: every one failed "
+                       "to load (see the warnings above); train again to write a new one")
+
+
+def _newest_first(model_dir: str) -> list[str]:
+    """The checkpoints CheckpointManager keeps, newest first (the latest one alone if its index
+    lists no others)."""
+    latest = latest_checkpoint(model_dir)
+    state = tf.train.get_checkpoint_state(checkpoint_dir(model_dir))
+    kept = list(state.all_model_checkpoint_paths) if state else []
+    return [latest] + [p for p in reversed(kept) if p != latest]
+
+
+def _restore(model_dir: str, config, path: str, prefer_ema: bool):
     key = EMA_KEY if prefer_ema and checkpoint_has(path, EMA_KEY) else GENERATOR_KEY
     generator = dataclasses.replace(config, mixed_precision="none").build_generator()
     status = tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial()
@@ -71,7 +99,7 @@ def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | No
         raise RestoreError(
             f"{path} does not match the generator described by {config_lib.config_path(model_dir)} "
             f"({error}); was config.json replaced after training?") from error
-    return generator, config
+    return generator
 
 
 def resolve_label(label, config) -> int | None:

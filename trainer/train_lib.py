@@ -101,6 +101,9 @@ def build_state(config, num_replicas: int = 1) -> TrainState:
 
 def prepare_model_dir(config, chief: bool) -> None:
     """Refuses an incompatible earlier run in the directory; saves this run's config (chief)."""
+    if tf.io.gfile.exists(config.model_dir) and not tf.io.gfile.isdir(config.model_dir):
+        raise config_lib.ConfigError(f"--model_dir={config.model_dir} is a file, not a folder: "
+                                     "give the folder for checkpoints (it is created if missing)")
     if tf.io.gfile.exists(config_lib.config_path(config.model_dir)):
         config_lib.check_resumable(config_lib.load_config(config.model_dir), config)
     if chief:
