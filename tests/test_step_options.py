@@ -78,9 +78,9 @@ def test_instance_noise_anneals_and_touches_training_inputs_only():
     task, state = gan_step(config)
     assert [round(float(task.noise_sigma(s)), 6) for s in (0, 5, 10, 20)] == [0.2, 0.1, 0.0, 0.0]
     x = tf.zeros([4, 8, 8, 3])
-    noisy = task._noisy(x, tf.constant(0, tf.int64), 0, 4, 4).numpy()
+    noisy = task._disc_input(x, tf.constant(0, tf.int64), 0, 4, 4).numpy()
     assert 0.15 < noisy.std() < 0.25  # sigma 0.2 at step 0
-    assert np.array_equal(task._noisy(x, tf.constant(10, tf.int64), 0, 4, 4).numpy(), x.numpy())
+    assert np.array_equal(task._disc_input(x, tf.constant(10, tf.int64), 0, 4, 4).numpy(), x.numpy())
     # The same weights, the same batch: the D steps see other inputs with noise than without.
     noisy_logit, clean_logit = real_logits_with_and_without(task, state, config, instance_noise=0.0)
     assert noisy_logit != pytest.approx(clean_logit, abs=1e-6)

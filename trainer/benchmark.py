@@ -96,12 +96,16 @@ def time_interleaved(runs: dict, steps: int, batch_size: int) -> dict:
 # -- 1. training step ------------------------------------------------------------------------------
 
 
-def trainer_run(config):
-    """One call: one trainer.step iteration, waited for."""
-    strategy = tf.distribute.get_strategy()
+def compiled_step(config):
+    """(the training loop's compiled iteration, an iterator of one fixed batch)."""
     state = train_lib.build_state(config)
     iterator = iter(tf.data.Dataset.from_tensors(fixed_batch(config)).repeat())
-    train_step = train_lib.make_train_step(strategy, config, state)
+    return train_lib.make_train_step(tf.distribute.get_strategy(), config, state), iterator
+
+
+def trainer_run(config):
+    """One call: one trainer.step iteration, waited for."""
+    train_step, iterator = compiled_step(config)
     return lambda: float(train_step(iterator)["loss/generator"])
 
 
@@ -260,14 +264,10 @@ def demo_step_figures() -> dict:
 
 def demo_run(config):
     """One call: as many iterations as the lazy-R1 period, phases as the training loop picks them."""
-    strategy = tf.distribute.get_strategy()
-    state = train_lib.build_state(config)
-    iterator = iter(tf.data.Dataset.from_tensors(fixed_batch(config)).repeat())
-    train_step = train_lib.make_train_step(strategy, config, state)
-    period = config.r1_every
+    train_step, iterator = compiled_step(config)
 
     def run():
-        for step in range(period):
+        for step in range(config.r1_every):
             train_step(iterator, **train_lib.step_phases(config, step))["loss/generator"].numpy()
     return run
 

@@ -78,6 +78,7 @@ class Config:
     skip_corrupt_shards: bool = False  # leave out (and name) corrupt shard files instead of stopping
 
     def __post_init__(self):
+        augment_error = _augment_policy_error(self.augment)
         checks = [
             (self.loss in LOSSES, f"loss={self.loss!r}: choose one of {LOSSES}"),
             (self.mixed_precision in MIXED_PRECISION,
@@ -109,7 +110,7 @@ class Config:
             (self.instance_noise >= 0 and self.instance_noise_steps >= 0,
              f"instance_noise={self.instance_noise} and instance_noise_steps="
              f"{self.instance_noise_steps} must be >= 0"),
-            (_augment_policy_error(self.augment) is None, _augment_policy_error(self.augment)),
+            (augment_error is None, augment_error),
             (self.image_warmup_steps >= 0,
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,

@@ -181,10 +181,11 @@ def apply_recipe() -> None:
     """Gives every flag the --recipe names the recipe's value, unless the command line set it."""
     if not _RECIPE.value:
         return
-    given = {name for name in configs.recipe(_RECIPE.value) if flags.FLAGS[name].present}
+    values = configs.recipe(_RECIPE.value)
+    given = {name for name in values if flags.FLAGS[name].present}
     if flags.FLAGS["train_steps"].present:  # a total given by hand replaces the recipe's length
         given.add("more_steps")
-    for name, value in configs.recipe(_RECIPE.value).items():
+    for name, value in values.items():
         if name not in given:
             flags.FLAGS[name].value = value
 

@@ -95,14 +95,9 @@ def factor_latents(generator, config, rows: int, cols: int, vary: str, seed: int
     def along_col(x):  # one value per column, the same in every row
         return tf.tile(x, [rows] + [1] * (x.shape.rank - 1))
 
-    content_from, motion_from = {"motion": (along_row, along_col),
-                                 "content": (along_col, along_row),
-                                 "class": (along_col, along_col)}[vary]
-    source = {"motion": (per_row, per_col), "content": (per_col, per_row),
-              "class": (per_col, per_col)}[vary]
-    latents = {"content": content_from(source[0]["content"]),
-               "motion_noise": motion_from(source[1]["motion_noise"]),
-               "h0": motion_from(source[1]["h0"])}
+    shared_by_row = {"motion": ("content",), "content": ("motion_noise", "h0"), "class": ()}[vary]
+    latents = {key: along_row(per_row[key]) if key in shared_by_row else along_col(per_col[key])
+               for key in ("content", "motion_noise", "h0")}
     if config.conditional:
         if vary == "class":
             latents["labels"] = along_row(tf.range(rows, dtype=tf.int32))

@@ -98,7 +98,7 @@ class GanStep:
             sigma = sigma * tf.maximum(left, 0.0)
         return sigma
 
-    def _noisy(self, inputs, step, which, global_size, per_replica):
+    def _disc_input(self, inputs, step, which, global_size, per_replica):
         """What a discriminator sees of `inputs` in training: augmented (--augment, the same for
         every frame of a clip), plus N(0, sigma^2) instance noise. Both are drawn for the global
         batch and sliced, so they do not depend on the replica count; the identity when both
@@ -178,13 +178,13 @@ class GanStep:
 
     def _generator_loss(self, fake_videos, fake_labels, picks, step, warmup):
         cfg = self.config
-        fake_frames = self._noisy(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
+        fake_frames = self._disc_input(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
         image_logits = self.image_discriminator(fake_frames, training=True)
         loss = self._average(losses.generator_loss(image_logits, cfg.loss), cfg.image_batch_size)
         if warmup:
             return loss
-        fake_videos = self._noisy(fake_videos, step, _FAKE_VIDEOS, cfg.batch_size, self.batch)
+        fake_videos = self._disc_input(fake_videos, step, _FAKE_VIDEOS, cfg.batch_size, self.batch)
         video_logits, classes = self.video_discriminator(fake_videos, training=True)
         per_video = losses.generator_loss(video_logits, cfg.loss)
         if cfg.conditional:
@@ -205,7 +205,7 @@ class GanStep:
         if real_videos.dtype == tf.uint8:
             real_videos = data.to_model_range(real_videos)
         picks = self._frame_picker(step)
-        real_frames = self._noisy(tf.gather_nd(real_videos, picks), step, _REAL_FRAMES,
+        real_frames = self._disc_input(tf.gather_nd(real_videos, picks), step, _REAL_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
         latents = self._latents(step, _FAKE_STREAM)
         g_vars = self.generator.trainable_variables
@@ -213,14 +213,14 @@ class GanStep:
             fakes = self.generator(latents, training=True)
             with g_tape.stop_recording():
                 detached = tf.stop_gradient(fakes)
-                fake_frames = self._noisy(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
+                fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
                                           cfg.image_batch_size, self.image_batch)
                 metrics = self._image_d_step(real_frames, fake_frames, apply_r1)
                 if not warmup:
                     metrics.update(self._video_d_step(
-                        self._noisy(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
+                        self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
                         labels,
-                        self._noisy(detached, step, _FAKE_VIDEOS, cfg.batch_size, self.batch),
+                        self._disc_input(detached, step, _FAKE_VIDEOS, cfg.batch_size, self.batch),
                         apply_r1))
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
