@@ -86,9 +86,11 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
     for name, value in first_single.items():
         if not name.startswith("grad_norm/"):  # each replica's share, by design
             assert first_mirrored[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+    # The second starts from weights that may already differ by an Adam step of the other sign
+    # (below), which moves a logit by a few 1e-4: agreement to 0.5% is what is left to check.
     for name, value in report["single"][1].items():
         if not name.startswith("grad_norm/"):
-            assert report["mirrored"][1][name] == pytest.approx(value, rel=1e-3, abs=1e-4), name
+            assert report["mirrored"][1][name] == pytest.approx(value, rel=5e-3, abs=5e-4), name
     moved = [d for d in report["deltas"] if d[0] > 0]
     assert len(moved) > len(report["deltas"]) // 2
     # Adam moves each weight by up to 2e-4 per iteration. Summation order differs between one device
