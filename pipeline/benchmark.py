@@ -51,7 +51,7 @@ import numpy as np
 
 from pipeline import decode, schema
 from pipeline.clips import ClipCutter, ClipSpec, stream_clips
-from pipeline.encode import write_video
+from pipeline.media import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 25.0
 NUM_FRAMES, SIZE = 16, 64

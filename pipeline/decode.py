@@ -4,7 +4,7 @@ Everything happens inside one ffmpeg process: time resampling (a fixed `fps`, or
 `frame_stride`-th decoded frame; first, so that dropped frames are never scaled), resizing so
 the short side is `size` (aspect kept), a centred `size` x `size` crop and conversion to RGB.
 Raw frames come back through a pipe. The command is built with ffmpeg-python and runs the
-binary from `pipeline.ffmpeg_binary`.
+binary from `pipeline.media`.
 
 `stream_frames` yields the frames in small chunks as ffmpeg makes them, so memory does not grow
 with a video's length, and fails a decode that stalls (no frame for `stall_timeout_s`) rather
@@ -40,7 +40,7 @@ from typing import Iterator
 import ffmpeg
 import numpy as np
 
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.media import ffmpeg_exe
 
 # No keyboard reading (ffmpeg would otherwise steal a terminal's stdin) and only errors on stderr.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")

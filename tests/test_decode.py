@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.decode import (DecodeError, count_frames, decode_video, ffmpeg_command, filter_args, output_args,
                              stream_frames)
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.media import ffmpeg_exe
 from tests.video_fixtures import DECODE_FAILURES, SHORT_VIDEO_FRAMES, make_bad_videos, make_video, moving_frames
 
 NUM_FRAMES, HEIGHT, WIDTH = 50, 60, 80  # 2 s at 25 fps, landscape 4:3 like UCF-101

@@ -92,8 +92,8 @@ ALLOWED = {
 # folder. Their paths must be local, and the modules say so in their flags' help.
 LOCAL_BY_NATURE = {
     ("pipeline/datasets/shapes.py", "*"): "ffmpeg encodes the Shape Motion videos into a local folder",
-    ("trainer/video_io.py", "*"): "GIF/MP4 through ffmpeg on local files (remote writes go "
-                                  "through write_bytes' tf.io.gfile copy)",
+    ("pipeline/media.py", "*"): "ffmpeg encodes into a local temporary folder (remote writes go "
+                                "through write_bytes' tf.io.gfile copy)",
     ("trainer/pretrained.py", "*"): "the local model cache that TF Hub and Keras download into",
 }
 

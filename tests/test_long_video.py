@@ -14,7 +14,7 @@ import ffmpeg
 import pytest
 
 from pipeline.clips import ClipSpec
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.media import ffmpeg_exe
 
 SECONDS, FPS, SIZE = 240, 25, 64
 SPEC = ClipSpec(num_frames=16, clip_stride=16)

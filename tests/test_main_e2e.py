@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pipeline import bair, schema
 from pipeline.decode import filter_args, output_args
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.media import ffmpeg_exe
 from pipeline.main import EXIT_OK, EXIT_UNUSABLE, EXIT_USAGE, run
 from tests.video_fixtures import DECODE_FAILURES, make_bad_videos, make_ucf101_tree, make_video
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import encode
+from pipeline import media
 from pipeline.datasets import shapes
 from pipeline.decode import decode_video as decode
 from trainer import frechet, shape_metrics
@@ -92,7 +92,7 @@ def test_acd_near_zero_on_real_shape_videos_and_large_when_colour_flickers(tmp_p
     real = []
     for k, video in enumerate(clean):
         path = str(tmp_path / f"{k}.avi")
-        encode.write_video(path, video, quality=shapes.ENCODE_QUALITY["avi"])
+        media.write_video(path, video, quality=shapes.ENCODE_QUALITY["avi"])
         real.append(decode(path))
     real = np.stack(real)
     assert shape_metrics.average_content_distance(clean)["acd"] == 0.0

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 
-from pipeline import schema
+from pipeline import media, schema
 from tests.model_dirs import SHAPE, trained_model_dir
 from tests.trainer_shards import write_shards
-from trainer import report, video_io
+from trainer import grids, report
 
 
 def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
@@ -22,17 +22,17 @@ def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
 
     for name in ("generated.gif", "real.gif", "contact_sheet.png", "metrics.json"):
         assert os.path.getsize(tmp_path / "out" / name) > 0, name
-    generated = video_io.read_video(str(tmp_path / "out" / "generated.gif"))
+    generated = media.read_video(str(tmp_path / "out" / "generated.gif"))
     assert generated.shape[0] == SHAPE[0]  # one GIF frame per clip frame
-    real = video_io.read_video(str(tmp_path / "out" / "real.gif"))
+    real = media.read_video(str(tmp_path / "out" / "real.gif"))
     assert real.shape == generated.shape  # real and generated grids line up
     for grid in ("motion.gif", "content.gif"):  # MoCoGAN's factor grids, 4 x 4 videos
-        frames = video_io.read_video(str(tmp_path / "out" / grid))
+        frames = media.read_video(str(tmp_path / "out" / grid))
         assert frames.shape == (SHAPE[0], 4 * SHAPE[1] + 6, 4 * SHAPE[2] + 6, 3), grid
     # The contact sheet's rows are labelled: its margin holds dark text pixels on white.
-    sheet = video_io.read_video(str(tmp_path / "out" / "contact_sheet.png"))[0]
-    margin = sheet[:, :video_io.LABEL_MARGIN]
-    assert sheet.shape[1] > video_io.LABEL_MARGIN and (margin < 128).any() and (margin > 200).any()
+    sheet = media.read_video(str(tmp_path / "out" / "contact_sheet.png"))[0]
+    margin = sheet[:, :grids.LABEL_MARGIN]
+    assert sheet.shape[1] > grids.LABEL_MARGIN and (margin < 128).any() and (margin > 200).any()
 
     on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(on_disk["metrics"]) == set(report.COLUMNS)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline import media
 from tests.model_dirs import SHAPE, checkpointed_model_dir, trained_model_dir
 from tests.trainer_shards import CLASS_NAMES
 from trainer import config as config_lib
-from trainer import restore, sample, train_lib, video_io
+from trainer import restore, sample, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T, H, W, _ = SHAPE
@@ -39,7 +40,7 @@ def test_cli_writes_a_gif_grid_with_t_frames(trained_dir, tmp_path):
          "--num_videos=3", "--seed=4", "--label=down", "--fps=6"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    frames = video_io.read_video(str(out))
+    frames = media.read_video(str(out))
     # 3 videos on a 2x2 grid with 2-pixel gaps.
     assert frames.shape == (T, 2 * H + 2, 2 * W + 2, 3)
     assert frames[:, :H, :W].std() > 0
@@ -47,9 +48,9 @@ def test_cli_writes_a_gif_grid_with_t_frames(trained_dir, tmp_path):
 
 def test_mp4_and_png_outputs(trained_dir, tmp_path):
     mp4 = sample.write_samples(trained_dir, str(tmp_path / "s.mp4"), num_videos=2, seed=1, cols=2)
-    assert video_io.read_video(mp4).shape == (T, H, 2 * W + 2, 3)
+    assert media.read_video(mp4).shape == (T, H, 2 * W + 2, 3)
     png = sample.write_samples(trained_dir, str(tmp_path / "s.png"), num_videos=3, sheet_frames=2)
-    assert video_io.read_video(png).shape == (1, 3 * H + 4, 2 * W + 2, 3)
+    assert media.read_video(png).shape == (1, 3 * H + 4, 2 * W + 2, 3)
     with pytest.raises(ValueError, match="s.webm"):
         sample.write_samples(trained_dir, str(tmp_path / "s.webm"))
 
@@ -136,7 +137,7 @@ def test_vary_content_is_the_reverse_and_class_grids_have_a_row_per_class(traine
 def test_vary_grids_write_a_grid_and_class_grids_need_classes(trained_dir, plain_dir, tmp_path):
     path = sample.write_samples(trained_dir, str(tmp_path / "m.gif"), num_videos=4, vary="motion",
                                 label="down")
-    assert video_io.read_video(path).shape == (T, 2 * H + 2, 2 * W + 2, 3)
+    assert media.read_video(path).shape == (T, 2 * H + 2, 2 * W + 2, 3)
     with pytest.raises(ValueError, match="conditional"):
         sample.grid_shape("class", 4, config_lib.load_config(plain_dir))
 
@@ -154,7 +155,7 @@ def test_num_frames_makes_longer_and_shorter_videos(trained_dir, tmp_path):
          f"--out={tmp_path / 'long.gif'}", "--num_videos=2", "--num_frames=10", "--vary=content"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert video_io.read_video(str(tmp_path / "long.gif")).shape[0] == 10
+    assert media.read_video(str(tmp_path / "long.gif")).shape[0] == 10
 
 
 def test_truncated_latest_checkpoint_falls_back_unless_named(tmp_path):

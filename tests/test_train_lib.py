@@ -163,8 +163,8 @@ def test_config_round_trips_and_validates(shard_dir, tmp_path):
 
 
 def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
-    from pipeline import schema
-    from trainer import best_checkpoint, sample, video_io
+    from pipeline import media, schema
+    from trainer import best_checkpoint, sample
 
     shards = write_shards(tmp_path / "shapes", num_files=2, clips_per_file=12, shape=SHAPE,
                           data_generator=schema.SHAPE_MOTION)
@@ -182,7 +182,7 @@ def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
     assert best_checkpoint.best_checkpoint(str(tmp_path / "run")).endswith(f"ckpt-{record['step']}")
     out = sample.write_samples(str(tmp_path / "run"), str(tmp_path / "best.gif"), num_videos=1,
                                checkpoint="best")
-    assert video_io.read_video(out).shape == SHAPE
+    assert media.read_video(out).shape == SHAPE
     # A better value replaces the best; a worse one keeps it; a rerun remembers it.
     best = best_checkpoint.BestCheckpoint(str(tmp_path / "run"), "eval/fd_shapes",
                                           train_lib.build_state(config).checkpoint)

@@ -13,8 +13,7 @@ import os
 import ffmpeg
 import numpy as np
 
-from pipeline.encode import write_video
-from pipeline.ffmpeg_binary import ffmpeg_exe
+from pipeline.media import ffmpeg_exe, write_video
 
 UCF_CLASSES = ("ApplyEyeMakeup", "HandstandPushups", "YoYo")
 # The official list files (and the classInd name used in them) spell this class differently from
@@ -136,7 +135,8 @@ def make_bad_videos(directory) -> dict:
     os.makedirs(directory, exist_ok=True)
     paths = {}
     # An interrupted download of an mp4: the index (moov atom) sits at the end and is lost.
-    good = make_video(os.path.join(directory, ".whole.mp4"), seed=101)
+    good = write_video(os.path.join(directory, ".whole.mp4"), moving_frames(seed=101),
+                       faststart=False)
     paths["truncated"] = os.path.join(directory, "truncated.mp4")
     with open(good, "rb") as source, open(paths["truncated"], "wb") as target:
         target.write(source.read(os.path.getsize(good) // 2))

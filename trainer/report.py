@@ -27,7 +27,8 @@ import os
 import keras
 import numpy as np
 
-from trainer import evaluate, metric_plan, restore, sample, video_io
+from pipeline import media
+from trainer import evaluate, grids, metric_plan, restore, sample
 from trainer.checkpoint_paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
@@ -82,16 +83,16 @@ def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count:
     count = min(count, len(generated), len(real))
     cols = math.ceil(math.sqrt(count))
     sheet_rows = min(4, count)
-    sheet = video_io.contact_sheet(np.concatenate([generated[:sheet_rows], real[:sheet_rows]]),
-                                   2 * sheet_rows, frames_per_video=min(8, generated.shape[1]))
-    sheet = video_io.label_rows(sheet, ["generated"] * sheet_rows + ["real"] * sheet_rows,
-                                row_height=generated.shape[2])
+    sheet = grids.contact_sheet(np.concatenate([generated[:sheet_rows], real[:sheet_rows]]),
+                                2 * sheet_rows, frames_per_video=min(8, generated.shape[1]))
+    sheet = grids.label_rows(sheet, ["generated"] * sheet_rows + ["real"] * sheet_rows,
+                             row_height=generated.shape[2])
     return {
-        "generated": video_io.write_video(os.path.join(out_dir, "generated.gif"),
-                                          video_io.video_grid(generated[:count], cols), fps),
-        "real": video_io.write_video(os.path.join(out_dir, "real.gif"),
-                                     video_io.video_grid(real[:count], cols), fps),
-        "contact_sheet": video_io.write_png(os.path.join(out_dir, "contact_sheet.png"), sheet),
+        "generated": media.write_video(os.path.join(out_dir, "generated.gif"),
+                                       grids.video_grid(generated[:count], cols), fps),
+        "real": media.write_video(os.path.join(out_dir, "real.gif"),
+                                  grids.video_grid(real[:count], cols), fps),
+        "contact_sheet": media.write_png(os.path.join(out_dir, "contact_sheet.png"), sheet),
     }
 
 
@@ -102,8 +103,8 @@ def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 
     for vary in ("motion", "content"):
         latents = sample.factor_latents(generator, config, size, size, vary, seed=0)
         videos = restore.to_uint8(generator(latents, training=False))
-        paths[f"{vary}_grid"] = video_io.write_video(os.path.join(out_dir, f"{vary}.gif"),
-                                                     video_io.video_grid(videos, size), fps)
+        paths[f"{vary}_grid"] = media.write_video(os.path.join(out_dir, f"{vary}.gif"),
+                                                  grids.video_grid(videos, size), fps)
     return paths
 
 

@@ -29,8 +29,8 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from trainer import restore
-from trainer import video_io
+from pipeline import media
+from trainer import grids, restore
 
 EXTENSIONS = (".gif", ".mp4", ".png")
 VARY = ("none", "motion", "content", "class")
@@ -129,8 +129,8 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
         latents = factor_latents(generator, config, rows, cols, vary, seed, label, num_frames)
         videos = restore.to_uint8(generator(latents, training=False))
     if extension == ".png":
-        return video_io.write_png(out, video_io.contact_sheet(videos, len(videos), sheet_frames))
-    return video_io.write_video(out, video_io.video_grid(videos, cols), fps)
+        return media.write_png(out, grids.contact_sheet(videos, len(videos), sheet_frames))
+    return media.write_video(out, grids.video_grid(videos, cols), fps)
 
 
 def main(argv):

@@ -68,11 +68,12 @@ class Writer:
     def samples(self, step: int) -> None:
         if not self.enabled:
             return
-        from trainer import video_io  # imported when first needed: it brings the GIF encoder
+        from pipeline import media  # imported when first needed: it brings the GIF encoder
+        from trainer import grids
 
         videos = to_uint8(self.generator(self.latents, training=False))
-        grid = video_io.video_grid(videos, cols=int(np.ceil(np.sqrt(len(videos)))))
-        gif = video_io.encode_gif(grid, fps=SAMPLE_FPS)
+        grid = grids.video_grid(videos, cols=int(np.ceil(np.sqrt(len(videos)))))
+        gif = media.encode_gif(grid, fps=SAMPLE_FPS)
         with self.writer.as_default(step=step):
             write_gif("samples", gif, width=grid.shape[2], height=grid.shape[1], step=step)
 

@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline import encode
+from pipeline import media
 
 SHAPES = ("circle", "square")
 GROUND_TRUTH_NAME = "shapes.json"
@@ -158,7 +158,7 @@ def _write_one(out: str, params: ShapeParams, index: int, num_frames: int, size:
     if os.path.exists(path) and os.path.getsize(path) > 0:
         return False
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    encode.write_video(path, render_video(params, num_frames, size), fps=fps,
+    media.write_video(path, render_video(params, num_frames, size), fps=fps,
                        quality=ENCODE_QUALITY[fmt])
     return True
 
