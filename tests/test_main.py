@@ -120,3 +120,17 @@ def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
     bad = subprocess.run(main_args(shard_dir, tmp_path / "run2", "--recipe=nope", "--dry_run"),
                          cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert bad.returncode != 0 and "recipe" in bad.stderr
+
+
+def test_help_lists_every_option_with_its_help_text():
+    from trainer import config as config_lib, flag_fields, models
+
+    result = subprocess.run([sys.executable, "-m", "trainer.main", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    text = " ".join(result.stdout.split())  # absl wraps help lines (and exits 1 after --help)
+    names = flag_fields.flag_names(config_lib.Config) + flag_fields.flag_names(models.ModelConfig)
+    for name in names + ("recipe", "preset", "more_steps", "dry_run"):
+        assert f"--{name}:" in text or f"--[no]{name}:" in text, name
+    assert "--train_steps: Total iterations (D_I, D_V, G). (default: '100000')" in text
+    assert "Frame generator widths at 4, 8, 16 and 32 pixels" in text
+    assert len(names) + 4 == 43

@@ -1,6 +1,8 @@
 """One frozen run configuration: the model (a preset plus overrides) and every training option.
 
-`trainer.main` turns its flags into a `Config`; everything else takes a `Config` (or a part of it).
+Each training option is written once, as a field here (or of models.ModelConfig) with its help
+text; `trainer.main` makes its flags from these fields (trainer/flag_fields.py) and the parsed flags
+back into a `Config` with `from_options`. Everything else takes a `Config` (or a part of it).
 The resolved config is saved as <model_dir>/config.json on every run, so a model directory says how
 it was made, and tools that only have the directory rebuild the networks from it:
 
@@ -19,6 +21,8 @@ from typing import Any
 import tensorflow as tf
 
 from trainer import models as models_lib
+from trainer import flag_fields
+from trainer.flag_fields import option
 
 CONFIG_NAME = "config.json"
 LOSSES = ("bce", "hinge")
@@ -32,50 +36,72 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything a run needs. Fields after `model` and the clip description are training options."""
+    """Everything a run needs. Fields after `model` and the clip description are training options;
+    those with help text are also `python -m trainer.main` flags (trainer/flag_fields.py)."""
 
     model: models_lib.ModelConfig
     clip_shape: tuple[int, int, int, int]  # T, H, W, C of the shard set
     class_names: tuple[str, ...] = ()      # of the shard set; used when conditional
-    conditional: bool = False
-    tfrecords: str = ""
-    model_dir: str = ""
-    train_steps: int = 1000
-    batch_size: int = 16
-    image_batch_size: int = 32
-    learning_rate: float = 2e-4
+    conditional: bool = option(False, "Class-conditional generator and video discriminator "
+                               "class head (the manifest must have classes).")
+    # Both flags are required by trainer.main, so their flags default to None.
+    tfrecords: str = option("", "Shard-set folder (with manifest.json) or a glob of its shard "
+                            "files.", flag_default=None)
+    model_dir: str = option("", "Where checkpoints, config.json and TensorBoard summaries go.",
+                            flag_default=None)
+    train_steps: int = option(100_000, "Total iterations (D_I, D_V, G).")
+    batch_size: int = option(16, "Global batch of clips, over all replicas.")
+    image_batch_size: int = option(32, "Global batch of single frames for the image "
+                                   "discriminator.")
+    learning_rate: float = option(2e-4, "Adam learning rate, all three nets.")
     beta_1: float = 0.5
     beta_2: float = 0.999
-    loss: str = "bce"
-    d_learning_rate: float = 0.0  # the discriminators' Adam rate; 0: --learning_rate (TTUR when not)
-    r1_gamma: float = 0.0
-    r1_every: int = 1  # lazy R1 (StyleGAN2): the penalty every k steps, weighted by k
-    # Gaussian noise of this sigma (model range [-1, 1]) added to every discriminator input in
-    # training, real and fake alike; it falls linearly to 0 over instance_noise_steps (0: constant).
-    instance_noise: float = 0.0
-    instance_noise_steps: int = 0
-    augment: str = ""  # discriminator-input augmentation per clip, e.g. "translation,cutout"
-    image_warmup_steps: int = 0  # first steps train the frame generator against D_I alone
-    ema_decay: float = 0.0  # a fixed EMA decay per step; 0 turns the EMA off unless a half-life is set
-    # StyleGAN2-ADA's EMA: the half-life in training videos, growing with ema_rampup * videos seen.
-    ema_half_life_videos: float = 0.0
-    ema_rampup: float = 0.0
-    mixed_precision: str = "none"
-    jit: bool = False
-    reuse_fakes: bool = True
-    sync_batch_norm: bool = True  # batch statistics over the global batch when replicated
-    seed: int = 0
-    strategy: str = "auto"
-    tpu: str = ""
-    checkpoint_every: int = 500
-    summary_every: int = 50
-    sample_every: int = 500
+    loss: str = option("bce", "Adversarial loss.", choices=LOSSES)
+    d_learning_rate: float = option(0.0, "Adam rate of both discriminators (TTUR); 0: the same "
+                                    "as --learning_rate.")
+    r1_gamma: float = option(0.0, "R1 penalty weight on real inputs (0: off).")
+    r1_every: int = option(1, "Lazy R1: the penalty every k steps, weighted by k (StyleGAN2 "
+                           "uses 16).")
+    # The noise is in the model range [-1, 1], added to real and fake inputs alike.
+    instance_noise: float = option(0.0, "Sigma of Gaussian noise added to every discriminator "
+                                   "input in training (0: off).")
+    instance_noise_steps: int = option(0, "Steps over which the instance noise falls linearly "
+                                       "to 0 (0: constant).")
+    augment: str = option("", "Augment every discriminator input, real and fake, the same in "
+                          "each frame of a clip: translation, cutout or both, comma-separated "
+                          "(DiffAugment); empty: off.")
+    image_warmup_steps: int = option(0, "First steps train the frame generator against the "
+                                     "image discriminator alone.")
+    # With neither a decay nor a half-life there is no EMA generator.
+    ema_decay: float = option(0.0, "EMA of the generator's weights for samples and export "
+                              "(e.g. 0.999; 0: off).")
+    ema_half_life_videos: float = option(0.0, "Instead of --ema_decay: the EMA's half-life in "
+                                         "training videos (StyleGAN2-ADA).")
+    ema_rampup: float = option(0.0, "Cap the half-life at this times the videos seen so far "
+                               "(StyleGAN2-ADA uses 0.05; 0: no ramp-up).")
+    mixed_precision: str = option("none", "bf16 (fast on CPUs with AMX/AVX512-BF16, TPUs) or "
+                                  "fp16 (GPUs; with loss scaling).", choices=MIXED_PRECISION)
+    jit: bool = option(False, "XLA-compile the step (for GPU/TPU; slower on CPU).")
+    reuse_fakes: bool = option(True, "Score the D steps' fakes again for the G step instead of "
+                               "rendering new ones.")
+    sync_batch_norm: bool = option(True, "With several replicas, batch norm uses the statistics "
+                                   "of the global batch.")
+    seed: int = option(0, "Seed of the latents, frame choice and data order.")
+    strategy: str = option("auto", "tf.distribute strategy.", choices=STRATEGIES)
+    tpu: str = option("", "TPU name or address (implies --strategy=tpu under auto).")
+    checkpoint_every: int = option(500, "Steps between checkpoints.")
+    summary_every: int = option(50, "Steps between scalar summaries and progress lines.")
+    sample_every: int = option(500, "Steps between GIF samples.")
     num_samples: int = 8
-    max_to_keep: int = 3
-    eval_every: int = 0  # steps between evaluations on the chief (0: none)
-    eval_videos: int = 64  # generated and real videos per evaluation
-    best_metric: str = ""  # the metric the best checkpoint is kept by; "": the Fréchet distance
-    skip_corrupt_shards: bool = False  # leave out (and name) corrupt shard files instead of stopping
+    max_to_keep: int = option(3, "Checkpoints kept.")
+    eval_every: int = option(0, "Steps between evaluations on the chief (TensorBoard eval/*, "
+                             "best checkpoint); 0: none.")
+    eval_videos: int = option(64, "Generated and real videos per evaluation.")
+    best_metric: str = option("", "Metric the best checkpoint (<model_dir>/best) is kept by, "
+                              "e.g. fd_shapes, fvd or single_blob_fraction; default: the "
+                              "Fréchet distance.")
+    skip_corrupt_shards: bool = option(False, "Leave out (and name) corrupt shard files instead "
+                                       "of stopping.")
 
     def __post_init__(self):
         augment_error = _augment_policy_error(self.augment)
@@ -154,11 +180,22 @@ class Config:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str, where: str = CONFIG_NAME) -> "Config":
+        """The config `where` (a config.json) holds. Keys a run of an older version did not write
+        take their defaults; a key no field has is refused, since dropping it would train
+        something other than what the file says."""
         data = json.loads(text)
-        model = models_lib.ModelConfig(**_tuples(data.pop("model")))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(model=model, **{k: v for k, v in _tuples(data).items() if k in known})
+        if not isinstance(data.get("model"), dict):
+            raise ConfigError(f"{where} has no model section: it is not a trainer.main config")
+        try:
+            model = models_lib.ModelConfig.from_dict(_tuples(data.pop("model")))
+        except ValueError as error:  # an unknown key or a bad value
+            raise ConfigError(f"{where}: {error}") from error
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"{where}: unknown config fields {unknown}; was it written by "
+                              "another version of trainer.main? Remove them or retrain.")
+        return cls(model=model, **_tuples(data))
 
     def architecture(self) -> dict[str, Any]:
         """What a checkpoint's variables depend on; changing any of it breaks a resume."""
@@ -212,6 +249,20 @@ def model_config(preset: str, **overrides) -> "models_lib.ModelConfig":
     return dataclasses.replace(models_lib.PRESETS[preset], **overrides)
 
 
+def from_options(options: dict, clip_shape, class_names=()) -> Config:
+    """The Config of options named as trainer.main's flags and the recipes (trainer/configs/)
+    name them: `preset` and the ModelConfig flags choose the networks, the rest are Config fields.
+    The classes (of the shard set) count only when `conditional` is on."""
+    options = dict(options)
+    model_options = {k: options.pop(k) for k in flag_fields.flag_names(models_lib.ModelConfig)
+                     if k in options}
+    class_names = tuple(class_names)
+    num_classes = len(class_names) if options.get("conditional") else 0
+    model = model_config(options.pop("preset", "mocogan"), num_classes=num_classes,
+                         **model_options)
+    return Config(model=model, clip_shape=tuple(clip_shape), class_names=class_names, **options)
+
+
 def config_path(model_dir: str) -> str:
     return os.path.join(model_dir, CONFIG_NAME)
 
@@ -223,7 +274,7 @@ def load_config(model_dir: str) -> Config:
         raise ConfigError(f"{path} does not exist: {model_dir} is not a model directory written "
                           "by `python -m trainer.main`")
     with tf.io.gfile.GFile(path) as f:
-        return Config.from_json(f.read())
+        return Config.from_json(f.read(), where=path)
 
 
 def save_config(config: Config) -> str:

@@ -18,6 +18,8 @@ import math
 import keras
 import tensorflow as tf
 
+from trainer.flag_fields import option
+
 _KERNEL = 4
 _LEAKY_SLOPE = 0.2
 IMAGE_DISC_LOGITS = ("patch", "global")
@@ -26,28 +28,40 @@ GEN_UPSAMPLE = ("transpose", "resize")
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of the three networks. Saved in the run's config.json."""
+    """Architecture of the three networks. Saved in the run's config.json. Fields with help text
+    are also trainer.main flags; those whose flag defaults to None take the preset's value."""
 
     content_dim: int = 50
     motion_dim: int = 10  # GRU hidden size, i.e. the size of each per-frame motion code.
     motion_noise_dim: int = 10  # fresh noise fed to the GRU at every step
-    gen_channels: tuple = (512, 256, 128, 64)  # frame generator widths at 4, 8, 16, 32 pixels
+    gen_channels: tuple[int, ...] = option(
+        (512, 256, 128, 64), "Frame generator widths at 4, 8, 16 and 32 pixels, e.g. "
+        "128,64,32,16 (default: the preset's).", flag_default=None)
     image_disc_channels: tuple = (64, 128, 256)
     video_disc_channels: tuple = (64, 128, 256, 512)
     num_classes: int = 0  # 0: unconditional; else the category is fed to the GRU and D_V
-    spectral_norm: bool = False  # spectral normalisation of every discriminator convolution
-    disc_batch_norm: bool = True  # batch norm in the discriminators (after their first conv)
+    spectral_norm: bool = option(False, "Spectral norm in the discriminators.")
+    # After the discriminators' first convolution.
+    disc_batch_norm: bool = option(True, "Batch norm in the discriminators (default: the "
+                                   "preset's).", flag_default=None)
     # "patch": the paper's PatchGAN logits (4x4 at 64x64, each seeing a 46-pixel window);
     # "global": one logit per frame, so a second blob or a noisy background anywhere is punished.
-    image_disc_logits: str = "patch"
+    image_disc_logits: str = option(
+        "patch", "Image discriminator output: the paper's 4x4 patch logits or one logit per "
+        "frame (default: the preset's).", choices=IMAGE_DISC_LOGITS, flag_default=None)
     # D_V sees clips average-pooled by this factor in space (DVD-GAN's temporal discriminator
     # works on 2x-downsampled clips): motion and colour constancy survive, the Conv3Ds cost
     # about factor**2 less, and D_I still judges every frame at full resolution.
-    video_disc_pool: int = 1
+    video_disc_pool: int = option(1, "Average-pool factor of the video discriminator's input in "
+                                  "space (default: the preset's; 1 is the paper's).",
+                                  flag_default=None)
     # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
     # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
     # checkerboard or colour fringes (Odena et al., Distill 2016).
-    gen_upsample: str = "transpose"
+    gen_upsample: str = option(
+        "transpose", "Frame generator upsampling: the paper's transposed convolutions or nearest "
+        "resize + 3x3 conv (no colour fringes); default: the preset's.", choices=GEN_UPSAMPLE,
+        flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -78,11 +92,14 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict, where: str = "") -> "ModelConfig":
+        """A saved ModelConfig (from the file `where`, named in errors); fields it lacks take
+        their defaults, as in the config of a run older than the field."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
+            raise ValueError(f"{where + ': ' if where else ''}unknown ModelConfig fields "
+                             f"{unknown}; known: {sorted(known)}")
         return cls(**values)
 
 

@@ -10,9 +10,6 @@ make (for benchmarks and tests); `RECIPES` lists the names.
 import importlib
 
 RECIPES = ("mocogan", "demo")
-# Recipe flags that choose the networks (trainer.models.ModelConfig) rather than the run.
-MODEL_FLAGS = ("image_disc_logits", "video_disc_pool", "disc_batch_norm", "spectral_norm",
-               "gen_channels", "gen_upsample")
 # Recipe flags of trainer.main itself, not of the Config (how far to train from a checkpoint).
 MAIN_ONLY_FLAGS = ("more_steps",)
 
@@ -24,10 +21,9 @@ def recipe(name: str) -> dict:
 
 
 def recipe_config(name: str, clip_shape, **fields):
-    """The trainer.config.Config a recipe gives for clips of clip_shape, with `fields` on top."""
+    """The trainer.config.Config a recipe gives for clips of clip_shape, with `fields` on top;
+    the flags are read as trainer.main reads them (`preset` and the model flags choose the nets)."""
     from trainer import config as config_lib
 
     values = {k: v for k, v in {**recipe(name), **fields}.items() if k not in MAIN_ONLY_FLAGS}
-    model = config_lib.model_config(values.pop("preset", "mocogan"),
-                                    **{k: values.pop(k) for k in MODEL_FLAGS if k in values})
-    return config_lib.Config(model=model, clip_shape=tuple(clip_shape), **values)
+    return config_lib.from_options(values, clip_shape)
