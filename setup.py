@@ -23,6 +23,7 @@ setuptools.setup(
         "absl-py>=2.0",
         "filelock>=4.3",  # the retrain and model-dir locks (trainer/run_lock.py)
         "pillow>=10",  # text labels on contact sheets
+        "scipy>=1.10",  # connected components, erosion and W1 of the Shape Motion metrics
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
         "tensorflow-hub>=0.16",  # I3D for FVD, as TensorFlow users get it (trainer/pretrained.py)
     ],

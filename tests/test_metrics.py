@@ -52,6 +52,23 @@ def test_component_labels_match_breadth_first_search():
     assert len(np.unique(shape_metrics.label_components(spiral[None])[0][spiral])) == 1 == bfs_count(spiral)
 
 
+def test_component_roots_are_first_pixels_and_labels_never_join_frames():
+    masks = np.zeros((2, 4, 5), bool)
+    masks[0, 1, 1] = masks[0, 2, 2] = True  # diagonal neighbours: one blob
+    masks[0, 0, 4] = masks[1, 1, 1] = True  # the same pixel in the next frame is another blob
+    labels = shape_metrics.label_components(masks)
+    assert labels[0, 1, 1] == labels[0, 2, 2] == 6 and labels[0, 0, 4] == 4
+    assert labels[1, 1, 1] == 20 + 6 and (labels[~masks] == -1).all()
+
+
+def test_interior_is_a_3x3_erosion_and_the_frame_edge_is_never_interior():
+    masks = np.ones((2, 5, 6), bool)
+    masks[0, 2, 3] = False
+    inside = shape_metrics.interior(masks)
+    assert inside[1].sum() == 3 * 4 and inside[1, 1:-1, 1:-1].all()  # all but the edge
+    assert not inside[0, 1:4, 2:5].any() and inside[0].sum() == 3 * 4 - 9
+
+
 def test_acd_is_the_mean_pairwise_colour_distance():
     video = np.zeros((1, 3, 16, 16, 3), np.uint8)
     colours = np.array([[200, 100, 100], [200, 130, 140], [190, 100, 100]])
