@@ -14,6 +14,7 @@ video (shape, colour, size, start position, velocity, seed).
 `render_video` is the pure part, used by tests and metrics to get frames without any file.
 """
 
+import colorsys
 import concurrent.futures
 import dataclasses
 import json
@@ -61,18 +62,11 @@ def video_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def _hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
-    sector = int(hue * 6) % 6
-    fraction = hue * 6 - math.floor(hue * 6)
-    p, q, t = value * (1 - saturation), value * (1 - fraction * saturation), value * (1 - (1 - fraction) * saturation)
-    rgb = [(value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value), (value, p, q)][sector]
-    return tuple(int(round(255 * c)) for c in rgb)
-
-
 def _sample_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     """A saturated colour whose luma is at least MIN_LUMA (drawn again until it is)."""
     while True:
-        colour = _hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.5, 1.0), rng.uniform(0.8, 1.0))
+        hsv = rng.uniform(0, 1), rng.uniform(0.5, 1.0), rng.uniform(0.8, 1.0)
+        colour = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(*hsv))
         if float(np.dot(colour, LUMA_WEIGHTS)) >= MIN_LUMA:
             return colour
 
