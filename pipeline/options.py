@@ -172,8 +172,8 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     worker per core instead. Values the caller gives are kept.
     """
     argv = list(argv or [])
-    if DASK_RUNNER in " ".join(argv):
-        _import_dask_options()
+    if DASK_RUNNER in str(PipelineOptions(argv).view_as(StandardOptions).runner):
+        _import_dask_options()  # before the parse that must know the --dask_* flags
     options = PipelineOptions(argv)
     # Beam only warns about flags it does not know; a misspelt job flag must not be ignored.
     unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
@@ -184,7 +184,7 @@ def parse_options(argv: list[str] | None) -> tuple[PipelineOptions, JobConfig]:
     if standard.runner is None:
         standard.runner = DIRECT_RUNNER
     if standard.runner == DIRECT_RUNNER:
-        _set_local_defaults(options, " ".join(argv))
+        _set_local_defaults(options, given_options(argv))
     config = JobConfig.from_options(options)
     if standard.runner == DASK_RUNNER:
         _check_dask(config)
@@ -202,9 +202,25 @@ def default_decode_threads() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def _set_local_defaults(options: PipelineOptions, given: str) -> None:
+def given_options(argv: list[str]) -> set[str]:
+    """The runner and job options (argparse dests) that argv sets, whatever their values.
+
+    argv is parsed again with a sentinel for every default, so an option keeps the sentinel
+    unless the command line names it; a value that happens to spell another flag
+    (--input=--decode_threads) counts as the value it is.
+    """
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # as Beam parses
+    for options_class in (StandardOptions, DirectOptions, PreprocessOptions):
+        options_class._add_argparse_args(parser)  # pylint: disable=protected-access
+    not_given = object()
+    parser.set_defaults(**{name: not_given for name in vars(parser.parse_args([]))})
+    known, _ = parser.parse_known_args(argv)
+    return {name for name, value in vars(known).items() if value is not not_given}
+
+
+def _set_local_defaults(options: PipelineOptions, given: set[str]) -> None:
     direct = options.view_as(DirectOptions)
-    if "--direct_running_mode" not in given:
+    if "direct_running_mode" not in given:
         # One process whose decode threads keep an ffmpeg per core busy: the decoding happens in
         # ffmpeg, and extra Python workers only add start-up (each imports Beam's worker and
         # TensorFlow) and records crossing the runner's transport; `make bench` measures both.
@@ -213,9 +229,9 @@ def _set_local_defaults(options: PipelineOptions, given: str) -> None:
         direct.direct_running_mode = "in_memory"
         direct.direct_num_workers = 1
         job = options.view_as(PreprocessOptions)
-        if "--decode_threads" not in given:
+        if "decode_threads" not in given:
             job.decode_threads = default_decode_threads()
-    elif "--direct_num_workers" not in given:
+    elif "direct_num_workers" not in given:
         direct.direct_num_workers = os.cpu_count() or 1
 
 

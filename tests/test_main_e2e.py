@@ -178,6 +178,23 @@ def test_default_runner_decodes_with_one_ffmpeg_per_core_in_one_process():
     assert config.decode_threads == 1
 
 
+def test_flags_given_are_read_from_the_parsed_arguments_not_the_text(monkeypatch):
+    from apache_beam.options.pipeline_options import DirectOptions
+    from pipeline import options as options_lib
+
+    # Values that spell other flags' names set only the flag they are the value of.
+    given = options_lib.given_options(["--input=--decode_threads", "--output", "/out",
+                                       "--job_name=--direct_running_mode", "--direct_num_workers", "2"])
+    assert given == {"input", "output", "direct_num_workers"}
+    monkeypatch.setattr(options_lib, "_import_dask_options", lambda: pytest.fail("not the DaskRunner"))
+    options, config = options_lib.parse_options(["--input=/videos/DaskRunner", "--output=--decode_threads",
+                                                 "--job_name=--direct_running_mode"])
+    direct = options.view_as(DirectOptions)
+    assert (direct.direct_running_mode, direct.direct_num_workers) == ("in_memory", 1)
+    assert config.decode_threads == options_lib.default_decode_threads()
+    assert config.output == "--decode_threads"
+
+
 def test_piece_size_follows_the_expected_bytes():
     from pipeline.clips import ClipSpec
     from pipeline.manifest_writer import TARGET_SHARD_BYTES, clip_bytes, expected_num_shards, piece_bytes
