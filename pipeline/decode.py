@@ -65,6 +65,10 @@ _STDERR_REASONS = (
     ("damaged", r"corrupt|error while decoding|Invalid NAL|concealing|Terminating thread",
      "video is damaged or truncated partway", True),
 )
+# ffmpeg's mp4 demuxer says "moov atom not found" for any file named .mp4 it cannot index, random
+# bytes too. A real mp4/mov starts with a box: 4 bytes of size, then its type.
+_MP4_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
+NOT_MP4_REASON = "not a video (named .mp4/.mov, but its first bytes are not an mp4 header)"
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*")  # "[in#0/avi @ 0x55...] " before a message
 
 
@@ -186,7 +190,7 @@ def count_frames(path: str, fps: float | None = None, frame_stride: int | None =
             stream = stream.output("-", format="null", vf=f"fps=fps={fps}", fps_mode="passthrough")
         argv = stream.compile(cmd=ffmpeg_exe())
         command = [argv[0], *GLOBAL_ARGS, "-progress", "pipe:1", *argv[1:]]
-        result = _run_to_end(command, path, timeout_s)
+        result = _run_to_end(command, local, path, timeout_s)
     finally:
         if local != path:
             os.remove(local)
@@ -196,7 +200,7 @@ def count_frames(path: str, fps: float | None = None, frame_stride: int | None =
     return len(range(0, int(counts[-1]), frame_stride or 1))
 
 
-def _run_to_end(command: list[str], shown_path: str, timeout_s: float | None) -> bytes:
+def _run_to_end(command: list[str], local_path: str, shown_path: str, timeout_s: float | None) -> bytes:
     """stdout of a short ffmpeg run; DecodeError naming ffmpeg's complaint when it fails."""
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
@@ -205,7 +209,7 @@ def _run_to_end(command: list[str], shown_path: str, timeout_s: float | None) ->
         raise DecodeError(shown_path, "timeout", f"counting frames took over {timeout_s:g} s",
                           _tail(error.stderr)) from None
     if done.returncode != 0:
-        kind, reason = _classify_failure(_tail(done.stderr), done.returncode)
+        kind, reason = _classify_failure(_tail(done.stderr), done.returncode, local_path)
         raise DecodeError(shown_path, kind, reason, _tail(done.stderr))
     return done.stdout
 
@@ -224,7 +228,7 @@ def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout
             raise DecodeError(shown_path, "no_frames", "decoded to 0 frames (the video stream is empty)",
                               stderr.text())
         if process.wait() != 0:
-            kind, reason = _classify_failure(stderr.join(), process.returncode)
+            kind, reason = _classify_failure(stderr.join(), process.returncode, local_path)
             raise DecodeError(shown_path, kind, reason, stderr.text())
     finally:
         reader.close()
@@ -351,14 +355,26 @@ def _ffmpeg_source(path: str) -> str:
     return "file:" + path if _is_local(path) else path
 
 
-def _classify_failure(stderr_tail: str, returncode: int) -> tuple[str, str]:
+def _classify_failure(stderr_tail: str, returncode: int, local_path: str) -> tuple[str, str]:
     lines = [_LOG_PREFIX.sub("", line).strip() for line in stderr_tail.splitlines() if line.strip()]
     for kind, pattern, reason, add_detail in _STDERR_REASONS:
         matching = [line for line in lines if re.search(pattern, line, re.IGNORECASE)]
         if matching:
+            if kind == "truncated" and not _starts_like_mp4(local_path):
+                return "not_a_video", NOT_MP4_REASON
             return kind, f"{reason}: {matching[0]}" if add_detail else reason
     detail = lines[-1] if lines else "(no message)"
     return "ffmpeg_failed", f"ffmpeg failed (exit {returncode}): {detail}"
+
+
+def _starts_like_mp4(local_path: str) -> bool:
+    if not os.path.isfile(local_path):  # a FIFO (opening it would block): keep ffmpeg's diagnosis
+        return True
+    try:
+        with open(local_path, "rb") as handle:
+            return handle.read(8)[4:8] in _MP4_FIRST_BOXES
+    except OSError:  # gone since: keep ffmpeg's own diagnosis
+        return True
 
 
 def _check_local_file(local_path: str, shown_path: str) -> None:

@@ -123,6 +123,17 @@ def test_reasons_say_what_is_wrong(bad_videos):
     assert "truncated" in reasons["truncated"]
 
 
+@pytest.mark.parametrize("decode", [decode_video, count_frames])
+def test_random_bytes_named_mp4_are_not_a_video_not_a_truncated_one(tmp_path, decode):
+    # ffmpeg's mp4 demuxer says "moov atom not found" for these as for a real, cut-off mp4.
+    path = tmp_path / "random.mp4"
+    path.write_bytes(np.random.default_rng(7).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(DecodeError) as caught:
+        decode(str(path))
+    assert caught.value.kind == "not_a_video"
+    assert "not a video" in caught.value.reason and "truncated" not in caught.value.reason
+
+
 def test_good_videos_among_the_bad_ones_decode(bad_videos):
     assert decode_video(bad_videos["unicode_name"]).shape == (NUM_FRAMES, 64, 64, 3)
     assert decode_video(bad_videos["too_short"]).shape == (SHORT_VIDEO_FRAMES, 64, 64, 3)

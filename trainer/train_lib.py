@@ -15,6 +15,7 @@ The random state is a function of (seed, step), so `step` is all of it.
 """
 
 import dataclasses
+import os
 import time
 from typing import Callable
 
@@ -36,6 +37,10 @@ from trainer import summaries
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or Inf; the model directory keeps the last good checkpoint."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the partial files are gone, the last good one is kept."""
 
 
 @dataclasses.dataclass
@@ -218,11 +223,30 @@ def _saver(state: TrainState, save_dir: str, max_to_keep: int, chief: bool) -> C
         step = int(state.step.numpy())
         if manager.latest_checkpoint and checkpoint_step(manager.latest_checkpoint) == step:
             return  # a preemption save and a periodic one can fall on the same step
-        manager.save(checkpoint_number=step)
+        try:
+            manager.save(checkpoint_number=step)
+        except tf.errors.OpError as error:  # ENOSPC, EFBIG, a quota, a lost mount...
+            raise _failed_save(manager, step, error) from None
         if not chief:  # only the chief's copy is kept; the handler deletes save_dir itself
             tf.io.gfile.rmtree(checkpoint_dir(save_dir))  # when it exits after a preemption
 
     return save
+
+
+def _failed_save(manager: tf.train.CheckpointManager, step: int, error: tf.errors.OpError):
+    """Removes what the failed save left (ckpt-N_temp/, a lone ckpt-N.data) and says what to do."""
+    prefix = os.path.join(manager.directory, f"ckpt-{step}")
+    for path in tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(prefix + ".*"):
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+    kept = manager.latest_checkpoint
+    resume = f"the last good checkpoint, {kept}, is kept" if kept else "no earlier checkpoint exists"
+    return CheckpointWriteError(
+        f"could not write checkpoint {step} into {manager.directory} ({type(error).__name__}: "
+        f"{error.message.strip()}); {resume}. Free space there (a full disk?) and rerun the same "
+        "command to resume")
 
 
 def _loop(config, state, chief, train_step, iterator, shards, writer, save, preemption) -> dict:
