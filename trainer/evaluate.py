@@ -43,9 +43,10 @@ import tensorflow as tf
 
 from pipeline import schema
 from trainer import data as data_lib
-from trainer import frechet, metric_plan, shape_metrics
+from trainer import flag_fields, frechet, metric_plan, shape_metrics
 from trainer.checkpoint_paths import checkpoint_step
 from trainer.feature_networks import NetworkOptions, feature_extractor_for, load_networks
+from trainer.flag_fields import option
 
 # (key, what it measures, which way is better): the console table's rows, in order.
 TABLE = (
@@ -234,23 +235,34 @@ class TrainingEvaluator:
 
 @dataclasses.dataclass(frozen=True)
 class EvalOptions:
-    model_dir: str
-    tfrecords: str
-    num_videos: int = 256
-    out: str = ""  # default: <model_dir>/metrics.json
-    split: str = "train"
-    metrics: tuple[str, ...] = ()  # asked for by name; () is every metric that applies
-    i3d_model: str = ""
-    inception_weights: str = ""
-    fid_frames_per_video: int = 4
-    feature_model_dir: str = ""  # default: <model_dir>/feature_net
-    feature_train_clips: int = 1024
-    feature_train_steps: int = 300
-    checkpoint: str = ""  # default: the latest
-    ema: bool = True
-    seed: int = 0
-    batch_size: int = 32
-    allow_fewer: bool = False  # score on fewer clips than --num_videos when the set is smaller
+    """The command's options; those with help text are its flags (trainer/flag_fields.py), the
+    path flags defaulting to None, i.e. to the default the help names."""
+
+    model_dir: str = option(help="Model directory written by trainer.main.")
+    tfrecords: str = option(help="Shard-set folder (with manifest.json) of the real clips.")
+    num_videos: int = option(256, "Generated videos, and real clips per set.")
+    out: str = option("", "metrics.json to write (default: <model_dir>/metrics.json).",
+                      flag_default=None)
+    split: str = option("train", "Split of the shard set to take real clips from.")
+    # Asked for by name; () is every metric that applies. Its flag is a string (metric_plan).
+    metrics: tuple[str, ...] = ()
+    i3d_model: str = option("", "Local SavedModel folder of I3D for FVD (default: cached or "
+                            "downloaded, see trainer/pretrained.py).", flag_default=None)
+    inception_weights: str = option("", "Local Inception-v3 for FID: a .keras model or the .h5 "
+                                    "notop weights (default: cached or downloaded).",
+                                    flag_default=None)
+    fid_frames_per_video: int = option(4, "Frames per video, evenly spaced, for FID.")
+    feature_model_dir: str = option("", "Where the Shape Motion feature net is cached (default: "
+                                    "<model_dir>/feature_net).", flag_default=None)
+    feature_train_clips: int = option(1024, "Real clips to train the feature net on, once.")
+    feature_train_steps: int = option(300, "Training steps of the feature net (batch 16).")
+    checkpoint: str = option("", "A checkpoint path to evaluate instead of the latest.",
+                             flag_default=None)
+    ema: bool = option(True, "Use the EMA generator when the checkpoint has one.")
+    seed: int = option(0, "Seed of the latents and of the choice of real clips.")
+    batch_size: int = option(32, "Videos generated per batch.")
+    allow_fewer: bool = option(False, "Score on fewer clips than --num_videos when the shard set "
+                               "is smaller (else refused: FVD compares only at equal sizes).")
 
     def network_options(self) -> NetworkOptions:
         return NetworkOptions(self.i3d_model, self.inception_weights, self.fid_frames_per_video,
@@ -365,28 +377,9 @@ def define_flags():
     """Called only when run as a program, so importing this module defines no flags."""
     from absl import flags
 
-    flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
-    flags.DEFINE_string("tfrecords", None, "Shard-set folder (with manifest.json) of the real clips.")
-    flags.DEFINE_integer("num_videos", 256, "Generated videos, and real clips per set.")
-    flags.DEFINE_string("out", None, "metrics.json to write (default: <model_dir>/metrics.json).")
-    flags.DEFINE_string("split", "train", "Split of the shard set to take real clips from.")
+    flag_fields.define_flags(EvalOptions)
     flags.DEFINE_string("metrics", "all", "Comma-separated metrics to compute (exit status 1 when one "
                         f"cannot be), or 'all' that apply: {', '.join(metric_plan.ALL)}.")
-    flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
-                        "or downloaded, see trainer/pretrained.py).")
-    flags.DEFINE_string("inception_weights", None, "Local Inception-v3 for FID: a .keras model or the "
-                        ".h5 notop weights (default: cached or downloaded).")
-    flags.DEFINE_integer("fid_frames_per_video", 4, "Frames per video, evenly spaced, for FID.")
-    flags.DEFINE_string("feature_model_dir", None,
-                        "Where the Shape Motion feature net is cached (default: <model_dir>/feature_net).")
-    flags.DEFINE_integer("feature_train_clips", 1024, "Real clips to train the feature net on, once.")
-    flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (batch 16).")
-    flags.DEFINE_string("checkpoint", None, "A checkpoint path to evaluate instead of the latest.")
-    flags.DEFINE_bool("ema", True, "Use the EMA generator when the checkpoint has one.")
-    flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
-    flags.DEFINE_integer("batch_size", 32, "Videos generated per batch.")
-    flags.DEFINE_bool("allow_fewer", False, "Score on fewer clips than --num_videos when the shard "
-                      "set is smaller (else refused: FVD compares only at equal sizes).")
     flags.mark_flags_as_required(["model_dir", "tfrecords"])
 
 
@@ -399,13 +392,7 @@ def main(argv):
         metrics = metric_plan.parse(f.metrics)
     except ValueError as error:
         sys.exit(f"evaluate: error: {error}")
-    options = EvalOptions(
-        model_dir=f.model_dir, tfrecords=f.tfrecords, num_videos=f.num_videos, out=f.out or "",
-        split=f.split, metrics=metrics, i3d_model=f.i3d_model or "",
-        inception_weights=f.inception_weights or "", fid_frames_per_video=f.fid_frames_per_video,
-        feature_model_dir=f.feature_model_dir or "", feature_train_clips=f.feature_train_clips,
-        feature_train_steps=f.feature_train_steps, checkpoint=f.checkpoint or "", ema=f.ema,
-        seed=f.seed, batch_size=f.batch_size, allow_fewer=f.allow_fewer)
+    options = EvalOptions(metrics=metrics, **flag_fields.flag_values(EvalOptions))
     try:
         result = run(options)
     except SampleSizeError as error:
