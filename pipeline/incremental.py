@@ -5,8 +5,9 @@ With `--incremental=on` the job's --output is a dataset root holding versioned s
     <output>/20261121T224512.123456Z/manifest.json, train-00000-of-00001.tfrecord, ...
     <output>/20261122T030000.000000Z/...       the next run: only the videos that arrived since
 
-A version is the UTC time the run started (sortable as text). Each set's manifest records, under
-`producer["incremental"]`, the fingerprint (size and modification time, from
+A version is the UTC time the run started (sortable as text; the layout, its listing and the
+manifest's entry are pipeline/shard_layout.py). Each set's manifest records, in its typed
+`incremental` entry, the fingerprint (size and modification time, from
 `pipeline.sources.source_fingerprint`) of every video the run processed, whether it gave clips or
 failed, so a failed video is not retried until it changes. A later run processes a video when no
 earlier set has its id, or when its fingerprint differs (a changed video); the ids of changed
@@ -20,40 +21,27 @@ otherwise; off is the single-set layout (<output>/manifest.json, replaced by eac
     plan = plan_run(config, listed.items, listed.class_names)   # None when not incremental
     plan.items            # the sources to process; empty means nothing new
     plan.config.output    # <output>/<version>
-    plan.producer_entry() # what goes into producer["incremental"]
+    plan.manifest_entry() # the manifest's `incremental` entry
 """
 
 import dataclasses
 import datetime
 import logging
 import posixpath
-import re
 
 import tensorflow as tf
 
-from pipeline import schema, sources
+from pipeline import schema, shard_layout, sources
+from pipeline.shard_layout import Fingerprint, IncrementalEntry
 
 _log = logging.getLogger("pipeline.incremental")
 
 MODES = ("auto", "on", "off")
-PRODUCER_KEY = "incremental"
-VERSION_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
 INCREMENTAL_DATASETS = ("ucf101", "folder")
-# What every set of one dataset root must share for the trainer to read them as one data set.
-SHARED_FIELDS = ("dataset", "clip_shape", "encoding", "compression", "fps", "frame_stride",
-                 "class_names")
 
 
 class IncrementalError(ValueError):
     """The output cannot take an incremental run as asked; the message says what to do."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardSet:
-    name: str  # the version
-    path: str
-    manifest: schema.Manifest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,47 +52,27 @@ class RunPlan:
     root: str
     version: str
     items: tuple  # VideoSource to process
-    fingerprints: dict  # video_id -> fingerprint, of every item
+    fingerprints: dict[str, Fingerprint]  # video_id -> fingerprint, of every item
     new: tuple[str, ...]  # ids no earlier set holds
     changed: tuple[str, ...]  # ids an earlier set holds with another fingerprint (superseded)
     listed: int  # videos in the input
     earlier_sets: tuple[str, ...]
 
-    def producer_entry(self) -> dict:
-        return {"version": self.version, "listed": self.listed, "new": list(self.new),
-                "changed": list(self.changed), "superseded": list(self.changed),
-                "fingerprints": self.fingerprints, "earlier_sets": list(self.earlier_sets)}
+    def manifest_entry(self) -> IncrementalEntry:
+        return IncrementalEntry(version=self.version, listed=self.listed, new=self.new,
+                                changed=self.changed, fingerprints=self.fingerprints,
+                                earlier_sets=self.earlier_sets)
 
 
 # ----------------------------------------------------------------------------------------------
 # The dataset root
 
 
-def version_dirs(root: str) -> list[str]:
-    """Sub-folder names of `root` that are set versions, sorted (oldest first)."""
-    if not tf.io.gfile.isdir(root):
-        return []
-    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(root)
-                  if VERSION_RE.match(name.rstrip("/")))
-
-
-def list_sets(root: str) -> tuple[list[ShardSet], list[str]]:
-    """(complete sets oldest first, paths of set folders without a manifest)."""
-    complete, incomplete = [], []
-    for name in version_dirs(root):
-        path = posixpath.join(root, name)
-        if tf.io.gfile.exists(posixpath.join(path, schema.MANIFEST_NAME)):
-            complete.append(ShardSet(name, path, schema.read_manifest(path)))
-        else:
-            incomplete.append(path)
-    return complete, incomplete
-
-
 def is_incremental(mode: str, root: str, dataset: str) -> bool:
     """Whether this run writes a versioned set; refuses layouts that would mix."""
     if mode not in MODES:
         raise IncrementalError(f"--incremental={mode}: choose one of {MODES}")
-    versioned = bool(version_dirs(root))
+    versioned = bool(shard_layout.version_folders(root))
     single = tf.io.gfile.exists(posixpath.join(root, schema.MANIFEST_NAME))
     if mode == "auto":
         mode = "on" if versioned else "off"
@@ -126,8 +94,7 @@ def is_incremental(mode: str, root: str, dataset: str) -> bool:
 
 
 def new_version(existing: list[str], now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    version = now.strftime(VERSION_FORMAT)
+    version = shard_layout.version_name(now or datetime.datetime.now(datetime.timezone.utc))
     if existing and version <= existing[-1]:
         raise IncrementalError(f"the clock ({version}) is behind the newest shard set "
                                f"{existing[-1]}; fix the clock before running again")
@@ -138,30 +105,25 @@ def new_version(existing: list[str], now: datetime.datetime | None = None) -> st
 # What is new
 
 
-def held_fingerprints(sets: list[ShardSet]) -> dict[str, dict]:
+def held_fingerprints(sets: list[schema.ShardSet]) -> dict[str, Fingerprint]:
     """video_id -> fingerprint of the set that holds it now (later sets win)."""
     held = {}
     for shard_set in sets:
-        entry = shard_set.manifest.producer.get(PRODUCER_KEY, {})
-        held.update(entry.get("fingerprints", {}))
+        if shard_set.manifest.incremental is not None:
+            held.update(shard_set.manifest.incremental.fingerprints)
     return held
 
 
-def fingerprint(path: str) -> dict:
+def fingerprint(path: str) -> Fingerprint:
     """The source's fingerprint; a file that cannot be read gets a fixed one, so it is tried once
     (and listed as failed) rather than on every run."""
     try:
-        return sources.source_fingerprint(path)
+        return Fingerprint.from_dict(sources.source_fingerprint(path))
     except (tf.errors.OpError, OSError):
-        return {"size": -1, "mtime": -1.0}
+        return Fingerprint(size=-1, mtime=-1.0)
 
 
-def same_fingerprint(a: dict, b: dict) -> bool:
-    # JSON keeps floats exactly, but allow for file systems that round times differently.
-    return a.get("size") == b.get("size") and abs(a.get("mtime", 0) - b.get("mtime", 0)) < 1e-3
-
-
-def check_compatible(config, class_names, sets: list[ShardSet]) -> None:
+def check_compatible(config, class_names, sets: list[schema.ShardSet]) -> None:
     """The new set must be readable with the earlier ones as one data set."""
     if not sets:
         return
@@ -169,10 +131,9 @@ def check_compatible(config, class_names, sets: list[ShardSet]) -> None:
     now = {"dataset": config.dataset, "clip_shape": (config.num_frames, config.size, config.size, 3),
            "encoding": config.encoding, "compression": config.compression, "fps": config.fps,
            "frame_stride": config.frame_stride, "class_names": tuple(class_names)}
-    before = {field: getattr(last, field) for field in SHARED_FIELDS}
-    before["clip_shape"], before["class_names"] = tuple(before["clip_shape"]), tuple(before["class_names"])
+    before = {field: getattr(last, field) for field in shard_layout.SHARED_FIELDS}
     differ = [f"{field}: earlier {before[field]!r}, now {now[field]!r}"
-              for field in SHARED_FIELDS if before[field] != now[field]]
+              for field in shard_layout.SHARED_FIELDS if before[field] != now[field]]
     if differ:
         raise IncrementalError(
             f"this run does not match the shard sets under {posixpath.dirname(sets[-1].path)} "
@@ -182,10 +143,10 @@ def check_compatible(config, class_names, sets: list[ShardSet]) -> None:
 
 def plan_run(config, items, class_names) -> RunPlan | None:
     """The plan of an incremental run, or None when the run is not incremental."""
-    root = config.output.rstrip("/")
+    root = shard_layout.normalise(config.output)
     if not is_incremental(config.incremental, root, config.dataset):
         return None
-    sets, incomplete = list_sets(root)
+    sets, incomplete = schema.read_sets(root)
     for path in incomplete:
         _log.warning("removing %s: a shard set without a manifest (a killed run); its videos are "
                      "processed again", path)
@@ -196,7 +157,7 @@ def plan_run(config, items, class_names) -> RunPlan | None:
     for item in items:
         current = fingerprint(item.path)
         before = held.get(item.video_id)
-        if before is not None and same_fingerprint(before, current):
+        if before is not None and before.same_as(current):
             continue
         (changed if before is not None else new).append(item.video_id)
         todo.append(item)

@@ -259,8 +259,7 @@ def run(argv=None) -> int:
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
                                               beam_flags(options, config), listed.data_generator)
     if plan is not None:
-        manifest = dataclasses.replace(manifest, producer={
-            **manifest.producer, incremental.PRODUCER_KEY: plan.producer_entry()})
+        manifest = dataclasses.replace(manifest, incremental=plan.manifest_entry())
     schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on
     return finish(config, reports, listed.missing, counts, time.monotonic() - started)
 

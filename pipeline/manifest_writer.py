@@ -19,9 +19,9 @@ from importlib import metadata
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 from pipeline.clips import ClipSpec, expected_clips
-from pipeline.shard_writer import TARGET_SHARD_BYTES, ShardPlan, shard_pattern
+from pipeline.shard_writer import TARGET_SHARD_BYTES
 
 ASSUMED_SECONDS_PER_VIDEO = 7.0  # UCF-101's mean; only sizes shards, never cuts videos
 ASSUMED_NATIVE_FPS = 25.0
@@ -83,7 +83,7 @@ def clear_previous(output: str, splits) -> list[str]:
     a mix of old and new shards.
     """
     patterns = [os.path.join(output, schema.MANIFEST_NAME)]
-    patterns += [os.path.join(output, shard_pattern(split, compression))
+    patterns += [os.path.join(output, shard_layout.shard_glob(split, compression))
                  for split in splits for compression in schema.COMPRESSIONS]
     removed = []
     for pattern in patterns:
@@ -105,9 +105,10 @@ def pieces_dir(work_dir: str) -> str:
 
 def shard_files_written(output: str, split: str, compression: str) -> tuple[str, ...]:
     """The split's shard file names in `output`, checked to be a complete `-SSSSS-of-NNNNN` set."""
-    matches = FileSystems.match([os.path.join(output, shard_pattern(split, compression))])[0].metadata_list
-    names = sorted(os.path.basename(match.path) for match in matches)
-    expected = [ShardPlan(split, i, len(names), ()).file_name(compression) for i in range(len(names))]
+    pattern = os.path.join(output, shard_layout.shard_glob(split, compression))
+    names = sorted(os.path.basename(m.path) for m in FileSystems.match([pattern])[0].metadata_list)
+    expected = [shard_layout.shard_file_name(split, i, len(names), compression)
+                for i in range(len(names))]
     if not names or names != expected:
         raise RuntimeError(f"the pipeline finished but the shard files of split {split!r} in {output} "
                            f"are not a complete set (found {names[:3]}{'...' if len(names) > 3 else ''}); "

@@ -3,7 +3,8 @@
 Both halves import this module: the Beam job writes records with `encode_clip` and a manifest with
 the keys defined here; the trainer parses records with `parse_clip` and reads manifests with
 `read_manifest`. Changing a key or a meaning here is a format change and bumps `SCHEMA_VERSION`;
-readers keep accepting the versions in `READABLE_SCHEMA_VERSIONS`.
+readers keep accepting the versions in `READABLE_SCHEMA_VERSIONS`. Where the files of a set sit and
+how they are named (and versioned sets under a dataset root) is pipeline/shard_layout.py.
 
 A record is a `tf.train.Example`:
 
@@ -23,12 +24,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from pipeline import shard_layout
+
 # 2 added the manifest's `data_generator`; a version-1 manifest is still read (see `_v1_data_generator`).
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
-MANIFEST_NAME = "manifest.json"
+# 3 moved `producer["incremental"]`, an untyped dict, to the typed `incremental`; older manifests'
+# dicts are converted on reading.
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+MANIFEST_NAME = shard_layout.MANIFEST_NAME
 ENCODINGS = ("raw", "png", "jpeg")
-COMPRESSIONS = ("none", "gzip")
+COMPRESSIONS = shard_layout.COMPRESSIONS
 UNLABELLED = -1
 
 FRAMES = "clip/frames"
@@ -160,13 +165,6 @@ def parse_clip(serialized: tf.Tensor, shape: Sequence[int], encoding: str) -> di
 # Manifest
 
 
-def shard_suffix(compression: str) -> str:
-    """The file name ending of a shard: `.tfrecord` or `.tfrecord.gz`."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"unknown compression {compression!r}; choose one of {COMPRESSIONS}")
-    return ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
-
-
 def tf_compression_type(compression: str) -> str:
     """The `compression_type` argument of `tf.data.TFRecordDataset` for a manifest's compression."""
     return "GZIP" if compression == "gzip" else ""
@@ -194,6 +192,7 @@ class Manifest:
     failed: tuple[Mapping[str, str], ...] = ()  # {"video_id", "path", "reason"}
     producer: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # version, options
     data_generator: str = ""  # SHAPE_MOTION for generated Shape Motion videos, "" for footage
+    incremental: shard_layout.IncrementalEntry | None = None  # a versioned set's; None otherwise
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -217,6 +216,7 @@ class Manifest:
                             num_clips=int(s["num_clips"]))
             for name, s in data["splits"].items()
         }
+        producer, incremental = _incremental_of(data, version)
         return cls(
             clip_shape=tuple(int(x) for x in data["clip_shape"]),
             encoding=data["encoding"],
@@ -227,8 +227,9 @@ class Manifest:
             fps=data.get("fps"),
             frame_stride=data.get("frame_stride"),
             failed=tuple(data.get("failed", ())),
-            producer=data.get("producer", {}),
+            producer=producer,
             data_generator=data["data_generator"] if version >= 2 else _v1_data_generator(data),
+            incremental=incremental,
             schema_version=version,
         )
 
@@ -238,6 +239,14 @@ class Manifest:
             raise ShardFormatError(
                 f"shard set {shard_dir} has no split {split!r} (it has {sorted(self.splits)})")
         return [os.path.join(shard_dir, name) for name in self.splits[split].files]
+
+
+def _incremental_of(data: Mapping[str, Any], version: int):
+    """(producer, incremental entry or None) of a manifest's JSON; before version 3 the entry was
+    an untyped dict in the producer, taken out of it here so that it has one home."""
+    producer = dict(data.get("producer", {}))
+    entry = data.get("incremental") if version >= 3 else producer.pop("incremental", None)
+    return producer, shard_layout.IncrementalEntry.from_dict(entry) if entry else None
 
 
 def _v1_data_generator(data: Mapping[str, Any]) -> str:
@@ -275,3 +284,21 @@ def write_manifest(shard_dir: str, manifest: Manifest) -> str:
         f.write(manifest.to_json())
     tf.io.gfile.rename(tmp, path, overwrite=True)
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSet:
+    """One complete versioned set under a dataset root."""
+
+    name: str  # its version
+    path: str
+    manifest: Manifest
+
+
+def read_sets(root: str) -> tuple[list[ShardSet], list[str]]:
+    """(the complete versioned sets under `root` oldest first, with their manifests; the paths of
+    version folders without a manifest). Listing follows pipeline/shard_layout.py."""
+    listing = shard_layout.list_versions(root)
+    sets = [ShardSet(name, listing.path(name), read_manifest(listing.path(name)))
+            for name in listing.complete]
+    return sets, [listing.path(name) for name in listing.incomplete]

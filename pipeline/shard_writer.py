@@ -6,7 +6,7 @@ is decoded. Here the worker that makes a record writes it at once, into a tempor
 most `piece_bytes`; only the pieces' names cross the shuffle. A last stage packs each
 split's pieces into shards of balanced size (a rename when a shard is one piece, a byte-level
 concatenation otherwise: TFRecord files, and gzip members, concatenate into a valid file) and
-names them `<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, the names WriteToTFRecord would give.
+names them as pipeline/shard_layout.py says (`<split>-SSSSS-of-NNNNN.tfrecord[.gz]`).
 
     records | WriteShards(output, pieces_dir, compression, splits)  -> final shard paths
 
@@ -33,7 +33,7 @@ import apache_beam as beam
 import tensorflow as tf
 from apache_beam.metrics import Metrics
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 from pipeline.transforms import NAMESPACE
 
 TARGET_SHARD_BYTES = 150 * 1024 * 1024  # the middle of the 100-200 MB range readers like
@@ -60,12 +60,7 @@ class ShardPlan:
     pieces: tuple[str, ...]
 
     def file_name(self, compression: str) -> str:
-        return f"{self.split}-{self.index:05d}-of-{self.count:05d}{schema.shard_suffix(compression)}"
-
-
-def shard_pattern(split: str, compression: str) -> str:
-    """A glob matching the split's shard file names (see ShardPlan.file_name)."""
-    return f"{split}-?????-of-?????{schema.shard_suffix(compression)}"
+        return shard_layout.shard_file_name(self.split, self.index, self.count, compression)
 
 
 class WritePiecesFn(beam.DoFn):
@@ -99,7 +94,8 @@ class WritePiecesFn(beam.DoFn):
         self._open = {}
 
     def _open_piece(self, split) -> str:
-        path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{schema.shard_suffix(self._compression)}")
+        suffix = shard_layout.shard_suffix(self._compression)
+        path = os.path.join(self._dir, f"{split}-{uuid.uuid4().hex}{suffix}")
         self._open[split] = [tf.io.TFRecordWriter(path, options=schema.tf_compression_type(self._compression)), 0]
         return path
 

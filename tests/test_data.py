@@ -143,7 +143,7 @@ def _rewrite_manifest(directory, **changes):
 
 def test_version_1_manifests_are_read_and_tell_shape_motion_by_their_input(tmp_path):
     directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
-    assert schema.read_manifest(directory).schema_version == schema.SCHEMA_VERSION == 2
+    assert schema.read_manifest(directory).schema_version == schema.SCHEMA_VERSION == 3
     videos = tmp_path / "videos"
     videos.mkdir()
     producer = {"name": "pipeline.main", "options": {"dataset": "folder", "input": str(videos)}}
@@ -153,8 +153,8 @@ def test_version_1_manifests_are_read_and_tell_shape_motion_by_their_input(tmp_p
     (videos / schema.SHAPE_MOTION_GROUND_TRUTH).write_text("{}")
     manifest = data.resolve_shards(directory).manifest
     assert manifest.schema_version == 1 and manifest.is_shape_motion
-    _rewrite_manifest(directory, schema_version=3)
-    with pytest.raises(data.DataError, match=r"schema_version 3.*make preprocess"):
+    _rewrite_manifest(directory, schema_version=4)
+    with pytest.raises(data.DataError, match=r"schema_version 4.*make preprocess"):
         data.resolve_shards(directory)
 
 

@@ -9,8 +9,9 @@ import pathlib
 
 import tensorflow as tf
 
+from pipeline import schema, shard_layout
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths, publish, restore, retrain, train_lib
+from trainer import checkpoint_paths, data, publish, restore, retrain, train_lib
 from tests.model_dirs import make_config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -29,13 +30,22 @@ def _copy_to(local: str, remote: str) -> None:
 def test_shard_sets_checkpoints_publishing_and_the_run_record_on_ram(tmp_path):
     root = "ram://fs_test"
     # Shard sets: two complete versioned sets and one a killed run left without a manifest.
-    for name in ("20260101T000000Z", "20260102T000000Z"):
+    first, second, killed = (f"2026010{day}T000000.000000Z" for day in (1, 2, 3))
+    for name in (first, second):
         local = write_shards(tmp_path / name, num_files=1, clips_per_file=2)
         _copy_to(local, f"{root}/shards/{name}")
-    gfile.makedirs(f"{root}/shards/20260103T000000Z")
+    gfile.makedirs(f"{root}/shards/{killed}")
     sets = retrain.shard_sets(f"{root}/shards")
-    assert sorted(sets) == ["20260101T000000Z", "20260102T000000Z"]
-    assert sets["20260102T000000Z"]["splits"]["train"]["num_clips"] == 2
+    assert sorted(sets) == [first, second]
+    assert sets[second].splits["train"].num_clips == 2
+    # The one listing the pipeline and the trainer share, and the trainer's read of the root.
+    listing = shard_layout.list_versions(f"{root}/shards/")
+    assert (listing.complete, listing.incomplete) == ((first, second), (killed,))
+    assert schema.read_sets(f"{root}/shards")[1] == [f"{root}/shards/{killed}"]
+    shards = data.resolve_shards(f"{root}/shards")
+    assert shards.files == (f"{root}/shards/{first}/train-00000-of-00001.tfrecord",
+                            f"{root}/shards/{second}/train-00000-of-00001.tfrecord")
+    assert sum(1 for _ in data.read_records(shards)) == 4
 
     # Checkpoint discovery: a checkpoint written by the loop's objects straight into ram://.
     model_dir = f"{root}/run"
@@ -98,24 +108,31 @@ LOCAL_BY_NATURE = {
 }
 
 
+# The modules that list and read shard sets: not even a local existence test on their paths.
+LAYOUT_MODULES = ("pipeline/shard_layout.py", "pipeline/schema.py", "pipeline/incremental.py",
+                  "trainer/shard_sets.py", "trainer/retrain.py", "trainer/data.py")
+LAYOUT_CALLS = CALLS | {"os.path.exists", "os.path.isdir", "os.path.isfile", "os.path.getsize",
+                        "os.walk", "os.stat", "os.remove", "os.makedirs", "shutil.rmtree"}
+
+
 def _called_name(node: ast.Call) -> str:
-    func = node.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return f"{func.value.id}.{func.attr}"
-    return ""
+    """The dotted name called (`open`, `os.listdir`, `os.path.exists`), or "" for other calls."""
+    parts, func = [], node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    return ".".join([func.id, *reversed(parts)]) if isinstance(func, ast.Name) else ""
 
 
-def local_file_calls(path: pathlib.Path) -> list[tuple[str, int, str]]:
-    """(enclosing function, line, call) of each call in CALLS in one module."""
+def local_file_calls(path: pathlib.Path, calls=CALLS) -> list[tuple[str, int, str]]:
+    """(enclosing function, line, call) of each call in `calls` in one module."""
     found = []
 
     def visit(node, function):
         for child in ast.iter_child_nodes(node):
             is_function = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
             inner = child.name if is_function else function
-            if isinstance(child, ast.Call) and _called_name(child) in CALLS:
+            if isinstance(child, ast.Call) and _called_name(child) in calls:
                 found.append((function, child.lineno, _called_name(child)))
             visit(child, inner)
 
@@ -141,3 +158,18 @@ def test_the_lint_finds_what_it_is_for(tmp_path):
                       "    os.listdir(p); glob.glob(p); os.rename(p, p)\n")
     assert [call for _, _, call in local_file_calls(module)] == ["open", "os.listdir", "glob.glob",
                                                                  "os.rename"]
+
+
+def test_the_shard_set_layout_and_its_readers_use_no_local_file_call():
+    problems = [f"{name}:{line} {call}() in {function}" for name in LAYOUT_MODULES
+                for function, line, call in local_file_calls(REPO / name, LAYOUT_CALLS)]
+    assert not problems, ("the shard-set layout is listed and read through tf.io.gfile only (gs:// "
+                          "roots): " + "; ".join(problems))
+
+
+def test_the_layout_lint_finds_existence_tests(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import os\ndef f(p):\n    return os.path.exists(p) or os.path.isdir(p)\n")
+    assert [call for _, _, call in local_file_calls(module, LAYOUT_CALLS)] == [
+        "os.path.exists", "os.path.isdir"]
+    assert local_file_calls(module) == []  # the packages-wide lint leaves these to the layout's

@@ -8,7 +8,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from pipeline import incremental, schema
+from pipeline import incremental, schema, shard_layout
 from pipeline.main import EXIT_OK, EXIT_USAGE, run
 from tests.video_fixtures import make_video
 from trainer import data
@@ -47,16 +47,16 @@ def test_growing_input_adds_sets_and_replaces_changed_videos(tmp_path, capsys):
     videos, root = tmp_path / "videos", str(tmp_path / "shards")
     _videos(videos, ["a/v0.avi", "b/v1.avi", "a/v2.avi"])
     assert _job(videos, root, "--incremental=on") == EXIT_OK
-    [first] = incremental.version_dirs(root)
-    entry = schema.read_manifest(os.path.join(root, first)).producer["incremental"]
-    assert sorted(entry["fingerprints"]) == ["a/v0.avi", "a/v2.avi", "b/v1.avi"]
+    [first] = shard_layout.version_folders(root)
+    entry = schema.read_manifest(os.path.join(root, first)).incremental
+    assert sorted(entry.fingerprints) == ["a/v0.avi", "a/v2.avi", "b/v1.avi"]
     assert clips_per_video(root) == {v: CLIPS_PER_VIDEO for v in ("a/v0.avi", "b/v1.avi", "a/v2.avi")}
 
     # Nothing new: says so, writes nothing (and auto mode is incremental on a versioned root).
     capsys.readouterr()
     assert _job(videos, root) == EXIT_OK
     assert "nothing new: all 3 videos" in capsys.readouterr().out
-    assert incremental.version_dirs(root) == [first]
+    assert shard_layout.version_folders(root) == [first]
 
     # Two new videos and a changed one.
     _videos(videos, ["a/v3.avi", "b/v4.avi"], seed=10)
@@ -65,12 +65,12 @@ def test_growing_input_adds_sets_and_replaces_changed_videos(tmp_path, capsys):
     stat = os.stat(videos / "a/v0.avi")
     os.utime(videos / "a/v0.avi", (stat.st_atime, stat.st_mtime + 10))
     assert _job(videos, root, "--incremental=on") == EXIT_OK
-    first_again, second = incremental.version_dirs(root)
+    first_again, second = shard_layout.version_folders(root)
     assert first_again == first and second > first
-    entry = schema.read_manifest(os.path.join(root, second)).producer["incremental"]
-    assert (sorted(entry["new"]), entry["changed"], entry["superseded"]) == (
-        ["a/v3.avi", "b/v4.avi"], ["a/v0.avi"], ["a/v0.avi"])
-    assert entry["earlier_sets"] == [first] and os.path.getsize(videos / "a/v0.avi") != old_size
+    entry = schema.read_manifest(os.path.join(root, second)).incremental
+    assert (sorted(entry.new), entry.changed, entry.superseded) == (
+        ["a/v3.avi", "b/v4.avi"], ("a/v0.avi",), ("a/v0.avi",))
+    assert entry.earlier_sets == (first,) and os.path.getsize(videos / "a/v0.avi") != old_size
     # Each video's clips once: v0's old clips in the first set are no longer read.
     counts = clips_per_video(root)
     assert counts == {v: CLIPS_PER_VIDEO for v in ("a/v0.avi", "b/v1.avi", "a/v2.avi", "a/v3.avi", "b/v4.avi")}
@@ -81,9 +81,9 @@ def test_growing_input_adds_sets_and_replaces_changed_videos(tmp_path, capsys):
 
 def _ids_of_split(root, split) -> set[str]:
     ids = set()
-    for name in incremental.version_dirs(root):
-        entry = schema.read_manifest(os.path.join(root, name)).producer["incremental"]
-        ids |= set(entry["fingerprints"])
+    for name in shard_layout.version_folders(root):
+        entry = schema.read_manifest(os.path.join(root, name)).incremental
+        ids |= set(entry.fingerprints)
     from pipeline.sources import TEST, TRAIN, split_fraction
     return {v for v in ids if (TEST if split_fraction(v) < 0.3 else TRAIN) == split}
 

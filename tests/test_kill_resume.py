@@ -16,7 +16,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from pipeline import incremental, schema
+from pipeline import schema, shard_layout
 from tests.test_incremental import CLIPS_PER_VIDEO, JOB, _videos, clips_per_video
 from tests.trainer_shards import write_shards
 from trainer import checkpoint_paths, data, restore, retrain, shard_sets
@@ -140,7 +140,7 @@ def check_complete_if_it_has_a_manifest(set_dir) -> bool:
     for split in manifest.splits:
         for record in data.read_records(data.resolve_shards(set_dir, split)):
             counts[tf.io.parse_single_example(record, spec)[schema.VIDEO_ID].numpy().decode()] += 1
-    listed = manifest.producer["incremental"]["fingerprints"]
+    listed = manifest.incremental.fingerprints
     assert counts == {video: CLIPS_PER_VIDEO for video in listed}, (set_dir, counts)
     return True
 
@@ -151,14 +151,14 @@ def test_preprocessing_killed_midway_leaves_no_manifest_and_the_next_run_complet
     names = ["a/v0.avi", "b/v1.avi", "a/v2.avi", "b/v3.avi", "a/v4.avi", "b/v5.avi"]
     for batch in (names[:3], names[3:]):
         _videos(videos, batch, seed=names.index(batch[0]))
-        before = set(incremental.version_dirs(root))
+        before = set(shard_layout.version_folders(root))
         job = _start_job(videos, root)
         # Kill once the job has started writing its new set, at a random moment after that. A
         # kill after the manifest was written finds a complete set; before it, a set without one.
-        if _wait_for(lambda: set(incremental.version_dirs(root)) - before, job, "the new set"):
+        if _wait_for(lambda: set(shard_layout.version_folders(root)) - before, job, "the new set"):
             time.sleep(rng.uniform(0.0, 0.4))
         _kill_group(job)
-        for name in set(incremental.version_dirs(root)) - before:
+        for name in set(shard_layout.version_folders(root)) - before:
             check_complete_if_it_has_a_manifest(os.path.join(root, name))
         rerun = _start_job(videos, root)
         assert rerun.wait(timeout=WAIT_S) == 0

@@ -14,7 +14,8 @@ import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ("pipeline/__init__.py", "pipeline/main.py", "pipeline/decode.py", "pipeline/schema.py",
-           "pipeline/transforms.py", "pipeline/shard_writer.py", "pipeline/clips.py", "pipeline/bair.py",
+           "pipeline/shard_layout.py", "pipeline/transforms.py", "pipeline/shard_writer.py",
+           "pipeline/clips.py", "pipeline/bair.py",
            "trainer/__init__.py")
 # Build from a copy, so the shared work tree gets no build/ or *.egg-info folders.
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__",

@@ -324,7 +324,7 @@ def test_kill_9_of_retrain_takes_its_trainer_with_it(tmp_path):
     from tests.trainer_shards import write_shards
 
     root = str(tmp_path)
-    write_shards(f"{root}/shards/20260101T000000Z", num_files=1, clips_per_file=4,
+    write_shards(f"{root}/shards/20260101T000000.000000Z", num_files=1, clips_per_file=4,
                  shape=(4, 32, 32, 3), data_generator=schema.SHAPE_MOTION)
     run = subprocess.Popen(_retrain_command(root, "--skip_preprocess", train_steps=100_000),
                            cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 from pipeline.shard_writer import AssembleShardFn, Piece, ShardPlan, WriteShards, plan_shards
 
 
@@ -32,7 +32,7 @@ def test_every_record_lands_once_in_a_complete_shard_set(tmp_path, compression):
         _ = p | beam.Create(records) | WriteShards(
             str(output), str(pieces), compression, ["train", "test", "val"], num_shards={"train": 3},
             piece_bytes={"train": 3 * one_record, "test": 10 * one_record})
-    suffix = schema.shard_suffix(compression)
+    suffix = shard_layout.shard_suffix(compression)
     assert sorted(os.listdir(output)) == [
         f"test-00000-of-00001{suffix}", f"train-00000-of-00003{suffix}", f"train-00001-of-00003{suffix}",
         f"train-00002-of-00003{suffix}", f"val-00000-of-00001{suffix}"]

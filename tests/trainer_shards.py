@@ -9,7 +9,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 
 CLASS_NAMES = ("right", "down")
 
@@ -35,7 +35,7 @@ def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(
     rng = np.random.default_rng(seed)
     names = []
     for i in range(num_files):
-        name = f"{split}-{i:05d}-of-{num_files:05d}{schema.shard_suffix(compression)}"
+        name = shard_layout.shard_file_name(split, i, num_files, compression)
         options = tf.io.TFRecordOptions(compression_type=schema.tf_compression_type(compression))
         with tf.io.TFRecordWriter(os.path.join(directory, name), options) as writer:
             for j in range(clips_per_file):

@@ -1,10 +1,11 @@
 """The trainer's input: clips from a shard set as batches of [-1, 1] floats, per replica.
 
 `--tfrecords` names a shard-set folder (the one holding manifest.json), a dataset root of versioned
-shard sets written by incremental preprocessing (every complete set is read; see
-trainer/shard_sets.py), or a glob of shard files in one set's folder. The manifest gives the clip shape, encoding, compression and class names; the first
-record is checked against it before training starts, so a stale or foreign shard set fails at once
-with a message that says what to run.
+shard sets written by incremental preprocessing (every complete set is read; the layout is
+pipeline/shard_layout.py, the choice of sets trainer/shard_sets.py), or a glob of shard files in
+one set's folder. The manifest gives the clip shape, encoding, compression and class names; the
+first record is checked against it before training starts, so a stale or foreign shard set fails
+at once with a message that says what to run.
 
     shards = resolve_shards("shards/ucf101")               # validated manifest + file list
     dataset = strategy.distribute_datasets_from_function(
@@ -42,7 +43,8 @@ class Shards:
     directory: str
     manifest: schema.Manifest
     files: tuple[str, ...]
-    excluded: tuple[str, ...] = ()  # superseded clips of a dataset root (see shard_sets)
+    # superseded clips of a dataset root (see shard_sets)
+    excluded: shard_sets.StaleClips = shard_sets.StaleClips()
     skip_corrupt: bool = False  # corrupt files were left out; a record error ends a file's read
 
     @property
@@ -62,7 +64,7 @@ def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: boo
     """Reads and validates the manifest of `tfrecords` (a folder, a dataset root or a glob of shard
     files). With skip_corrupt, every file is read through once and the corrupt ones are left out,
     each named in a warning; without it a corrupt file stops training with its name."""
-    excluded = ()
+    excluded = shard_sets.StaleClips()
     if not _is_glob(tfrecords) and not tf.io.gfile.exists(tfrecords):
         raise DataError(f"--tfrecords={tfrecords} does not exist: give the folder that "
                         "`python -m pipeline.main --output=...` wrote (it holds manifest.json)")

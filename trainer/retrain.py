@@ -94,22 +94,14 @@ class RetrainConfig:
 # What is on disk
 
 
-def shard_sets(shards: str) -> dict[str, dict]:
-    """Complete shard sets under the dataset root: folder name -> its manifest (as JSON).
+def shard_sets(shards: str) -> dict:
+    """Complete shard sets under the dataset root: version -> its `pipeline.schema.Manifest`.
 
-    Through tf.io.gfile, so gs:// works (a glob of */manifest.json does not on every file system:
-    TensorFlow's ram:// finds nothing one folder down)."""
-    import tensorflow as tf
+    Listed as pipeline/shard_layout.py says, through tf.io.gfile, so gs:// works."""
+    from pipeline import schema  # imports TensorFlow, so only here
 
-    if not tf.io.gfile.isdir(shards):
-        return {}
-    found = {}
-    for name in sorted(n.rstrip("/") for n in tf.io.gfile.listdir(shards)):
-        path = os.path.join(shards, name, "manifest.json")
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path) as f:
-                found[name] = json.load(f)
-    return found
+    sets, _ = schema.read_sets(shards)
+    return {shard_set.name: shard_set.manifest for shard_set in sets}
 
 
 def summarize_sets(before: dict, after: dict) -> dict:
@@ -117,11 +109,11 @@ def summarize_sets(before: dict, after: dict) -> dict:
     added = sorted(set(after) - set(before))
     new = changed = listed = 0
     for name in added:
-        info = after[name].get("producer", {}).get("incremental", {})
-        new += len(info.get("new", ()))
-        changed += len(info.get("changed", ()))
-        listed = max(listed, int(info.get("listed", 0)))
-    clips = sum(s["num_clips"] for m in after.values() for s in m.get("splits", {}).values())
+        entry = after[name].incremental
+        if entry is not None:
+            new, changed = new + len(entry.new), changed + len(entry.changed)
+            listed = max(listed, entry.listed)
+    clips = sum(s.num_clips for m in after.values() for s in m.splits.values())
     return {"shard_sets": len(after), "new_sets": added, "videos_listed": listed,
             "new_videos": new, "changed_videos": changed, "clips_in_all_sets": clips}
 
@@ -148,8 +140,7 @@ def data_is_shape_motion(config: RetrainConfig) -> bool:
 
     from pipeline import schema  # the manifest's reader; imports TensorFlow, so only here
 
-    kinds = [schema.read_manifest(os.path.join(config.shards, name)).is_shape_motion
-             for name in shard_sets(config.shards)]
+    kinds = [manifest.is_shape_motion for manifest in shard_sets(config.shards).values()]
     if not config.skip_preprocess:
         dataset = flag_value(config.preprocess_flags, "--dataset") or "folder"
         folder = flag_value(config.preprocess_flags, "--input") or ""

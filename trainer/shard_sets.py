@@ -1,19 +1,16 @@
-"""Reading a dataset root of several shard sets, and shard files that may be corrupt.
+"""Which shard sets of a dataset root the trainer reads, and shard files that may be corrupt.
 
-Incremental preprocessing (`python -m pipeline.main --incremental=on`) writes one shard set per run
-under a dataset root:
-
-    shards/mine/20261121T224512.123456Z/manifest.json, train-00000-of-00001.tfrecord, ...
-    shards/mine/20261122T030000.000000Z/...
-
-`resolve_root` reads every complete set under the root (sub-folders with a manifest, oldest name
-first; one without a manifest is a killed run and is skipped with a warning), checks that they
-agree on what a clip is, and returns their files for one split. A set's manifest lists, under
-producer["incremental"]["superseded"], the ids of videos it processed again because they changed,
-and under "earlier_sets" the sets that were there before it: the clips of those ids in those
-earlier sets are stale. They are dropped while reading, by a lookup of (set folder, clip/video_id)
-in a hash table inside tf.data: this costs one small parse per record, and only in files of sets
-that hold superseded videos, while rewriting old shards would cost a pass over the data.
+Incremental preprocessing (`python -m pipeline.main --incremental=on`) writes one versioned shard
+set per run under a dataset root; the layout, and its listing, is pipeline/shard_layout.py.
+`resolve_root` reads every complete set (oldest first; a version folder without a manifest is a
+killed run, skipped with a warning), checks that they agree on what a clip is, and returns their
+files for one split. A set's manifest entry (`Manifest.incremental`) names the ids of videos it
+processed again because they changed (`superseded`) and the sets that were there before it
+(`earlier_sets`): the clips of those ids in those earlier sets are stale. They are dropped while
+reading, by a lookup of (set folder, clip/video_id) in a hash table inside tf.data: this costs one
+small parse per record, and only when some set supersedes videos, while rewriting old shards
+would cost a pass over the data. Which set a file belongs to is known from the listing (a second
+table), never cut from the file's path, and set folders are compared in their normalised spelling.
 
 `validate_file` reads a shard file through (records and their checksums) to find corrupt or
 truncated ones; `name_corrupt_files` is what the trainer calls to say which file broke a run.
@@ -22,17 +19,14 @@ truncated ones; `name_corrupt_files` is what the trainer calls to say which file
 import concurrent.futures
 import dataclasses
 import logging
-import os
+import posixpath
 
 import tensorflow as tf
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 
 _log = logging.getLogger("trainer.shard_sets")
 
-INCREMENTAL_KEY = "incremental"  # the key pipeline.incremental writes in Manifest.producer
-SHARED_FIELDS = ("clip_shape", "encoding", "compression", "class_names", "dataset", "fps",
-                 "frame_stride")
 KEY_SEPARATOR = "\x00"
 RECORD_HEADER_BYTES, RECORD_FOOTER_BYTES = 12, 4  # length + its CRC; the data's CRC
 
@@ -42,77 +36,83 @@ class ShardSetError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class StaleClips:
+    """The clips later sets replaced: the set folder of each file read, and the stale keys."""
+
+    file_sets: tuple[tuple[str, str], ...] = ()  # (file, its set's normalised folder)
+    keys: tuple[str, ...] = ()  # "<set folder>\0<video id>", sorted
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+def stale_key(set_folder: str, video_id: str) -> str:
+    """The key of one video's clips in one set; the same for every spelling of the folder."""
+    return f"{shard_layout.normalise(set_folder)}{KEY_SEPARATOR}{video_id}"
+
+
+@dataclasses.dataclass(frozen=True)
 class RootContents:
     manifest: schema.Manifest  # the newest set's: shape, encoding, classes (all sets agree)
     files: tuple[str, ...]
-    excluded: tuple[str, ...]  # "<set folder>\\0<video id>" of superseded clips
+    excluded: StaleClips
     sets: tuple[str, ...]
 
 
 def is_root(directory: str) -> bool:
-    """A folder without a manifest of its own whose sub-folders hold shard sets (or killed runs)."""
-    if tf.io.gfile.exists(os.path.join(directory, schema.MANIFEST_NAME)):
-        return False
-    return bool(_set_folders(directory))
-
-
-def _set_folders(directory: str) -> list[str]:
-    if not tf.io.gfile.isdir(directory):
-        return []
-    names = sorted(n.rstrip("/") for n in tf.io.gfile.listdir(directory))
-    return [n for n in names if not n.startswith(".") and tf.io.gfile.isdir(os.path.join(directory, n))]
+    """A folder without a manifest of its own whose version sub-folders hold shard sets (or
+    killed runs)."""
+    return shard_layout.is_versioned_root(directory)
 
 
 def resolve_root(root: str, split: str) -> RootContents:
     """The complete sets under `root`, their files of `split`, and the clips to leave out."""
-    sets = []
-    for name in _set_folders(root):
-        path = os.path.join(root, name)
-        if not tf.io.gfile.exists(os.path.join(path, schema.MANIFEST_NAME)):
-            _log.warning("ignoring %s: no %s (a preprocessing run that did not finish; the next "
-                         "incremental run redoes its videos)", path, schema.MANIFEST_NAME)
-            continue
-        sets.append((name, path, schema.read_manifest(path)))
+    sets, incomplete = schema.read_sets(root)
+    for path in incomplete:
+        _log.warning("ignoring %s: no %s (a preprocessing run that did not finish; the next "
+                     "incremental run redoes its videos)", path, schema.MANIFEST_NAME)
     if not sets:
-        raise ShardSetError(f"{root} holds no complete shard set (no sub-folder with a "
+        raise ShardSetError(f"{root} holds no complete shard set (no version sub-folder with a "
                             f"{schema.MANIFEST_NAME}); run `make preprocess OUTPUT={root}` "
                             "(with --incremental=on for versioned sets)")
     _check_agree(root, sets)
-    files = []
-    for _, path, manifest in sets:
-        if split in manifest.splits:
-            files += manifest.split_paths(path, split)
+    files, file_sets = [], []
+    for shard_set in sets:
+        if split in shard_set.manifest.splits:
+            own = shard_set.manifest.split_paths(shard_set.path, split)
+            files += own
+            file_sets += [(f, shard_layout.normalise(shard_set.path)) for f in own]
     if not files:
         raise ShardSetError(f"no shard set under {root} has a {split!r} split")
-    return RootContents(manifest=sets[-1][2], files=tuple(files),
-                        excluded=tuple(sorted(superseded_keys(root, sets))),
-                        sets=tuple(name for name, _, _ in sets))
+    keys = superseded_keys(root, sets)
+    stale = StaleClips(tuple(file_sets), tuple(sorted(keys))) if keys else StaleClips()
+    return RootContents(manifest=sets[-1].manifest, files=tuple(files), excluded=stale,
+                        sets=tuple(s.name for s in sets))
 
 
-def _check_agree(root: str, sets) -> None:
-    first_name, _, first = sets[0]
-    for name, _, manifest in sets[1:]:
-        differ = [f"{field}: {getattr(first, field)!r} in {first_name}, {getattr(manifest, field)!r} "
-                  f"in {name}" for field in SHARED_FIELDS
-                  if _normal(getattr(first, field)) != _normal(getattr(manifest, field))]
+def _check_agree(root: str, sets: list[schema.ShardSet]) -> None:
+    first = sets[0]
+    for later in sets[1:]:
+        differ = [f"{field}: {getattr(first.manifest, field)!r} in {first.name}, "
+                  f"{getattr(later.manifest, field)!r} in {later.name}"
+                  for field in shard_layout.SHARED_FIELDS
+                  if getattr(first.manifest, field) != getattr(later.manifest, field)]
         if differ:
             raise ShardSetError(f"the shard sets under {root} disagree ({'; '.join(differ)}); "
                                 "they cannot be read as one data set. Rebuild them with the same "
                                 "options, or point --tfrecords at one set.")
 
 
-def _normal(value):
-    return tuple(value) if isinstance(value, (list, tuple)) else value
-
-
-def superseded_keys(root: str, sets) -> set[str]:
+def superseded_keys(root: str, sets: list[schema.ShardSet]) -> set[str]:
     """(earlier set folder, video id) keys of the clips a later set replaced."""
     keys = set()
-    for _, _, manifest in sets:
-        entry = manifest.producer.get(INCREMENTAL_KEY, {})
-        for earlier in entry.get("earlier_sets", ()):
-            folder = os.path.join(root, earlier)
-            keys.update(f"{folder}{KEY_SEPARATOR}{video_id}" for video_id in entry.get("superseded", ()))
+    for shard_set in sets:
+        entry = shard_set.manifest.incremental
+        if entry is None:
+            continue
+        for earlier in entry.earlier_sets:
+            folder = posixpath.join(root, earlier)
+            keys.update(stale_key(folder, video_id) for video_id in entry.superseded)
     return keys
 
 
@@ -120,15 +120,30 @@ def superseded_keys(root: str, sets) -> set[str]:
 # Reading
 
 
-def exclusion_table(excluded) -> tf.lookup.StaticHashTable | None:
-    if not excluded:
+@dataclasses.dataclass(frozen=True)
+class StaleTables:
+    """StaleClips as lookups inside tf.data."""
+
+    folders: tf.lookup.StaticHashTable  # file -> its set folder ("" when not listed)
+    clips: tf.lookup.StaticHashTable  # stale key -> 1, else 0
+
+
+def exclusion_table(stale: StaleClips) -> StaleTables | None:
+    if not stale:
         return None
-    keys = tf.constant(list(excluded), tf.string)
-    return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(keys, tf.ones_like(keys, tf.int32)), default_value=0)
+    files = tf.constant([f for f, _ in stale.file_sets], tf.string)
+    folders = tf.constant([folder for _, folder in stale.file_sets], tf.string)
+    keys = tf.constant(list(stale.keys), tf.string)
+    return StaleTables(
+        folders=tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(files, folders), default_value=""),
+        clips=tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, tf.ones_like(keys, tf.int32)),
+            default_value=0))
 
 
-def read_file(path: tf.Tensor, compression_type: str, table=None, skip_corrupt: bool = False):
+def read_file(path: tf.Tensor, compression_type: str, table: StaleTables | None = None,
+              skip_corrupt: bool = False):
     """One shard file's records, without superseded clips; ends at a corrupt record when
     skip_corrupt (the file was named in a warning when it was validated)."""
     records = tf.data.TFRecordDataset(path, compression_type=compression_type)
@@ -136,12 +151,12 @@ def read_file(path: tf.Tensor, compression_type: str, table=None, skip_corrupt: 
         records = records.ignore_errors(log_warning=True)
     if table is None:
         return records
-    folder = tf.strings.regex_replace(path, "/[^/]*$", "")
+    folder = table.folders.lookup(path)
     spec = {schema.VIDEO_ID: schema.feature_spec()[schema.VIDEO_ID]}
 
     def keep(serialized):
         video_id = tf.io.parse_single_example(serialized, spec)[schema.VIDEO_ID]
-        return table.lookup(tf.strings.join([folder, video_id], KEY_SEPARATOR)) == 0
+        return table.clips.lookup(tf.strings.join([folder, video_id], KEY_SEPARATOR)) == 0
 
     return records.filter(keep)
 
