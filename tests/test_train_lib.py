@@ -136,6 +136,29 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(shard_dir, tmp_pat
     assert latest.endswith("ckpt-2")
 
 
+def test_guard_names_the_first_non_finite_step_when_read_later():
+    guard = train_lib.NonFiniteGuard()
+
+    @tf.function
+    def step(a, b, number):
+        guard.note({"loss/a": a, "loss/b": b, "r1/x": tf.constant(float("nan"))}, number)
+
+    step(1.0, 2.0, tf.constant(1, tf.int64))
+    guard.check()  # finite losses (a non-loss NaN measurement is not the guard's business)
+    step(1.0, float("nan"), tf.constant(2, tf.int64))
+    step(float("inf"), 2.0, tf.constant(3, tf.int64))
+    with pytest.raises(train_lib.NonFiniteLossError, match=r"loss/b is nan at step 2"):
+        guard.check()
+
+
+def test_non_finite_loss_between_log_steps_is_named_at_its_own_step(shard_dir, tmp_path):
+    config = make_config(shard_dir, tmp_path / "run", train_steps=20, learning_rate=1e30,
+                         summary_every=10, checkpoint_every=10, sample_every=10)
+    with pytest.raises(train_lib.NonFiniteLossError, match=r"loss/\w+ is (nan|inf) at step [1-3]\b"):
+        train_lib.train(config)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")) is None
+
+
 def test_incompatible_architecture_is_refused(shard_dir, tmp_path):
     model_dir = tmp_path / "run"
     config_lib.save_config(make_config(shard_dir, model_dir))

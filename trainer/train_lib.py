@@ -4,7 +4,8 @@
 checkpoint in <model_dir>/checkpoints), and checkpoints on finishing and on SIGTERM (preemption,
 through TensorFlow's PreemptionCheckpointHandler: trainer/preemption.py). While it trains, the
 chief holds <model_dir>/trainer.lock (trainer/run_lock.py): a second trainer on the same model
-directory refuses, naming the holder. Every step's losses are checked; a NaN or Inf raises
+directory refuses, naming the holder. Every step's losses are checked inside the compiled step
+(NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf raises
 `NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
@@ -52,6 +53,7 @@ class TrainState:
     optimizers: dict
     step: tf.Variable
     checkpoint: tf.train.Checkpoint
+    guard: "NonFiniteGuard"  # not checkpointed: a state it flags is never saved
 
 
 @dataclasses.dataclass
@@ -101,7 +103,8 @@ def build_state(config, num_replicas: int = 1) -> TrainState:
         ema = config.build_generator()
         ema.set_weights(models.generator.get_weights())
         objects["ema_generator"] = ema
-    return TrainState(models, ema, optimizers, step, tf.train.Checkpoint(**objects))
+    return TrainState(models, ema, optimizers, step, tf.train.Checkpoint(**objects),
+                      NonFiniteGuard())
 
 
 def prepare_model_dir(config, chief: bool) -> None:
@@ -138,20 +141,44 @@ def make_train_step(strategy, config, state: TrainState) -> Callable:
             step_lib.update_ema(state.ema_generator, state.models.generator,
                                 step_lib.ema_decay(config, state.step))
         state.step.assign_add(1)
+        state.guard.note(metrics, state.step)
         return metrics
 
     return train_step
 
 
-def _check_finite(metrics: dict, step: int) -> dict:
-    values = {k: float(v) for k, v in metrics.items()}
-    for name, value in values.items():
-        if name.startswith("loss/") and not tf.math.is_finite(value):
+class NonFiniteGuard:
+    """The first step whose losses were not all finite, noted inside the compiled step.
+
+    Reading the losses on the host after every step would make every step wait for the device;
+    the loop reads this guard only where it logs or saves (big_vision checks on its log steps),
+    and a flagged state is never saved. The error still names the exact step and loss.
+    """
+
+    def __init__(self):
+        self.step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="non_finite_step")
+        self.loss = tf.Variable(-1, dtype=tf.int32, trainable=False, name="non_finite_loss")
+        self.value = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="non_finite_value")
+        self.names = ()  # the loss names, in the order the compiled step stacks them
+
+    def note(self, metrics: dict, step: tf.Tensor) -> None:
+        """In the compiled step: if this is the first bad step (1-based `step`), keep its details."""
+        self.names = tuple(sorted(k for k in metrics if k.startswith("loss/")))
+        losses = tf.stack([tf.cast(metrics[k], tf.float32) for k in self.names])
+        finite = tf.math.is_finite(losses)
+        first = tf.logical_and(self.step < 0, tf.logical_not(tf.reduce_all(finite)))
+        index = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int32)
+        self.step.assign(tf.where(first, step, self.step))
+        self.loss.assign(tf.where(first, index, self.loss))
+        self.value.assign(tf.where(first, losses[index], self.value))
+
+    def check(self) -> None:
+        step = int(self.step.numpy())
+        if step >= 0:
             raise NonFiniteLossError(
-                f"{name} is {value} at step {step}; stopped without saving this state (the last "
-                "good checkpoint is kept). Lower --learning_rate, or try --loss=hinge, "
-                "--r1_gamma or --spectral_norm.")
-    return values
+                f"{self.names[int(self.loss.numpy())]} is {float(self.value.numpy())} at step "
+                f"{step}; stopped without saving this state (the last good checkpoint is kept). "
+                "Lower --learning_rate, or try --loss=hinge, --r1_gamma or --spectral_norm.")
 
 
 def _progress_line(step, total, values, clips_per_second, batch_size) -> str:
@@ -220,6 +247,7 @@ def _saver(state: TrainState, save_dir: str, max_to_keep: int, chief: bool) -> C
                                          max_to_keep=max_to_keep)
 
     def save():
+        state.guard.check()
         step = int(state.step.numpy())
         if manager.latest_checkpoint and checkpoint_step(manager.latest_checkpoint) == step:
             return  # a preemption save and a periodic one can fall on the same step
@@ -255,10 +283,11 @@ def _loop(config, state, chief, train_step, iterator, shards, writer, save, pree
     step, values = int(state.step.numpy()), {}
     timer = (time.perf_counter(), step)
     while step < config.train_steps:
-        values = _check_finite(_read_and_step(train_step, iterator, shards,
-                                              step_phases(config, step)), step + 1)
-        step = int(state.step.numpy())
+        metrics = _read_and_step(train_step, iterator, shards, step_phases(config, step))
+        step += 1
         if step % config.summary_every == 0 or step == config.train_steps:
+            state.guard.check()
+            values = {k: float(v) for k, v in metrics.items()}
             seconds = time.perf_counter() - timer[0]
             rate = (step - timer[1]) * config.batch_size / max(seconds, 1e-9)
             writer.scalars(step, values, steps_per_second=(step - timer[1]) / max(seconds, 1e-9),
@@ -267,13 +296,16 @@ def _loop(config, state, chief, train_step, iterator, shards, writer, save, pree
                 logging.info(_progress_line(step, config.train_steps, values, rate, config.batch_size))
             timer = (time.perf_counter(), step)
         if step % config.sample_every == 0:
+            state.guard.check()
             writer.samples(step)
         if evaluation is not None and step % config.eval_every == 0:
+            state.guard.check()
             evaluation(step)
         if step % config.checkpoint_every == 0 and step < config.train_steps:
             save()
         if preemption.stop():  # every worker, after every step: they agree on the last one
             logging.info("preempted at step %d: checkpoint saved", step)
+            values = {k: float(v) for k, v in metrics.items()}
             break
     return values
 
