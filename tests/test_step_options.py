@@ -73,6 +73,20 @@ def test_lazy_r1_runs_every_k_steps_with_weight_k():
     assert float(off["r1/d_video"]) == 0.0 and float(off["r1/d_image"]) == 0.0
 
 
+def test_image_discriminator_r1_weight_is_its_own_when_given():
+    assert make_config(r1_gamma=10.0).image_r1_gamma == 10.0
+    assert make_config(r1_gamma=10.0, r1_gamma_image=0.5).image_r1_gamma == 0.5
+    batch = real_batch()
+    task, _ = gan_step(make_config(r1_gamma=2.0, r1_gamma_image=0.0))
+    video_only = task.train_step(batch, tf.constant(0, tf.int64), apply_r1=True)
+    assert float(video_only["r1/d_video"]) > 0 and float(video_only["r1/d_image"]) == 0.0
+    config = make_config(r1_gamma=0.0, r1_gamma_image=1.0, r1_every=2)
+    assert [train_lib.step_phases(config, s)["apply_r1"] for s in range(4)] == [True, False] * 2
+    task, _ = gan_step(config)
+    image_only = task.train_step(batch, tf.constant(0, tf.int64), apply_r1=True)
+    assert float(image_only["r1/d_video"]) == 0.0 and float(image_only["r1/d_image"]) > 0
+
+
 def test_instance_noise_anneals_and_touches_training_inputs_only():
     config = make_config(instance_noise=0.2, instance_noise_steps=10)
     task, state = gan_step(config)

@@ -60,6 +60,9 @@ class Config:
     d_learning_rate: float = option(0.0, "Adam rate of both discriminators (TTUR); 0: the same "
                                     "as --learning_rate.")
     r1_gamma: float = option(0.0, "R1 penalty weight on real inputs (0: off).")
+    r1_gamma_image: float | None = option(None, "R1 weight of the image discriminator alone "
+                                          "(its batch is --image_batch_size frames); default: "
+                                          "--r1_gamma.")
     r1_every: int = option(1, "Lazy R1: the penalty every k steps, weighted by k (StyleGAN2 "
                            "uses 16).")
     # The noise is in the model range [-1, 1], added to real and fake inputs alike.
@@ -132,6 +135,8 @@ class Config:
             (self.d_learning_rate >= 0,
              f"d_learning_rate={self.d_learning_rate} must be > 0 (or 0: the same as learning_rate)"),
             (self.r1_gamma >= 0, f"r1_gamma={self.r1_gamma} must be >= 0"),
+            (self.r1_gamma_image is None or self.r1_gamma_image >= 0,
+             f"r1_gamma_image={self.r1_gamma_image} must be >= 0"),
             (self.r1_every >= 1, f"r1_every={self.r1_every} must be >= 1"),
             (self.instance_noise >= 0 and self.instance_noise_steps >= 0,
              f"instance_noise={self.instance_noise} and instance_noise_steps="
@@ -151,6 +156,10 @@ class Config:
     @property
     def use_ema(self) -> bool:
         return self.ema_decay > 0 or self.ema_half_life_videos > 0
+
+    @property
+    def image_r1_gamma(self) -> float:
+        return self.r1_gamma if self.r1_gamma_image is None else self.r1_gamma_image
 
     @property
     def discriminator_learning_rate(self) -> float:

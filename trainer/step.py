@@ -136,12 +136,12 @@ class GanStep:
 
     # -- the three phases --------------------------------------------------------------------------
 
-    def r1_weight(self, apply_r1: bool) -> float:
+    def r1_weight(self, apply_r1: bool, gamma: float) -> float:
         """R1's gamma on a step that applies it (times k when lazy), 0 on the others."""
-        return self.config.r1_gamma * self.config.r1_every if apply_r1 else 0.0
+        return gamma * self.config.r1_every if apply_r1 else 0.0
 
-    def _real_logits_and_r1(self, disc, real_inputs, apply_r1):
-        gamma = self.r1_weight(apply_r1)
+    def _real_logits_and_r1(self, disc, real_inputs, apply_r1, gamma):
+        gamma = self.r1_weight(apply_r1, gamma)
         if gamma > 0:
             return losses.logits_and_r1(disc, real_inputs, gamma)
         return disc(real_inputs, training=True), tf.zeros([tf.shape(real_inputs)[0]])
@@ -149,7 +149,8 @@ class GanStep:
     def _image_d_step(self, real_frames, fake_frames, apply_r1):
         cfg, disc = self.config, self.image_discriminator
         with tf.GradientTape() as tape:
-            real_logits, r1 = self._real_logits_and_r1(disc, real_frames, apply_r1)
+            real_logits, r1 = self._real_logits_and_r1(disc, real_frames, apply_r1,
+                                                       cfg.image_r1_gamma)
             fake_logits = disc(fake_frames, training=True)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             loss = self._average(per_example, cfg.image_batch_size)
@@ -163,7 +164,8 @@ class GanStep:
     def _video_d_step(self, real_videos, labels, fake_videos, apply_r1):
         cfg, disc = self.config, self.video_discriminator
         with tf.GradientTape() as tape:
-            (real_logits, real_classes), r1 = self._real_logits_and_r1(disc, real_videos, apply_r1)
+            (real_logits, real_classes), r1 = self._real_logits_and_r1(disc, real_videos, apply_r1,
+                                                                       cfg.r1_gamma)
             fake_logits, _ = disc(fake_videos, training=True)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             if cfg.conditional:

@@ -120,7 +120,8 @@ def prepare_model_dir(config, chief: bool) -> None:
 
 def step_phases(config, step: int) -> dict:
     """Which optional phases iteration `step` (0-based) runs: lazy R1 and the image warm-up."""
-    return {"apply_r1": config.r1_gamma > 0 and step % config.r1_every == 0,
+    any_r1 = config.r1_gamma > 0 or config.image_r1_gamma > 0
+    return {"apply_r1": any_r1 and step % config.r1_every == 0,
             "warmup": step < config.image_warmup_steps}
 
 
