@@ -35,6 +35,7 @@ writes only the videos no earlier set there holds, as a new set `<output>/<versi
 nothing new writes nothing (pipeline/incremental.py).
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import dataclasses
 import logging
 import os

@@ -106,6 +106,7 @@ LOCAL_BY_NATURE = {
                                 "through write_bytes' tf.io.gfile copy)",
     ("trainer/pretrained.py", "*"): "the local model cache that TF Hub and Keras download into",
 }
+    ("pipeline/tf_startup.py", "*"): "this machine's device files and its own stderr",
 
 
 # The modules that list and read shard sets: not even a local existence test on their paths.

@@ -30,6 +30,7 @@ only when a metric named in --metrics cannot be computed. The result goes to --o
 `eval_generator`) is what the training loop calls every --eval_every steps for TensorBoard scalars.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import dataclasses
 import hashlib
 import json

@@ -14,6 +14,7 @@ The same seed (and label) gives the same videos. The EMA generator is exported w
 one (--no_ema: the trained one). The export is written beside export_dir and renamed into place.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import os
 import shutil
 import sys

@@ -13,6 +13,7 @@ directory: a second one exits with an error naming the first (pid, host). Severa
 `tensorboard --logdir=<model_dir>`.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import signal
 import sys
 

@@ -20,6 +20,7 @@ trainer/pretrained.py); on other data, the shape scores are left out and the tab
 `make demo` ends with it.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import dataclasses
 import math
 import os

@@ -21,6 +21,7 @@ The same --seed gives the same videos. Conditional models cycle through the clas
 with one row per video.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import math
 import os
 import sys
