@@ -25,6 +25,8 @@ import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 
+from pipeline import files
+
 ENV_VAR = "FFMPEG_BINARY"
 # Codec choices that suit each container; libxvid in .avi is what UCF-101 ships.
 DEFAULT_CODECS = {".avi": "libxvid", ".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264",
@@ -138,30 +140,6 @@ def encode_video(frames, extension: str = ".mp4", fps: float = 25.0, codec: str 
             return f.read()
 
 
-def write_bytes(path: str, data: bytes) -> str:
-    """Writes under a temporary name, then renames: a killed writer leaves no half file behind.
-
-    Paths with a scheme (gs://...) go through TensorFlow's file system layer.
-    """
-    if "://" in path:
-        import tensorflow as tf  # only for remote paths
-
-        with tf.io.gfile.GFile(path, "wb") as f:
-            f.write(data)
-        return path
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def write_video(path: str, frames, fps: float = 25.0, codec: str | None = None,
                 quality: int | None = None, faststart: bool = True) -> str:
     """Encodes uint8 [T,H,W,3] frames into `path`, the format by its extension; returns `path`.
@@ -169,13 +147,13 @@ def write_video(path: str, frames, fps: float = 25.0, codec: str | None = None,
     .gif is a palette GIF (no codec or quality to choose); .avi, .mp4, .mkv, .mov and .webm are
     encoded with DEFAULT_CODECS unless `codec` says otherwise (encode_video explains `quality`
     and `faststart`).
-    The file appears whole or not at all (write_bytes); gs:// paths work too.
+    The file appears whole or not at all (files.atomic_write); gs:// paths work too.
     """
     extension = os.path.splitext(path)[1].lower()
     if extension == ".gif":
         if codec is not None or quality is not None:
             raise ValueError(f"{path}: a GIF takes no codec or quality, it has its own palette")
-        return write_bytes(path, encode_gif(frames, fps))
+        return files.atomic_write(path, encode_gif(frames, fps))
     if extension not in DEFAULT_CODECS and codec is None:
         raise ValueError(f"cannot write {path}: use one of "
                          f"{['.gif', *DEFAULT_CODECS]} or pass codec=")
@@ -185,11 +163,11 @@ def write_video(path: str, frames, fps: float = 25.0, codec: str | None = None,
         raise ValueError(f"{path}: {error}") from error
     except MediaError as error:
         raise MediaError(f"{path}: {error}") from error
-    return write_bytes(path, data)
+    return files.atomic_write(path, data)
 
 
 def write_png(path: str, image) -> str:
-    return write_bytes(path, encode_png(image))
+    return files.atomic_write(path, encode_png(image))
 
 
 def read_video(path: str) -> np.ndarray:

@@ -94,7 +94,8 @@ ALLOWED = {
     ("pipeline/decode.py", "*"): "ffmpeg reads a local scratch copy of a remote video",
     ("trainer/run_lock.py", "holder"): "flock'ed lock files are local by definition",
     ("trainer/child_processes.py", "start_time"): "/proc/<pid>/stat, the kernel's",
-    ("trainer/child_processes.py", "_write_record"): "the child record beside the local lock",
+    ("pipeline/files.py", "atomic_write"): "local paths only: those with a scheme go through "
+                                           "tf.io.gfile (without TensorFlow's import for local ones)",
     ("trainer/child_processes.py", "stop_orphans"): "the child record beside the local lock",
     ("trainer/benchmark.py", "*"): "/proc/cpuinfo",
 }
@@ -103,10 +104,10 @@ ALLOWED = {
 LOCAL_BY_NATURE = {
     ("pipeline/datasets/shapes.py", "*"): "ffmpeg encodes the Shape Motion videos into a local folder",
     ("pipeline/media.py", "*"): "ffmpeg encodes into a local temporary folder (remote writes go "
-                                "through write_bytes' tf.io.gfile copy)",
+                                "through pipeline.files, tf.io.gfile)",
     ("trainer/pretrained.py", "*"): "the local model cache that TF Hub and Keras download into",
-}
     ("pipeline/tf_startup.py", "*"): "this machine's device files and its own stderr",
+}
 
 
 # The modules that list and read shard sets: not even a local existence test on their paths.

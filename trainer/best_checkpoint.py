@@ -14,6 +14,8 @@ import os
 
 import tensorflow as tf
 
+from pipeline import files
+
 BEST_SUBDIR = "best"
 RECORD_NAME = "best.json"
 # Metrics where more is better; every other one (distances, deviations) is lower-is-better.
@@ -63,8 +65,6 @@ class BestCheckpoint:
         path = self.manager.save(checkpoint_number=step)
         self.best = float(value)
         record = os.path.join(best_dir(self.model_dir), RECORD_NAME)
-        with tf.io.gfile.GFile(record + ".tmp", "w") as f:
-            json.dump({"metric": self.metric, "value": self.best, "step": step,
-                       "checkpoint": path}, f, indent=1)
-        tf.io.gfile.rename(record + ".tmp", record, overwrite=True)
+        files.atomic_write(record, json.dumps({"metric": self.metric, "value": self.best,
+                                               "step": step, "checkpoint": path}, indent=1))
         return True

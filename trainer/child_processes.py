@@ -20,6 +20,8 @@ import time
 
 from absl import logging
 
+from pipeline import files
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 ORPHAN_GRACE_S = 120.0  # an orphan trainer's SIGTERM checkpoint takes seconds; then SIGKILL
 
@@ -100,9 +102,7 @@ class Children:
             pid = self.current.pid
             record = {"pid": pid, "start_time": start_time(pid), "host": socket.gethostname(),
                       "command": shlex.join(command)}
-        with open(self.record_path + ".tmp", "w") as f:  # local, beside the lock
-            json.dump(record, f)
-        os.replace(self.record_path + ".tmp", self.record_path)
+        files.atomic_write(self.record_path, json.dumps(record))  # local, beside the lock
 
 
 def stop_orphans(record_path: str, grace_s: float = ORPHAN_GRACE_S) -> int | None:

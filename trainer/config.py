@@ -20,6 +20,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from pipeline import files
 from trainer import models as models_lib
 from trainer import flag_fields
 from trainer.flag_fields import option
@@ -289,10 +290,7 @@ def load_config(model_dir: str) -> Config:
 def save_config(config: Config) -> str:
     tf.io.gfile.makedirs(config.model_dir)
     path = config_path(config.model_dir)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(config.to_json())
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-    return path
+    return files.atomic_write(path, config.to_json())
 
 
 def check_resumable(saved: Config, config: Config) -> None:

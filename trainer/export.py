@@ -16,13 +16,13 @@ one (--no_ema: the trained one). The export is written beside export_dir and ren
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import os
-import shutil
 import sys
 
 from absl import app
 from absl import flags
 import tensorflow as tf
 
+from pipeline import files
 from trainer import config as config_lib
 from trainer import restore
 
@@ -85,19 +85,22 @@ def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: 
                                                checkpoint=checkpoint)
     module = VideoGeneratorModule(generator, config.class_names if config.conditional else ())
 
-    remote = "://" in export_dir  # object stores cannot rename folders: written in place
-    if remote and tf.io.gfile.exists(export_dir):
-        tf.io.gfile.rmtree(export_dir)
-    target = export_dir if remote else f"{export_dir}.partial-{os.getpid()}"
+    if files.is_remote(export_dir):  # object stores cannot rename folders: written in place
+        if tf.io.gfile.exists(export_dir):
+            tf.io.gfile.rmtree(export_dir)
+        _save(module, model_dir, export_dir)
+    else:
+        with files.atomic_path(export_dir) as target:
+            _save(module, model_dir, target)
+    return export_dir
+
+
+def _save(module: VideoGeneratorModule, model_dir: str, target: str) -> None:
+    """The SavedModel, with the run's config.json in assets.extra for the record."""
     tf.saved_model.save(module, target, signatures={"serving_default": module.serve})
-    tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))  # the run's config, for the record
+    tf.io.gfile.makedirs(os.path.join(target, "assets.extra"))
     tf.io.gfile.copy(config_lib.config_path(model_dir),
                      os.path.join(target, "assets.extra", config_lib.CONFIG_NAME), overwrite=True)
-    if not remote:
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(target, export_dir)
-    return export_dir
 
 
 def main(argv):

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline import files
 from trainer import shape_metrics
 from trainer.frechet import to_unit_range
 
@@ -156,11 +157,9 @@ def save(model: keras.Model, info: dict, cache_dir: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         local = os.path.join(tmp, MODEL_NAME)
         model.save(local)
-        tf.io.gfile.copy(local, os.path.join(cache_dir, MODEL_NAME) + ".tmp", overwrite=True)
-    tf.io.gfile.rename(os.path.join(cache_dir, MODEL_NAME) + ".tmp", os.path.join(cache_dir, MODEL_NAME),
-                       overwrite=True)
-    with tf.io.gfile.GFile(os.path.join(cache_dir, INFO_NAME), "w") as f:
-        f.write(json.dumps(info, indent=1))
+        with files.atomic_path(os.path.join(cache_dir, MODEL_NAME)) as tmp:
+            tf.io.gfile.copy(local, tmp, overwrite=True)
+    files.atomic_write(os.path.join(cache_dir, INFO_NAME), json.dumps(info, indent=1))
 
 
 def load(cache_dir: str) -> tuple[keras.Model, dict] | None:

@@ -23,6 +23,8 @@ import os
 
 import tensorflow as tf
 
+from pipeline import files
+
 LATEST_NAME = "latest"
 METRICS_NAME = "metrics.json"
 STAGING_PREFIX = ".staging-"
@@ -113,11 +115,7 @@ def _copy_tree(source: str, target: str) -> None:
 
 
 def write_pointer(publish_dir: str, version: int) -> None:
-    path = os.path.join(publish_dir, LATEST_NAME)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with gfile.GFile(tmp, "w") as f:
-        f.write(f"{version}\n")
-    gfile.rename(tmp, path, overwrite=True)
+    files.atomic_write(os.path.join(publish_dir, LATEST_NAME), f"{version}\n")
 
 
 def keep_last(publish_dir: str, count: int) -> list[int]:

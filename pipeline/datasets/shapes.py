@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline import media
+from pipeline import files, media
 
 SHAPES = ("circle", "square")
 GROUND_TRUTH_NAME = "shapes.json"
@@ -180,16 +180,9 @@ def write_dataset(out: str, num_videos: int, seed: int = 0, num_frames: int = 32
     truth = dict(settings, num_videos=num_videos, classes=list(SHAPES), videos=[
         dict(dataclasses.asdict(params), index=index, path=video_path(params, index, fmt))
         for index, params in enumerate(all_params)])
-    _write_json_atomically(os.path.join(out, GROUND_TRUTH_NAME), truth)
+    files.atomic_write(os.path.join(out, GROUND_TRUTH_NAME), json.dumps(truth, indent=1))
     truth["written"] = written
     return truth
-
-
-def _write_json_atomically(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def read_ground_truth(out: str) -> dict:
