@@ -11,7 +11,7 @@ import pytest
 
 from tests.model_dirs import SHAPE, checkpointed_model_dir
 from tests.trainer_shards import CLASS_NAMES
-from trainer import export, restore
+from trainer import export, pixels, restore
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,7 +86,7 @@ def test_saved_model_generates_in_a_fresh_process_without_the_project(exports, t
     # The export holds the EMA generator: it reproduces what that generator makes here.
     generator, _ = restore.load_generator(exports["conditional_dir"])
     latents = generator.sample_latents(3, labels=[1, 1, 1], seed=7)
-    here = restore.to_uint8(generator(latents, training=False))
+    here = pixels.to_uint8(generator(latents, training=False))
     exported = np.load(tmp_path / "videos.npy")
     assert np.abs(here.astype(int) - exported).max() <= 1
 

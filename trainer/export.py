@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from pipeline import files
 from trainer import config as config_lib
-from trainer import restore
+from trainer import pixels, restore
 
 
 def define_flags():
@@ -67,7 +67,7 @@ class VideoGeneratorModule(tf.Module):
             tf.debugging.assert_less(label, tf.size(self.names), "label >= number of classes")
             latents["labels"] = tf.where(label >= 0, tf.fill([num_videos], label), latents["labels"])
         videos = self.generator(latents, training=False)
-        return tf.cast(tf.clip_by_value(tf.round((videos + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+        return pixels.tensor_to_uint8(videos)
 
     @tf.function(input_signature=[])
     def class_names(self):

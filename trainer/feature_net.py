@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from pipeline import files
 from trainer import shape_metrics
-from trainer.frechet import to_unit_range
+from trainer.pixels import as_model_range
 
 FEATURE_DIM = 64
 NUM_SHAPES = 2
@@ -113,7 +113,7 @@ def train(clips: np.ndarray, shape_labels: np.ndarray, steps: int = 300, batch_s
     """Trains on uint8 or [-1, 1] clips [N, T, H, W, 3] with shape labels (0 circle, 1 square) and
     direction labels from the clips' own centroid tracks; returns the model and its accuracies on
     a held-out share of the clips."""
-    clips = to_unit_range(clips)
+    clips = as_model_range(clips)
     targets = {"shape": np.asarray(shape_labels, np.int64), "direction": direction_labels(clips)}
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(clips))
@@ -147,7 +147,7 @@ class FeatureNet:
         self._batch_size = batch_size
 
     def __call__(self, videos: np.ndarray) -> np.ndarray:
-        features = self._features.predict(to_unit_range(videos), batch_size=self._batch_size, verbose=0)
+        features = self._features.predict(as_model_range(videos), batch_size=self._batch_size, verbose=0)
         return np.asarray(features, np.float64)
 
 

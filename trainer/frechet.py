@@ -20,6 +20,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from trainer.pixels import as_model_range
+
 I3D_SIZE = 224
 # Signature names tried in order: the TF1 hub format of the published I3D, then a TF2 export.
 I3D_SIGNATURES = ("default", "serving_default")
@@ -64,19 +66,11 @@ def feature_frechet_distance(features1: np.ndarray, features2: np.ndarray) -> fl
     return frechet_distance(*fit_gaussian(features1), *fit_gaussian(features2))
 
 
-def to_unit_range(videos: np.ndarray) -> np.ndarray:
-    """float32 videos in [-1, 1] from uint8 (0-255) or float already in [-1, 1]."""
-    videos = np.asarray(videos)
-    if videos.dtype == np.uint8:
-        return videos.astype(np.float32) / 127.5 - 1.0
-    return np.clip(videos.astype(np.float32), -1.0, 1.0)
-
-
 def i3d_preprocess(videos: np.ndarray) -> tf.Tensor:
     """The FVD reference's input: float32 [N, T, 224, 224, 3] in [-1, 1]. Its resize is TF1's
     `resize_bilinear` (align_corners and half_pixel_centers both off); bilinear weights sum to 1,
     so scaling to [-1, 1] before or after resizing gives the same values."""
-    videos = to_unit_range(videos)
+    videos = as_model_range(videos)
     n, t, h, w, c = videos.shape
     frames = tf.raw_ops.ResizeBilinear(images=tf.reshape(videos, [n * t, h, w, c]), size=[I3D_SIZE, I3D_SIZE],
                                        align_corners=False, half_pixel_centers=False)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer.frechet import to_unit_range
+from trainer.pixels import as_model_range
 
 INCEPTION_SIZE = 299
 
@@ -53,7 +53,7 @@ class InceptionFrameFeatures:
         self._batch_size = batch_size
 
     def __call__(self, videos: np.ndarray) -> np.ndarray:
-        frames = to_unit_range(pick_frames(np.asarray(videos), self._frames_per_video))
+        frames = as_model_range(pick_frames(np.asarray(videos), self._frames_per_video))
         batches = []
         for start in range(0, len(frames), self._batch_size):
             resized = tf.image.resize(frames[start:start + self._batch_size], [INCEPTION_SIZE, INCEPTION_SIZE],

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from pipeline import media
-from trainer import evaluate, grids, metric_plan, restore, sample
+from trainer import evaluate, grids, metric_plan, pixels, restore, sample
 from trainer.checkpoint_paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
@@ -103,7 +103,7 @@ def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 
     paths = {}
     for vary in ("motion", "content"):
         latents = sample.factor_latents(generator, config, size, size, vary, seed=0)
-        videos = restore.to_uint8(generator(latents, training=False))
+        videos = pixels.to_uint8(generator(latents, training=False))
         paths[f"{vary}_grid"] = media.write_video(os.path.join(out_dir, f"{vary}.gif"),
                                                   grids.video_grid(videos, size), fps)
     return paths

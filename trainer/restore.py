@@ -10,7 +10,6 @@ Used by trainer.sample and trainer.export.
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -129,7 +128,3 @@ def labels_for(num_videos: int, label: int | None, config):
         return tf.fill([num_videos], tf.constant(label, tf.int32))
     return tf.range(num_videos, dtype=tf.int32) % len(config.class_names)
 
-
-def to_uint8(videos) -> np.ndarray:
-    """[-1, 1] floats -> uint8 [0, 255]."""
-    return np.clip(np.round((np.asarray(videos) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -31,7 +31,7 @@ from absl import app
 from absl import flags
 
 from pipeline import media
-from trainer import grids, restore
+from trainer import grids, pixels, restore
 
 EXTENSIONS = (".gif", ".mp4", ".png")
 VARY = ("none", "motion", "content", "class")
@@ -62,7 +62,7 @@ def generate(generator, config, num_videos: int, label=None, seed: int = 0,
     """uint8 [N, T, H, W, 3] videos from fixed latents (a function of the seed and labels)."""
     labels = restore.labels_for(num_videos, restore.resolve_label(label, config), config)
     latents = generator.sample_latents(num_videos, labels=labels, seed=seed, num_frames=num_frames)
-    return restore.to_uint8(generator(latents, training=False))
+    return pixels.to_uint8(generator(latents, training=False))
 
 
 def grid_shape(vary: str, num_videos: int, config, cols: int | None = None) -> tuple[int, int]:
@@ -128,7 +128,7 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
     else:
         rows, cols = grid_shape(vary, num_videos, config, cols)
         latents = factor_latents(generator, config, rows, cols, vary, seed, label, num_frames)
-        videos = restore.to_uint8(generator(latents, training=False))
+        videos = pixels.to_uint8(generator(latents, training=False))
     if extension == ".png":
         return media.write_png(out, grids.contact_sheet(videos, len(videos), sheet_frames))
     return media.write_video(out, grids.video_grid(videos, cols), fps)

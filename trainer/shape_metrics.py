@@ -18,6 +18,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
 
+from trainer import pixels
+
 FOREGROUND_LUMA = 50.0
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 MAX_OBJECT_FRACTION = 0.5  # the largest Shape Motion square covers 400 of 4096 pixels
@@ -39,7 +41,7 @@ def to_colour_scale(videos: np.ndarray) -> np.ndarray:
         return videos.astype(np.float32)
     if not np.issubdtype(videos.dtype, np.floating):
         raise ValueError(f"videos must be uint8 or float in [-1, 1], got {videos.dtype}")
-    return (np.clip(videos.astype(np.float32), -1.0, 1.0) + 1.0) * 127.5
+    return pixels.to_pixel_scale(videos)
 
 
 def foreground_mask(videos: np.ndarray, threshold: float = FOREGROUND_LUMA) -> np.ndarray:

@@ -10,6 +10,8 @@ animate GIFs, so the GIF bytes go into a raw image summary ([width, height, enco
 import numpy as np
 import tensorflow as tf
 
+from trainer import pixels
+
 SAMPLE_SEED_OFFSET = 7919
 SAMPLE_FPS = 8
 IMAGES_PLUGIN = "images"
@@ -35,11 +37,6 @@ def sample_latents(generator, config):
         labels = tf.range(config.num_samples) % len(config.class_names)
     return generator.sample_latents(config.num_samples, labels=labels,
                                     seed=config.seed + SAMPLE_SEED_OFFSET)
-
-
-def to_uint8(videos) -> np.ndarray:
-    """[-1, 1] floats -> uint8 [0, 255]."""
-    return np.clip(np.round((np.asarray(videos) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def write_gif(tag: str, gif: bytes, width: int, height: int, step: int) -> None:
@@ -71,7 +68,7 @@ class Writer:
         from pipeline import media  # imported when first needed: it brings the GIF encoder
         from trainer import grids
 
-        videos = to_uint8(self.generator(self.latents, training=False))
+        videos = pixels.to_uint8(self.generator(self.latents, training=False))
         grid = grids.video_grid(videos, cols=int(np.ceil(np.sqrt(len(videos)))))
         gif = media.encode_gif(grid, fps=SAMPLE_FPS)
         with self.writer.as_default(step=step):
