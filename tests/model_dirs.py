@@ -46,3 +46,19 @@ def checkpointed_model_dir(root, conditional: bool, ema_decay: float) -> str:
                                          max_to_keep=1)
     manager.save(checkpoint_number=1)
     return config.model_dir
+
+
+def truncated_latest_model_dir(root) -> str:
+    """Two checkpoints of the untrained state (steps 1 and 2), the latest one cut short as a full
+    disk or an interrupted copy leaves it."""
+    config = make_config(root, conditional=False, ema_decay=0.0)
+    config_lib.save_config(config)
+    state = train_lib.build_state(config)
+    folder = checkpoint_paths.checkpoint_dir(config.model_dir)
+    manager = tf.train.CheckpointManager(state.checkpoint, folder, max_to_keep=3)
+    manager.save(checkpoint_number=1)
+    latest = manager.save(checkpoint_number=2)
+    data = tf.io.gfile.glob(latest + ".data-*")[0]
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 3)
+    return config.model_dir

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from pipeline import media, schema
-from tests.model_dirs import SHAPE, trained_model_dir
+from tests.model_dirs import SHAPE, trained_model_dir, truncated_latest_model_dir
 from tests.trainer_shards import write_shards
 from trainer import grids, report
 
@@ -70,3 +70,13 @@ def test_untrained_generator_is_seeded_and_differs_from_trained(tmp_path):
     again = report.untrained_generator(config, seed=3).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, trained.get_weights()))
+
+
+def test_a_truncated_latest_checkpoint_is_reported_as_the_one_loaded(tmp_path):
+    model_dir = truncated_latest_model_dir(tmp_path)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
+    result = report.build_report(report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                                      out_dir=str(tmp_path / "out"), num_videos=6))
+    assert result["step"] == 1 and result["checkpoint"].endswith("ckpt-1")  # not the latest, 2
+    on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (on_disk["step"], on_disk["checkpoint"]) == (1, result["checkpoint"])

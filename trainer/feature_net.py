@@ -147,7 +147,8 @@ class FeatureNet:
         self._batch_size = batch_size
 
     def __call__(self, videos: np.ndarray) -> np.ndarray:
-        features = self._features.predict(as_model_range(videos), batch_size=self._batch_size, verbose=0)
+        features = self._features.predict(as_model_range(videos), batch_size=self._batch_size,
+                                          verbose=0)
         return np.asarray(features, np.float64)
 
 

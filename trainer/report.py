@@ -112,8 +112,8 @@ def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 
 def build_report(options: ReportOptions) -> dict:
     """Generates, scores and writes everything; returns the metrics.json content."""
     os.makedirs(options.out_dir, exist_ok=True)
-    checkpoint = restore.latest_checkpoint(options.model_dir)
-    trained, config = restore.load_generator(options.model_dir)
+    loaded = restore.load(options.model_dir)  # one look-up: the step named is the one scored
+    trained, config = loaded.generator, loaded.config
     scorer, described = real_scorer(options)
     after, generated = score(options, trained, config, scorer)
     before, _ = score(options, untrained_generator(config, options.seed), config, scorer)
@@ -121,8 +121,8 @@ def build_report(options: ReportOptions) -> dict:
     pictures.update(write_factor_grids(options.out_dir, trained, config, options.fps))
     report = {
         "metrics": {"untrained": before, "trained": after, "real": scorer.real_scores()},
-        "step": checkpoint_step(checkpoint),
-        "checkpoint": checkpoint,
+        "step": checkpoint_step(loaded.checkpoint),
+        "checkpoint": loaded.checkpoint,
         "num_generated": len(generated), "num_real": len(scorer.real),
         "num_reference": len(scorer.reference), **described, "files": pictures,
     }

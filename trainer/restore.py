@@ -5,7 +5,8 @@
 
 Only the generator is restored (the discriminators and optimisers in the checkpoint are skipped),
 and it is built in float32 whatever precision it was trained in, since weights are float32 anyway.
-Used by trainer.sample and trainer.export.
+Used by trainer.sample, trainer.export, trainer.evaluate and trainer.report; `load` also
+says which checkpoint it read.
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import config as config_lib
+from trainer import models
 from trainer.checkpoint_paths import checkpoint_dir
 
 EMA_KEY, GENERATOR_KEY = "ema_generator", "generator"
@@ -54,9 +56,19 @@ def checkpoint_has(path: str, key: str) -> bool:
     return any(name.startswith(key + "/") for name, _ in tf.train.list_variables(path))
 
 
-def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | None = None):
-    """(generator, config) from the latest checkpoint, or from `checkpoint` when given (a path,
-    "latest" or "best": see resolve_checkpoint).
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A restored generator, its run's config, and the checkpoint it was read from: the one
+    to name in results (the latest may have been unreadable, or replaced since by the trainer)."""
+    generator: models.Generator
+    config: config_lib.Config
+    checkpoint: str
+
+
+def load(model_dir: str, prefer_ema: bool = True, checkpoint: str | None = None) -> Loaded:
+    """The generator of the latest readable checkpoint (a truncated latest one falls back to the
+    one before it, with a warning), or of `checkpoint` when given (a path, "latest" or "best":
+    see resolve_checkpoint; a named one that cannot be read is an error).
 
     The EMA generator is used when prefer_ema and the checkpoint holds one; else the trained one.
     """
@@ -65,7 +77,7 @@ def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | No
     candidates = [resolve_checkpoint(model_dir, checkpoint)] if named else _newest_first(model_dir)
     for path in candidates:
         try:
-            return _restore(model_dir, config, path, prefer_ema), config
+            return Loaded(_restore(model_dir, config, path, prefer_ema), config, path)
         # A corrupt index raises an OpError (not an sstable, bad magic number); a short data
         # file an IndexError from TensorFlow's checkpoint reader ("Read less bytes than requested").
         except (tf.errors.OpError, IndexError) as error:
@@ -77,6 +89,12 @@ def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | No
             logging.warning("%s: falling back to the one before it", problem)
     raise RestoreError(f"no readable checkpoint in {checkpoint_dir(model_dir)}: every one failed "
                        "to load (see the warnings above); train again to write a new one")
+
+
+def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | None = None):
+    """(generator, config) of `load`, for callers that do not name the checkpoint."""
+    loaded = load(model_dir, prefer_ema=prefer_ema, checkpoint=checkpoint)
+    return loaded.generator, loaded.config
 
 
 def _newest_first(model_dir: str) -> list[str]:
