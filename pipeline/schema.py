@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipeline import shard_layout
+from pipeline import files, shard_layout
 
 # 2 added the manifest's `data_generator`; a version-1 manifest is still read (see `_v1_data_generator`).
 # 3 moved `producer["incremental"]`, an untyped dict, to the typed `incremental`; older manifests'
@@ -278,12 +278,7 @@ def read_manifest(shard_dir: str) -> Manifest:
 
 def write_manifest(shard_dir: str, manifest: Manifest) -> str:
     """Writes the manifest atomically (temporary name, then rename), so a reader never sees half."""
-    path = os.path.join(shard_dir, MANIFEST_NAME)
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(manifest.to_json())
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return path
+    return files.atomic_write(os.path.join(shard_dir, MANIFEST_NAME), manifest.to_json())
 
 
 @dataclasses.dataclass(frozen=True)

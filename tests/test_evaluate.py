@@ -145,6 +145,22 @@ def test_real_sets_hold_different_videos(tmp_path):
         evaluate.load_real_clips(few, "train", 8)
 
 
+def test_a_truncated_latest_checkpoint_falls_back_and_the_result_names_the_one_scored(tmp_path):
+    from tests.trainer_shards import write_shards
+
+    model_dir = model_dirs.truncated_latest_model_dir(tmp_path)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=model_dirs.SHAPE)
+    out = tmp_path / "metrics.json"
+    result = evaluate.run(evaluate.EvalOptions(model_dir=model_dir, tfrecords=shards, num_videos=4,
+                                               out=str(out), batch_size=4))
+    assert result["step"] == 1 and result["checkpoint"].endswith("ckpt-1")  # not the latest, 2
+    assert json.loads(out.read_text())["checkpoint"] == result["checkpoint"]
+    latest = result["checkpoint"][:-1] + "2"
+    with pytest.raises(restore.RestoreError, match="ckpt-2 cannot be read"):  # named: no fallback
+        evaluate.run(evaluate.EvalOptions(model_dir=model_dir, tfrecords=shards, num_videos=4,
+                                          out=str(tmp_path / "named.json"), checkpoint=latest))
+
+
 # ------------------------------------------------------------------------ footage: FVD from I3D
 
 

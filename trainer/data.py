@@ -24,6 +24,8 @@ import tensorflow as tf
 
 from pipeline import schema
 from trainer import shard_sets
+# The training step's first op on a batch (trainer/step.py calls it data.to_model_range).
+from trainer.pixels import tensor_to_model_range as to_model_range  # noqa: F401
 
 DEFAULT_SPLIT = "train"
 SHUFFLE_BUFFER = 512
@@ -147,11 +149,6 @@ def _shard(files: tf.data.Dataset, num_files: int, input_context) -> tuple[tf.da
     if num_files >= input_context.num_input_pipelines:
         return files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id), False
     return files, True
-
-
-def to_model_range(frames_uint8: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1] (the training step's first op on a batch)."""
-    return tf.cast(frames_uint8, tf.float32) * (2.0 / 255.0) - 1.0
 
 
 def make_dataset(shards: Shards, global_batch_size: int, seed: int | None = None,

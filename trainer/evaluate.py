@@ -42,7 +42,7 @@ import numpy as np
 from absl import logging
 import tensorflow as tf
 
-from pipeline import schema
+from pipeline import files, schema
 from trainer import data as data_lib
 from trainer import flag_fields, frechet, metric_plan, shape_metrics
 from trainer.checkpoint_paths import checkpoint_step
@@ -301,8 +301,9 @@ def run(options: EvalOptions) -> dict:
 
     if options.num_videos < 2:
         raise ValueError(f"--num_videos={options.num_videos} must be at least 2")
-    checkpoint = options.checkpoint or restore.latest_checkpoint(options.model_dir)
-    generator, config = restore.load_generator(options.model_dir, prefer_ema=options.ema, checkpoint=checkpoint)
+    # Named once, by the loader: a truncated latest checkpoint falls back to the one before it.
+    loaded = restore.load(options.model_dir, prefer_ema=options.ema, checkpoint=options.checkpoint)
+    generator, config, checkpoint = loaded.generator, loaded.config, loaded.checkpoint
     real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
     check_sample_size(options, len(real))
@@ -335,11 +336,8 @@ def _json_ready(value):
 
 def write_json_atomically(path: str, data: dict) -> None:
     """Writes under a temporary name and renames, so a reader never sees half a file."""
-    if os.path.dirname(path):
-        tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(json.dumps(_json_ready(data), indent=1, sort_keys=True, allow_nan=False))
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    text = json.dumps(_json_ready(data), indent=1, sort_keys=True, allow_nan=False)
+    files.atomic_write(path, text)
 
 
 def cell(value) -> str:
