@@ -21,7 +21,7 @@ setuptools.setup(
         "imageio-ffmpeg>=0.5",
         "numpy>=1.26",
         "absl-py>=2.0",
-        "filelock>=4.3",  # the retrain and model-dir locks (trainer/run_lock.py)
+        "filelock>=4.3",  # the retrain, model-dir and output locks (pipeline/run_lock.py)
         "pillow>=10",  # text labels on contact sheets
         "scipy>=1.10",  # connected components, erosion and W1 of the Shape Motion metrics
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in

@@ -49,7 +49,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline import bair, incremental, manifest_writer, schema, sources
+from pipeline import bair, incremental, manifest_writer, run_lock, schema, sources
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import DASK_RUNNER, JobConfig, job_help, parse_options
 from pipeline.shard_writer import WriteShards
@@ -214,6 +214,21 @@ def run(argv=None) -> int:
     try:
         options, config = parse_options(argv)
         check_output(config.output)
+        # Held from before the plan (what earlier sets hold) to the manifest: a second job into
+        # this output stops here, naming this one, instead of overwriting its shards.
+        lock = run_lock.output_lock(config.output, _log.warning)
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run_holding_output(options, config, started)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_holding_output(options, config: JobConfig, started: float) -> int:
+    try:
         listed = list_inputs(config)
         plan = incremental.plan_run(config, listed.items, listed.class_names)
     except (ValueError, OSError, RuntimeError) as error:

@@ -92,7 +92,7 @@ CALLS = {"open", "os.listdir", "os.rename", "os.scandir", "glob.glob", "glob.igl
 # Calls on paths that never come from a flag, each with why.
 ALLOWED = {
     ("pipeline/decode.py", "*"): "ffmpeg reads a local scratch copy of a remote video",
-    ("trainer/run_lock.py", "holder"): "flock'ed lock files are local by definition",
+    ("pipeline/run_lock.py", "holder"): "flock'ed lock files are local by definition",
     ("trainer/child_processes.py", "start_time"): "/proc/<pid>/stat, the kernel's",
     ("pipeline/files.py", "atomic_write"): "local paths only: those with a scheme go through "
                                            "tf.io.gfile (without TensorFlow's import for local ones)",

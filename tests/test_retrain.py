@@ -17,13 +17,13 @@ import time
 import pytest
 
 from trainer import publish, retrain
-from trainer.run_lock import LockHeld, RunLock
+from pipeline.run_lock import LockHeld, RunLock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
-    from trainer.run_lock import RunLock
+    from pipeline.run_lock import RunLock
     lock = RunLock(sys.argv[1]).acquire()
     print("locked", flush=True)
     time.sleep(60)
@@ -72,7 +72,7 @@ def test_lock_needs_a_local_file_system():
     with pytest.raises(ValueError, match="gs://b/run/retrain.lock: a lock needs a local file system"):
         RunLock("gs://b/run/retrain.lock")
     # The model dir's writer lock: on gs:// none is taken, and a log line says so.
-    from trainer.run_lock import writer_lock
+    from pipeline.run_lock import writer_lock
 
     said = []
     assert writer_lock("gs://b/run", said.append) is None

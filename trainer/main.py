@@ -113,7 +113,8 @@ def main(argv):
     if _DRY_RUN.value:
         print(config.to_json())
         return
-    from trainer import run_lock, train_lib
+    from pipeline import run_lock
+    from trainer import train_lib
 
     try:
         result = train_lib.train(config, strategy=strategy, should_stop=startup_signal,

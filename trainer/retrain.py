@@ -4,7 +4,7 @@
         --preprocess_flags="--dataset=folder --input=/data/videos" --train_steps=2000 \\
         --trainer_flags="--preset=small --batch_size=8" --metric=fvd
 
-(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: trainer.run_lock)
+(`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: pipeline.run_lock)
 it first checks that --metric is defined on the data (trainer/metric_plan.py): the Shape Motion
 scores and fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid
 only with Inception-v3 (trainer/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
@@ -41,7 +41,7 @@ from absl import logging
 from trainer import metric_plan, publish
 from trainer.checkpoint_paths import latest_step
 from trainer.child_processes import Children, RunFailed, stop_orphans
-from trainer.run_lock import LockHeld, RunLock
+from pipeline.run_lock import LockHeld, RunLock
 
 EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 3
 RESERVED = {"preprocess_flags": ("--output", "--incremental"),

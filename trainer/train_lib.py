@@ -3,7 +3,7 @@
 `train(config)` runs until `config.train_steps` (a total: a second call continues from the latest
 checkpoint in <model_dir>/checkpoints), and checkpoints on finishing and on SIGTERM (preemption,
 through TensorFlow's PreemptionCheckpointHandler: trainer/preemption.py). While it trains, the
-chief holds <model_dir>/trainer.lock (trainer/run_lock.py): a second trainer on the same model
+chief holds <model_dir>/trainer.lock (pipeline/run_lock.py): a second trainer on the same model
 directory refuses, naming the holder. Every step's losses are checked inside the compiled step
 (NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf raises
 `NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
@@ -28,7 +28,7 @@ from trainer import best_checkpoint
 from trainer import config as config_lib
 from trainer import data
 from trainer import preemption as preemption_lib
-from trainer import run_lock
+from pipeline import run_lock
 from trainer import shard_sets
 from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
 from trainer import step as step_lib

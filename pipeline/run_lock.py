@@ -1,4 +1,5 @@
-"""One exclusive lock helper, on `filelock`: the retrain lock and the model directory's writer lock.
+"""One exclusive lock helper, on `filelock`: the retrain lock, the model directory's writer lock and
+the preprocessing output's lock.
 
     with RunLock("runs/ucf101/retrain.lock"):
         ...  # only one process at a time gets here
@@ -11,7 +12,7 @@ counts, never the file's existence.
 
 flock needs a local (or NFSv4/Lustre-style) POSIX file system: `RunLock.for_path` returns None for
 an object-store path such as gs://, which cannot be locked; callers log that and go on without a
-lock (`writer_lock`).
+lock (`directory_lock`).
 """
 
 import json
@@ -22,6 +23,7 @@ import time
 import filelock
 
 WRITER_LOCK_NAME = "trainer.lock"
+OUTPUT_LOCK_NAME = "preprocess.lock"
 
 
 class LockHeld(RuntimeError):
@@ -46,7 +48,7 @@ class RunLock:
                  "running; this run exits without doing anything."):
         if not is_local(path):
             raise ValueError(f"{path}: a lock needs a local file system (flock); see "
-                             "trainer/run_lock.py")
+                             "pipeline/run_lock.py")
         self.path, self.what, self.advice = path, what, advice
         # Without flock the library would fall back to a soft lock that outlives a killed holder.
         self._lock = filelock.FileLock(path, fallback_to_soft=False, on_acquired=self._write_holder)
@@ -85,17 +87,30 @@ class RunLock:
         self.release()
 
 
-def writer_lock(model_dir: str, log) -> RunLock | None:
-    """The model directory's one-writer lock, held; None (said through `log`) on an object store.
+def directory_lock(directory: str, name: str, what: str, advice: str, log) -> RunLock | None:
+    """`directory`'s one-writer lock (the file `name` in it), held; None (said through `log`) on an
+    object store.
 
-    A gs:// model dir cannot be flock'ed and TensorFlow offers no lock there (its file systems
-    have no exclusive create); a second writer is then not stopped, so the log line says so.
+    A gs:// folder cannot be flock'ed and TensorFlow offers no lock there (its file systems have
+    no exclusive create); a second writer is then not stopped, so the log line says so.
     """
-    path = os.path.join(model_dir, WRITER_LOCK_NAME)
+    path = os.path.join(directory, name)
     if not is_local(path):
-        log(f"{model_dir} is not a local file system: no writer lock is taken there, so nothing "
-            "stops a second trainer writing to it; run one trainer per model directory")
+        log(f"{directory} is not a local file system: no writer lock is taken there, so nothing "
+            f"stops {what} writing to it at the same time; run one at a time")
         return None
-    return RunLock(path, what="another trainer", advice="Only one trainer may write a model "
-                   "directory: wait for that one to finish or stop it, or pass another "
-                   "--model_dir.").acquire()
+    return RunLock(path, what=what, advice=advice).acquire()
+
+
+def writer_lock(model_dir: str, log) -> RunLock | None:
+    """The model directory's lock: one trainer writes it."""
+    return directory_lock(model_dir, WRITER_LOCK_NAME, "another trainer", "Only one trainer may "
+                          "write a model directory: wait for that one to finish or stop it, or "
+                          "pass another --model_dir.", log)
+
+
+def output_lock(output: str, log) -> RunLock | None:
+    """The preprocessing output's lock: one job writes a shard set (or a dataset root) at a time."""
+    return directory_lock(output, OUTPUT_LOCK_NAME, "another preprocessing job", "Two jobs "
+                          "into one --output would overwrite each other's shards: wait for that "
+                          "one to finish or stop it, or pass another --output.", log)
