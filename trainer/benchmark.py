@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from pipeline import schema
+from pipeline import schema, shard_layout
 from trainer import config as config_lib
 from trainer import data
 from trainer import losses
@@ -202,7 +202,7 @@ def write_benchmark_shards(directory, clip_shape) -> data.Shards:
     per_file = _PIPELINE_CLIPS.value // _PIPELINE_FILES.value
     names = []
     for i in range(_PIPELINE_FILES.value):
-        names.append(f"train-{i:05d}-of-{_PIPELINE_FILES.value:05d}.tfrecord")
+        names.append(shard_layout.shard_file_name("train", i, _PIPELINE_FILES.value, "none"))
         with tf.io.TFRecordWriter(f"{directory}/{names[-1]}") as writer:
             for j in range(per_file):
                 frames = rng.integers(0, 256, clip_shape, dtype=np.uint8)
