@@ -38,6 +38,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from pipeline import files
 from trainer import metric_plan, publish
 from trainer.checkpoint_paths import latest_step
 from trainer.child_processes import Children, RunFailed, stop_orphans
@@ -292,16 +293,14 @@ def run(config: RetrainConfig) -> int:
 
 
 def write_record(log_dir: str, stamp: str, record: dict) -> str:
-    """<log_dir>/<stamp>.json, written through a temporary file and a rename (tf.io.gfile)."""
+    """<log_dir>/<stamp>.json, written through a temporary file and a rename (pipeline.files)."""
     import tensorflow as tf
 
     tf.io.gfile.makedirs(log_dir)
     path = os.path.join(log_dir, f"{stamp}.json")
     if tf.io.gfile.exists(path):  # two runs in one second (the second after the first released the lock)
         path = os.path.join(log_dir, f"{stamp}-{os.getpid()}.json")
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    files.atomic_write(path, json.dumps(record, indent=1, sort_keys=True))
     logging.info("run record: %s (%s)", path, record["status"])
     return path
 
