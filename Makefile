@@ -61,7 +61,7 @@ demo: $(STAMP)
 	$(PY) -m pipeline.main --dataset=folder --input=$(DEMO_DIR)/videos --output=$(DEMO_DIR)/shards --incremental=on
 	$(PY) -m trainer.main --recipe=demo --tfrecords=$(DEMO_DIR)/shards --model_dir=$(DEMO_DIR)/run \
 		$(if $(DEMO_STEPS),--more_steps=$(DEMO_STEPS)) $(DEMO_TRAIN_ARGS)
-	$(PY) -m trainer.report --model_dir=$(DEMO_DIR)/run --tfrecords=$(DEMO_DIR)/shards \
+	$(PY) -m trainer.evaluation.report --model_dir=$(DEMO_DIR)/run --tfrecords=$(DEMO_DIR)/shards \
 		--out_dir=$(DEMO_DIR)/out --num_videos=$(DEMO_METRIC_VIDEOS) --metrics=$(DEMO_METRICS) \
 		$(DEMO_REPORT_ARGS)
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir=$(DEMO_DIR)/run"
@@ -82,7 +82,7 @@ RETRAIN_ARGS ?=
 # `exec` so that a SIGTERM sent to make's shell reaches retrain (which passes it to the trainer).
 retrain: $(STAMP)
 	@test -n "$(INPUT)" || (echo "set INPUT=DIR (and DATASET=ucf101|folder); see BUILD.md" >&2; exit 2)
-	exec $(PY) -m trainer.retrain --shards=$(SHARDS) --model_dir=$(MODEL_DIR) \
+	exec $(PY) -m trainer.retraining.retrain --shards=$(SHARDS) --model_dir=$(MODEL_DIR) \
 		--publish_dir=$(PUBLISH_DIR) --train_steps=$(RETRAIN_STEPS) --metric=$(METRIC) \
 		--preprocess_flags="--dataset=$(DATASET) --input=$(INPUT) $(if $(SPLITS),--splits=$(SPLITS)) $(ARGS)" \
 		--trainer_flags="$(TRAIN_ARGS)" --evaluate_flags="$(EVAL_ARGS)" $(RETRAIN_ARGS)

@@ -25,7 +25,7 @@ setuptools.setup(
         "pillow>=10",  # text labels on contact sheets
         "scipy>=1.10",  # connected components, erosion and W1 of the Shape Motion metrics
         "tensorboard>=2.18",  # to view the training summaries; TensorFlow no longer pulls it in
-        "tensorflow-hub>=0.16",  # I3D for FVD, as TensorFlow users get it (trainer/pretrained.py)
+        "tensorflow-hub>=0.16",  # I3D for FVD, as TensorFlow users get it (trainer/evaluation/pretrained.py)
     ],
     extras_require={
         # The suite runs the job on a Dask cluster and builds it for Dataflow, so it needs both.

@@ -215,8 +215,9 @@ def run(argv=None) -> int:
         options, config = parse_options(argv)
         check_output(config.output)
         # Held from before the plan (what earlier sets hold) to the manifest: a second job into
-        # this output stops here, naming this one, instead of overwriting its shards.
-        lock = run_lock.output_lock(config.output, _log.warning)
+        # this output stops here, naming this one, instead of overwriting its shards. A dry run
+        # writes nothing there, so it takes nothing.
+        lock = None if is_dry_run(options) else run_lock.output_lock(config.output, _log.warning)
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

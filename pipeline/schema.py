@@ -47,7 +47,7 @@ JPEG_QUALITY = 95
 
 # `Manifest.data_generator` of a set made from the built-in Shape Motion generator
 # (pipeline/datasets/shapes.py), which writes SHAPE_MOTION_GROUND_TRUTH beside its videos. The
-# shape scores of trainer.evaluate apply only to such sets; "" means recorded footage.
+# shape scores of trainer.evaluation.evaluate apply only to such sets; "" means recorded footage.
 SHAPE_MOTION = "shape_motion"
 SHAPE_MOTION_GROUND_TRUTH = "shapes.json"
 

@@ -4,7 +4,7 @@ TensorFlow leaves oneDNN off on CPUs without AVX-512, and its Conv3D gradients a
 magnitude slower (trainer/__init__.py turns it on for the same reason; a test may import
 TensorFlow through pipeline first); subprocesses inherit these.
 
-Nothing may be downloaded in a test: MOCOGAN_OFFLINE stops trainer/pretrained.py right where it
+Nothing may be downloaded in a test: MOCOGAN_OFFLINE stops trainer/evaluation/pretrained.py right where it
 would fetch I3D or Inception-v3, and its cache points at an empty folder of this session.
 """
 

@@ -65,7 +65,7 @@ def i3d_stand_in_logits(videos: np.ndarray) -> np.ndarray:
 
 
 def frechet_numpy(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance of Gaussian fits, written independently of trainer.frechet: the trace of
+    """Fréchet distance of Gaussian fits, written independently of trainer.evaluation.frechet: the trace of
     (S1 S2)^1/2 as the sum of square roots of the eigenvalues of S1 S2."""
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     eigenvalues = np.linalg.eigvals(s1 @ s2)

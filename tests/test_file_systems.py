@@ -11,7 +11,9 @@ import tensorflow as tf
 
 from pipeline import schema, shard_layout
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths, data, publish, restore, retrain, train_lib
+from trainer import checkpoint_paths, data, train_lib
+from trainer.generation import restore
+from trainer.retraining import publish, retrain
 from tests.model_dirs import make_config
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -93,10 +95,10 @@ CALLS = {"open", "os.listdir", "os.rename", "os.scandir", "glob.glob", "glob.igl
 ALLOWED = {
     ("pipeline/decode.py", "*"): "ffmpeg reads a local scratch copy of a remote video",
     ("pipeline/run_lock.py", "holder"): "flock'ed lock files are local by definition",
-    ("trainer/child_processes.py", "start_time"): "/proc/<pid>/stat, the kernel's",
+    ("trainer/retraining/child_processes.py", "start_time"): "/proc/<pid>/stat, the kernel's",
     ("pipeline/files.py", "atomic_write"): "local paths only: those with a scheme go through "
                                            "tf.io.gfile (without TensorFlow's import for local ones)",
-    ("trainer/child_processes.py", "stop_orphans"): "the child record beside the local lock",
+    ("trainer/retraining/child_processes.py", "stop_orphans"): "the child record beside the local lock",
     ("trainer/benchmark.py", "*"): "/proc/cpuinfo",
 }
 # Local by nature: ffmpeg and imageio read and write local files, and a download cache is a local
@@ -105,14 +107,14 @@ LOCAL_BY_NATURE = {
     ("pipeline/datasets/shapes.py", "*"): "ffmpeg encodes the Shape Motion videos into a local folder",
     ("pipeline/media.py", "*"): "ffmpeg encodes into a local temporary folder (remote writes go "
                                 "through pipeline.files, tf.io.gfile)",
-    ("trainer/pretrained.py", "*"): "the local model cache that TF Hub and Keras download into",
+    ("trainer/evaluation/pretrained.py", "*"): "the local model cache that TF Hub and Keras download into",
     ("pipeline/tf_startup.py", "*"): "this machine's device files and its own stderr",
 }
 
 
 # The modules that list and read shard sets: not even a local existence test on their paths.
 LAYOUT_MODULES = ("pipeline/shard_layout.py", "pipeline/schema.py", "pipeline/incremental.py",
-                  "trainer/shard_sets.py", "trainer/retrain.py", "trainer/data.py")
+                  "trainer/shard_sets.py", "trainer/retraining/retrain.py", "trainer/data.py")
 LAYOUT_CALLS = CALLS | {"os.path.exists", "os.path.isdir", "os.path.isfile", "os.path.getsize",
                         "os.walk", "os.stat", "os.remove", "os.makedirs", "shutil.rmtree"}
 

@@ -17,9 +17,11 @@ import pytest
 import tensorflow as tf
 
 from pipeline import schema, shard_layout
-from tests.test_incremental import CLIPS_PER_VIDEO, JOB, _videos, clips_per_video
+from tests.pipeline.test_incremental import CLIPS_PER_VIDEO, JOB, _videos, clips_per_video
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths, data, restore, retrain, shard_sets
+from trainer import checkpoint_paths, data, shard_sets
+from trainer.generation import restore
+from trainer.retraining import retrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (4, 32, 32, 3)

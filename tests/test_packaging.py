@@ -16,7 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = ("pipeline/__init__.py", "pipeline/main.py", "pipeline/decode.py", "pipeline/schema.py",
            "pipeline/shard_layout.py", "pipeline/transforms.py", "pipeline/shard_writer.py",
            "pipeline/clips.py", "pipeline/bair.py",
-           "trainer/__init__.py")
+           "trainer/__init__.py", "trainer/configs/__init__.py", "trainer/evaluation/__init__.py",
+           "trainer/generation/__init__.py", "trainer/retraining/__init__.py")
 # Build from a copy, so the shared work tree gets no build/ or *.egg-info folders.
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__",
                                  ".pytest_cache", "shards", "runs", "tests")

@@ -6,7 +6,7 @@
 `<model_dir>/best/best.json` holds the metric, its value and the step, written after the checkpoint
 (temporary name, then rename), so a resumed run compares against the best so far and a reader never
 finds a record that names a checkpoint not yet written. `best_checkpoint(model_dir)` is what
-`--checkpoint=best` resolves to in trainer.sample and trainer.export.
+`--checkpoint=best` resolves to in trainer.generation.sample and trainer.generation.export.
 """
 
 import json

@@ -1,6 +1,6 @@
 """Where a model directory keeps its checkpoints and how their names carry the step.
 
-Importing it costs no TensorFlow import (trainer/retrain.py reads a run's progress with it);
+Importing it costs no TensorFlow import (trainer/retraining/retrain.py reads a run's progress with it);
 `latest_step` imports TensorFlow for tf.io.gfile when called, so the model dir may be on gs://.
 """
 

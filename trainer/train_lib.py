@@ -9,7 +9,7 @@ directory refuses, naming the holder. Every step's losses are checked inside the
 `NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
-Checkpoint contents (what trainer.sample and trainer.export restore from):
+Checkpoint contents (what trainer.generation.sample and trainer.generation.export restore from):
     generator, ema_generator (with --ema_decay or --ema_half_life_videos), image_discriminator, video_discriminator,
     g_optimizer, di_optimizer, dv_optimizer, step.
 The random state is a function of (seed, step), so `step` is all of it.
@@ -316,7 +316,7 @@ class Evaluation:
     clips, written to TensorBoard as eval/*, and the best checkpoint kept by --best_metric."""
 
     def __init__(self, config, state: TrainState, writer: summaries.Writer):
-        from trainer import evaluate  # metrics and feature networks: only runs that evaluate
+        from trainer.evaluation import evaluate  # metrics and feature networks: only runs that evaluate
 
         self.config, self.state, self.writer = config, state, writer
         self.evaluator = evaluate.TrainingEvaluator(
@@ -333,7 +333,7 @@ class Evaluation:
         if self.best is None:
             metric = self.config.best_metric or self.evaluator.frechet_metric
             if not metric:
-                logging.warning("no Fréchet distance applies to this data (see trainer.evaluate); "
+                logging.warning("no Fréchet distance applies to this data (see trainer.evaluation.evaluate); "
                                 "pass --best_metric to keep a best checkpoint")
                 self.best = False
             else:

@@ -1,10 +1,10 @@
-"""Probes behind the demo recipe: each variant trained from the same shards, scored by trainer.report.
+"""Probes behind the demo recipe: each variant trained from the same shards, scored by trainer.evaluation.report.
 
     python -m trainer.configs.demo_probes --tfrecords=demo/shards --out=probes --steps=1500 \
         --probes=baseline,pool2,pool2_r1lazy
 
 trains every named probe into <out>/<name> (BASE, the demo recipe before these probes, with
-the probe's flags on top, for --steps steps; the probe "recipe" is today's demo recipe), runs `trainer.report` on it (128 generated videos against 128 real clips, one
+the probe's flags on top, for --steps steps; the probe "recipe" is today's demo recipe), runs `trainer.evaluation.report` on it (128 generated videos against 128 real clips, one
 Shape Motion feature net shared by all probes) and writes a row per probe of this run to
 <out>/probes.md (and probes.jsonl): setting, steps, training minutes and the report's metrics.
 Probes run one after another, so on a shared machine their minutes compare only roughly; the
@@ -99,7 +99,7 @@ def run_probe(name: str, tfrecords: str, out: str, steps: int) -> dict:
     subprocess.run(command, check=True)
     minutes = (time.perf_counter() - start) / 60
     report_dir = os.path.join(model_dir, "report")
-    subprocess.run([sys.executable, "-m", "trainer.report", f"--model_dir={model_dir}",
+    subprocess.run([sys.executable, "-m", "trainer.evaluation.report", f"--model_dir={model_dir}",
                     f"--tfrecords={tfrecords}", f"--out_dir={report_dir}", "--num_videos=128",
                     f"--feature_model_dir={os.path.join(out, 'feature_net')}"], check=True)
     with tf.io.gfile.GFile(os.path.join(report_dir, "metrics.json")) as f:

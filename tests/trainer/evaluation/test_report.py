@@ -1,0 +1,83 @@
+"""trainer.evaluation.report: the demo's pictures and the untrained / trained / real metrics table."""
+
+import json
+import os
+
+import numpy as np
+
+from pipeline import media, schema
+from tests.model_dirs import SHAPE, trained_model_dir, truncated_latest_model_dir
+from tests.trainer_shards import write_shards
+from trainer import grids
+from trainer.evaluation import report
+
+
+def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
+    model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
+    # Labelled as Shape Motion data: one square on a dark background, what the shape scores assume.
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1,
+                          data_generator=schema.SHAPE_MOTION)
+    options = report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                   out_dir=str(tmp_path / "out"), num_videos=6, grid_videos=4)
+    result = report.build_report(options)
+
+    for name in ("generated.gif", "real.gif", "contact_sheet.png", "metrics.json"):
+        assert os.path.getsize(tmp_path / "out" / name) > 0, name
+    generated = media.read_video(str(tmp_path / "out" / "generated.gif"))
+    assert generated.shape[0] == SHAPE[0]  # one GIF frame per clip frame
+    real = media.read_video(str(tmp_path / "out" / "real.gif"))
+    assert real.shape == generated.shape  # real and generated grids line up
+    for grid in ("motion.gif", "content.gif"):  # MoCoGAN's factor grids, 4 x 4 videos
+        frames = media.read_video(str(tmp_path / "out" / grid))
+        assert frames.shape == (SHAPE[0], 4 * SHAPE[1] + 6, 4 * SHAPE[2] + 6, 3), grid
+    # The contact sheet's rows are labelled: its margin holds dark text pixels on white.
+    sheet = media.read_video(str(tmp_path / "out" / "contact_sheet.png"))[0]
+    margin = sheet[:, :grids.LABEL_MARGIN]
+    assert sheet.shape[1] > grids.LABEL_MARGIN and (margin < 128).any() and (margin > 200).any()
+
+    on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(on_disk["metrics"]) == set(report.COLUMNS)
+    assert on_disk["step"] == 2
+    # Real clips of moving squares show one blob per frame; an untrained generator shows none.
+    assert on_disk["metrics"]["real"]["single_blob_fraction"] > 0.9
+    assert on_disk["metrics"]["untrained"]["single_blob_fraction"] < 0.5
+    assert np.isfinite(on_disk["metrics"]["trained"]["fd_shapes"])
+    assert "fvd" not in on_disk["metrics"]["trained"] and "trainer.evaluation.pretrained" in on_disk["left_out"]["fvd"]
+    assert "Shape Motion feature net" in on_disk["feature_networks"]["fd_shapes"]["network"]
+    assert result["metrics"] == on_disk["metrics"]
+
+    table = report.format_report(result)
+    assert "untrained" in table and "contact_sheet" in table
+    for row in ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed"):
+        assert f"\n{row} " in table, row
+
+
+def test_report_on_footage_leaves_the_shape_scores_out_and_says_so(tmp_path):
+    model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
+    result = report.build_report(report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                                      out_dir=str(tmp_path / "out"), num_videos=6))
+    assert all(metrics == {} for metrics in result["metrics"].values())
+    assert {"acd", "fd_shapes", "fvd", "fid"} <= set(result["left_out"])
+    table = report.format_report(result)
+    assert "\nacd " not in table and "not Shape Motion data" in table
+
+
+def test_untrained_generator_is_seeded_and_differs_from_trained(tmp_path):
+    model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
+    from trainer.generation import restore
+    trained, config = restore.load_generator(model_dir)
+    first = report.untrained_generator(config, seed=3).get_weights()
+    again = report.untrained_generator(config, seed=3).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, trained.get_weights()))
+
+
+def test_a_truncated_latest_checkpoint_is_reported_as_the_one_loaded(tmp_path):
+    model_dir = truncated_latest_model_dir(tmp_path)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
+    result = report.build_report(report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                                      out_dir=str(tmp_path / "out"), num_videos=6))
+    assert result["step"] == 1 and result["checkpoint"].endswith("ckpt-1")  # not the latest, 2
+    on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (on_disk["step"], on_disk["checkpoint"]) == (1, result["checkpoint"])

@@ -1,0 +1,189 @@
+"""What a person looks at after training: videos to watch and numbers that say how far training got.
+
+    python -m trainer.evaluation.report --model_dir=demo/run --tfrecords=demo/shards --out_dir=demo/out
+
+writes into --out_dir:
+
+    generated.gif       a grid of generated videos (the EMA generator when the run kept one)
+    real.gif            a grid of real clips from the shard set, the same size
+    contact_sheet.png   frames side by side: generated videos on top, real clips below, each
+                        row labelled
+    motion.gif          rows share a content code, columns a motion (MoCoGAN's split)
+    content.gif         rows share a motion, columns a content code
+    metrics.json        every trainer.evaluation.evaluate metric that applies to the data, for the untrained
+                        generator (same architecture, fresh weights), the trained one and real
+                        clips, with the feature network behind each Fréchet distance
+
+and prints where they are and a table of the three columns. On the demo's Shape Motion data that
+is fd_shapes and every shape score (and fvd and fid when I3D and Inception-v3 can be had; see
+trainer/evaluation/pretrained.py); on other data, the shape scores are left out and the table says why.
+`make demo` ends with it.
+"""
+
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+
+from pipeline import media
+from trainer import grids, pixels
+from trainer.evaluation import evaluate, metric_plan
+from trainer.generation import restore, sample
+from trainer.checkpoint_paths import checkpoint_step
+
+COLUMNS = ("untrained", "trained", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportOptions:
+    model_dir: str
+    tfrecords: str
+    out_dir: str
+    num_videos: int = 128  # per set, for the metrics
+    metrics: str = "all"  # trainer.evaluation.evaluate's --metrics: names, "shape_motion" or "all"
+    grid_videos: int = 16  # shown in each GIF
+    split: str = "train"
+    feature_model_dir: str = ""  # default: <model_dir>/feature_net
+    i3d_model: str = ""
+    inception_weights: str = ""
+    feature_train_steps: int = 300  # of the Shape Motion feature net, when it is not cached yet
+    seed: int = 0
+    fps: float = 8.0
+
+
+def untrained_generator(config, seed: int):
+    """The trained run's architecture with freshly initialised weights: the 'before' column."""
+    keras.utils.set_random_seed(seed)
+    return dataclasses.replace(config, mixed_precision="none").build_generator()
+
+
+def score(options: ReportOptions, generator, config, scorer: evaluate.Scorer) -> tuple[dict, np.ndarray]:
+    """(the scores of the generator's videos against the scorer's real clips, those videos)."""
+    generated = evaluate.generate_videos(generator, config, len(scorer.real), seed=options.seed)
+    return scorer(generated), generated
+
+
+def real_scorer(options: ReportOptions) -> tuple[evaluate.Scorer, dict]:
+    """Real clips and the networks of every metric that applies to them; and what
+    trainer.evaluation.evaluate.describe says of that choice."""
+    real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
+                                                     options.num_videos, options.seed)
+    shape_motion = evaluate.is_shape_motion(options.tfrecords, options.split)
+    networks = evaluate.NetworkOptions(
+        i3d_model=options.i3d_model, inception_weights=options.inception_weights,
+        feature_model_dir=options.feature_model_dir or os.path.join(options.model_dir, "feature_net"),
+        feature_train_steps=options.feature_train_steps)
+    extractors, info, plan = evaluate.load_networks(
+        metric_plan.plan(metric_plan.parse(options.metrics), shape_motion), networks, pool)
+    return evaluate.Scorer(real, reference, extractors, shape_motion), evaluate.describe(plan, info, shape_motion)
+
+
+def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count: int, fps: float) -> dict:
+    """The two GIF grids and the contact sheet; returns their paths by name."""
+    count = min(count, len(generated), len(real))
+    cols = math.ceil(math.sqrt(count))
+    sheet_rows = min(4, count)
+    sheet = grids.contact_sheet(np.concatenate([generated[:sheet_rows], real[:sheet_rows]]),
+                                2 * sheet_rows, frames_per_video=min(8, generated.shape[1]))
+    sheet = grids.label_rows(sheet, ["generated"] * sheet_rows + ["real"] * sheet_rows,
+                             row_height=generated.shape[2])
+    return {
+        "generated": media.write_video(os.path.join(out_dir, "generated.gif"),
+                                       grids.video_grid(generated[:count], cols), fps),
+        "real": media.write_video(os.path.join(out_dir, "real.gif"),
+                                  grids.video_grid(real[:count], cols), fps),
+        "contact_sheet": media.write_png(os.path.join(out_dir, "contact_sheet.png"), sheet),
+    }
+
+
+def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 4) -> dict:
+    """MoCoGAN's split shown: motion.gif (rows share content, columns motion) and content.gif
+    (rows share motion, columns content), size x size videos each."""
+    paths = {}
+    for vary in ("motion", "content"):
+        latents = sample.factor_latents(generator, config, size, size, vary, seed=0)
+        videos = pixels.to_uint8(generator(latents, training=False))
+        paths[f"{vary}_grid"] = media.write_video(os.path.join(out_dir, f"{vary}.gif"),
+                                                  grids.video_grid(videos, size), fps)
+    return paths
+
+
+def build_report(options: ReportOptions) -> dict:
+    """Generates, scores and writes everything; returns the metrics.json content."""
+    os.makedirs(options.out_dir, exist_ok=True)
+    loaded = restore.load(options.model_dir)  # one look-up: the step named is the one scored
+    trained, config = loaded.generator, loaded.config
+    scorer, described = real_scorer(options)
+    after, generated = score(options, trained, config, scorer)
+    before, _ = score(options, untrained_generator(config, options.seed), config, scorer)
+    pictures = write_pictures(options.out_dir, generated, scorer.real, options.grid_videos, options.fps)
+    pictures.update(write_factor_grids(options.out_dir, trained, config, options.fps))
+    report = {
+        "metrics": {"untrained": before, "trained": after, "real": scorer.real_scores()},
+        "step": checkpoint_step(loaded.checkpoint),
+        "checkpoint": loaded.checkpoint,
+        "num_generated": len(generated), "num_real": len(scorer.real),
+        "num_reference": len(scorer.reference), **described, "files": pictures,
+    }
+    evaluate.write_json_atomically(os.path.join(options.out_dir, "metrics.json"), report)
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The three columns side by side, then where the files are."""
+    metrics = report["metrics"]
+    lines = [f"after {report['step']} steps ({report['num_generated']} generated vs "
+             f"{report['num_real']} real clips; 'real' is real clips vs other real videos)",
+             f"{'metric':<22} {'better':>6} " + " ".join(f"{c:>10}" for c in COLUMNS)]
+    for key, _, better in evaluate.table_rows(metrics["trained"]):
+        values = " ".join(f"{evaluate.cell(metrics[c].get(key)):>10}" for c in COLUMNS)
+        lines.append(f"{key:<22} {better:>6} {values}")
+    lines += evaluate.describe_lines(report)
+    lines += [f"{name:>14}: {path}" for name, path in report["files"].items()]
+    return "\n".join(lines)
+
+
+def define_flags():
+    """Called only when run as a program, so importing this module defines no flags."""
+    from absl import flags
+
+    flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
+    flags.DEFINE_string("tfrecords", None, "Shard set (or dataset root) of the real clips.")
+    flags.DEFINE_string("out_dir", None, "Folder for the GIFs, the contact sheet and metrics.json.")
+    flags.DEFINE_integer("num_videos", 128, "Videos per set for the metrics.")
+    flags.DEFINE_string("metrics", "all", "Metrics to compute: names (fvd, fid, fd_shapes, acd, "
+                        "...), shape_motion (fd_shapes and the shape scores: nothing to "
+                        "download) or all (every metric that applies).")
+    flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
+    flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
+    flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
+                        "or downloaded, see trainer/evaluation/pretrained.py).")
+    flags.DEFINE_string("inception_weights", None, "Local Inception-v3 for FID (.keras or .h5; "
+                        "default: cached or downloaded).")
+    flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (once).")
+    flags.DEFINE_integer("seed", 0, "Seed of the latents and of the choice of real clips.")
+    flags.mark_flags_as_required(["model_dir", "tfrecords", "out_dir"])
+
+
+def main(argv):
+    del argv
+    from absl import flags
+
+    f = flags.FLAGS
+    options = ReportOptions(model_dir=f.model_dir, tfrecords=f.tfrecords, out_dir=f.out_dir,
+                            num_videos=f.num_videos, metrics=f.metrics, grid_videos=f.grid_videos,
+                            feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
+                            inception_weights=f.inception_weights or "",
+                            feature_train_steps=f.feature_train_steps, seed=f.seed)
+    print(format_report(build_report(options)))
+    print(f"{'metrics':>14}: {os.path.join(options.out_dir, 'metrics.json')}")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)
