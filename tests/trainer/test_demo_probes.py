@@ -1,0 +1,33 @@
+"""Every probe behind the demo's recipe names real trainer options, and its command line says
+exactly the values the probe table claims."""
+
+from absl import flags
+
+from trainer import config as config_lib, flag_fields, models
+from trainer.configs import demo_probes, recipe
+
+
+def _trainer_flags() -> flags.FlagValues:
+    values = flags.FlagValues()
+    flag_fields.define_flags(config_lib.Config, values)
+    flag_fields.define_flags(models.ModelConfig, values)
+    flags.DEFINE_enum("preset", "mocogan", list(models.PRESETS), "", flag_values=values)
+    return values
+
+
+def test_every_probe_parses_to_its_own_values():
+    for name, probe in demo_probes.PROBES.items():
+        values = {**demo_probes.BASE, **probe}
+        parsed = _trainer_flags()
+        parsed(["trainer.main", *demo_probes.flag_args(values)])  # an unknown flag raises here
+        for option, value in values.items():
+            got = parsed[option].value
+            got = tuple(int(v) for v in got) if isinstance(value, tuple) else got
+            assert got == value, (name, option, got, value)
+
+
+def test_the_recipe_probe_is_the_demo_recipe():
+    assert demo_probes.PROBES["recipe"] == {k: v for k, v in recipe("demo").items()
+                                            if k != "more_steps"}
+    assert demo_probes.flag_args({"disc_batch_norm": False, "gen_channels": (8, 4)}) == [
+        "--nodisc_batch_norm", "--gen_channels=8,4"]
