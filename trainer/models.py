@@ -37,7 +37,9 @@ class ModelConfig:
     gen_channels: tuple[int, ...] = option(
         (512, 256, 128, 64), "Frame generator widths at 4, 8, 16 and 32 pixels, e.g. "
         "128,64,32,16 (default: the preset's).", flag_default=None)
-    image_disc_channels: tuple = (64, 128, 256)
+    image_disc_channels: tuple[int, ...] = option(
+        (64, 128, 256), "Image discriminator widths, one per stride-2 convolution, e.g. "
+        "32,64,128 (default: the preset's).", flag_default=None)
     video_disc_channels: tuple = (64, 128, 256, 512)
     num_classes: int = 0  # 0: unconditional; else the category is fed to the GRU and D_V
     spectral_norm: bool = option(False, "Spectral norm in the discriminators.")

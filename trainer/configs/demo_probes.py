@@ -75,6 +75,8 @@ PROBES = {
     # batch may flatten it (StyleGAN2-ADA's heuristic, 2e-4 * 64**2 / 64, gives 0.013).
     "recipe_di_r1_1": {**RECIPE, "r1_gamma_image": 1.0},
     "recipe_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
+    # Or D_I is too narrow to tell a clean frame from a flawed one: twice its widths.
+    "recipe_wide_di": {**RECIPE, "image_disc_channels": (32, 64, 128)},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
