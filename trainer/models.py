@@ -2,9 +2,8 @@
 
 - `Generator`: a content code per video, a GRU that turns fresh noise per step into motion codes,
   and a frame generator that renders all B*T frames as one batch (time folded into batch).
-- `ImageDiscriminator`: patch logits for single frames.
-- `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
-  16-frame 64x64 clip, as in the paper) and a class head when conditional.
+- `ImageDiscriminator` and `VideoDiscriminator` (trainer/discriminators.py): patch logits for
+  single frames; 3-D convolutions over whole clips with a class head when conditional.
 
 `build_models(config, num_frames, image_size)` returns all three with their weights created, so a
 `tf.train.Checkpoint` can restore into them at once. Final outputs are float32 under any
@@ -18,10 +17,10 @@ import math
 import keras
 import tensorflow as tf
 
+from trainer import layers
+from trainer.discriminators import ImageDiscriminator, VideoDiscriminator
 from trainer.flag_fields import option
 
-_KERNEL = 4
-_LEAKY_SLOPE = 0.2
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 
@@ -128,82 +127,10 @@ def _upsamplings(image_size: int, max_stages: int) -> int:
     return stages
 
 
-def _check_disc_size(image_size: int, channels: tuple, name: str):
-    # Every discriminator layer halves the frame, and a patch of logits must remain.
-    if image_size % 2 ** (len(channels) + 1):
-        raise ValueError(
-            f"image_size={image_size} is too small or odd for the {name} with {len(channels)} "
-            f"layers: it must be a multiple of {2 ** (len(channels) + 1)}"
-        )
-
-
-def _set_numbered(owner, prefix, index, layer):
-    """Layers go in numbered attributes, not lists: tf.train.Checkpoint does not follow the
-    lists Keras 3 tracks, so layers kept only in a list would be missing from checkpoints."""
-    setattr(owner, f"{prefix}{index}", layer)
-
-
-class SpectralNorm(keras.layers.Layer):
-    """A convolution whose kernel is divided by its largest singular value (Miyato et al. 2018).
-
-    Written here rather than using `keras.layers.SpectralNormalization`, which overwrites the
-    wrapped kernel variable in the forward pass: no gradient flows through sigma, and the write
-    to a trainable mirrored variable inside `strategy.run` is not allowed. Here the kernel stays
-    the trained variable; only the power-iteration vector `u` is updated (in training).
-    """
-
-    def __init__(self, conv, power_iterations=1, **kwargs):
-        super().__init__(name=f"{conv.name}_sn", dtype=conv.dtype_policy, **kwargs)
-        self.conv = conv
-        self.power_iterations = power_iterations
-
-    def build(self, input_shape):
-        self.conv.build(input_shape)
-        self.u = self.add_weight(
-            shape=(1, self.conv.filters),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
-            trainable=False,
-            aggregation="mean",  # every replica computes the same vector
-            name="u",
-            dtype="float32",
-        )
-
-    def _sigma(self, kernel):
-        matrix = tf.reshape(tf.cast(kernel, tf.float32), [-1, self.conv.filters])
-        u = tf.convert_to_tensor(self.u)
-        for _ in range(self.power_iterations):
-            v = tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True))
-            u = tf.math.l2_normalize(tf.matmul(v, matrix))
-        u, v = tf.stop_gradient(u), tf.stop_gradient(v)
-        sigma = tf.reshape(tf.matmul(tf.matmul(v, matrix), u, transpose_b=True), [])
-        return sigma, u
-
-    def call(self, inputs, training=False):
-        kernel = self.conv.kernel
-        sigma, u = self._sigma(kernel)
-        if training:
-            self.u.assign(u)
-        kernel = tf.cast(tf.cast(kernel, tf.float32) / sigma, self.compute_dtype)
-        outputs = keras.ops.conv(
-            tf.cast(inputs, self.compute_dtype), kernel, strides=self.conv.strides,
-            padding=self.conv.padding,
-        )
-        if self.conv.use_bias:
-            outputs = outputs + tf.cast(self.conv.bias, self.compute_dtype)
-        return outputs
-
-
-def _disc_conv(rank, filters, kernel, strides, padding, spectral_norm, name, use_bias, dtype=None):
-    conv_class = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
-    conv = conv_class(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
-                      name=name, dtype=dtype)
-    return SpectralNorm(conv) if spectral_norm else conv
-
-
 def _upsampling_conv(kind: str, width: int, use_bias: bool, name: str, dtype=None):
     """A 2x upsampling convolution: transposed (the paper's) or nearest resize + 3x3 conv."""
     if kind == "transpose":
-        return keras.layers.Conv2DTranspose(width, _KERNEL, strides=2, padding="same",
+        return keras.layers.Conv2DTranspose(width, layers.KERNEL, strides=2, padding="same",
                                             use_bias=use_bias, name=name, dtype=dtype)
     return keras.Sequential([
         keras.layers.UpSampling2D(2, interpolation="nearest", dtype=dtype),
@@ -225,11 +152,11 @@ class FrameGenerator(keras.layers.Layer):
         self.bn0 = keras.layers.BatchNormalization(name="bn0")
         for i, width in enumerate(widths[1:] + (3,), start=1):
             last = i == stages
-            _set_numbered(self, "upconv", i, _upsampling_conv(
+            layers.set_numbered(self, "upconv", i, _upsampling_conv(
                 config.gen_upsample, width, use_bias=last, name=f"upconv{i}",
                 dtype="float32" if last else None))
             if not last:
-                _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}"))
+                layers.set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}"))
 
     def call(self, codes, training=False):
         x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
@@ -334,121 +261,6 @@ class Generator(keras.Model):
         frames = self.frame_generator(codes, training=training)
         size = self.image_size
         return tf.reshape(tf.cast(frames, tf.float32), [-1, num_frames, size, size, 3])
-
-
-class _Discriminator(keras.Model):
-    """Shared body: strided convs, leaky ReLU, batch norm after the first layer, a logits conv.
-
-    `layers_spec` gives (kernel, strides, padding) for each body layer and then the logits layer;
-    `pad` is an explicit zero padding applied before every body conv (None: none).
-    """
-
-    def __init__(self, config: ModelConfig, channels, rank, layers_spec, pad=None, **kwargs):
-        super().__init__(**kwargs)
-        self.num_layers, self.pad = len(channels), pad
-        for i, (width, (kernel, strides, padding)) in enumerate(zip(channels, layers_spec)):
-            use_norm = i > 0 and config.disc_batch_norm
-            conv = _disc_conv(rank, width, kernel, strides, padding, config.spectral_norm,
-                              f"conv{i}", not use_norm)
-            _set_numbered(self, "conv", i, conv)
-            _set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
-        kernel, strides, padding = layers_spec[-1]
-        self.logits_conv = _disc_conv(rank, 1, kernel, strides, padding, config.spectral_norm,
-                                      "logits", True, dtype="float32")
-
-    @property
-    def convs(self):
-        return [getattr(self, f"conv{i}") for i in range(self.num_layers)]
-
-    @property
-    def norms(self):
-        return [getattr(self, f"bn{i}") for i in range(self.num_layers)]
-
-    def features(self, x, training):
-        # Written around two faults of TF's grappler remapper with oneDNN: it fuses a Pad into the
-        # next Conv3D and a conv's BiasAdd into a following LeakyRelu, deleting nodes that the
-        # gradient graph still reads (the conv gradient's ShapeN, LeakyReluGrad); the pass then
-        # fails ("remapper failed ... missing node") and every other fusion of the graph is lost.
-        # A PadV2 (zero given as a tensor) and maximum(x, slope * x) compute the same values
-        # without matching those patterns.
-        for conv, norm in zip(self.convs, self.norms):
-            if self.pad is not None:
-                x = tf.pad(x, self.pad, constant_values=tf.constant(0, x.dtype))
-            x = conv(x, training=training)
-            if norm is not None:
-                x = norm(x, training=training)
-            x = tf.maximum(x, _LEAKY_SLOPE * x)  # leaky ReLU, slope < 1
-        return x
-
-    def logits(self, features, training):
-        return tf.cast(self.logits_conv(features, training=training), tf.float32)
-
-
-class ImageDiscriminator(_Discriminator):
-    """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
-    PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
-    or [N, 1, 1, 1] with image_disc_logits="global"."""
-
-    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
-        _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
-        layers = len(config.image_disc_channels)
-        spec = [(_KERNEL, 2, "same")] * layers
-        if config.image_disc_logits == "global":  # one window over the whole last feature map
-            spec.append((image_size // 2 ** layers, 1, "valid"))
-        else:
-            spec.append((_KERNEL, 2, "same"))
-        super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
-
-    def call(self, frames, training=False):
-        return self.logits(self.features(frames, training), training)
-
-
-def _video_disc_spec(num_frames: int, image_size: int, layers: int):
-    """The paper's D_V: kernel 4, stride (1, 2, 2), padding (0, 1, 1), then a 'valid' logits conv.
-
-    Time is not padded, so it shrinks by 3 per layer (16 -> 13 -> 10 -> 7 -> 4 -> 1 logit) and
-    costs less than half of a time-padded stack; shorter clips use kernels as long as the time
-    left. Space is padded explicitly before each conv (see _Discriminator.features).
-    """
-    spec, frames, size = [], num_frames, image_size
-    for _ in range(layers):
-        kernel_t = min(_KERNEL, frames)
-        spec.append(((kernel_t, _KERNEL, _KERNEL), (1, 2, 2), "valid"))
-        frames, size = frames - kernel_t + 1, size // 2
-    spec.append(((min(_KERNEL, frames), min(_KERNEL, size), min(_KERNEL, size)), (1, 1, 1), "valid"))
-    return spec
-
-
-class VideoDiscriminator(_Discriminator):
-    """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
-
-    With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
-    """
-
-    def __init__(self, config: ModelConfig, num_frames: int, image_size: int, **kwargs):
-        pool = int(config.video_disc_pool)
-        if image_size % pool:
-            raise ValueError(f"image_size={image_size} is not a multiple of video_disc_pool={pool}")
-        _check_disc_size(image_size // pool, config.video_disc_channels, "video discriminator")
-        channels = config.video_disc_channels
-        spec = _video_disc_spec(num_frames, image_size // pool, len(channels))
-        pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
-        super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
-        self.pool = pool
-        self.class_head = None
-        if config.conditional:
-            self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
-
-    def call(self, clips, training=False):
-        if self.pool > 1:
-            clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
-                                     [1, 1, self.pool, self.pool, 1], "VALID")
-        features = self.features(clips, training)
-        logits = self.logits(features, training)
-        if self.class_head is None:
-            return logits, None
-        pooled = tf.reduce_mean(features, axis=[1, 2, 3])
-        return logits, tf.cast(self.class_head(pooled), tf.float32)
 
 
 @dataclasses.dataclass(frozen=True)

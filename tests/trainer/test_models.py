@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import models
+from trainer import discriminators, layers, models
 
 SMALL = models.PRESETS["small"]
 FRAMES = 4
@@ -62,9 +62,9 @@ def test_mocogan_preset_matches_paper_sizes_and_runs():
 
 
 def test_video_discriminator_follows_the_paper_in_time():
-    spec = models._video_disc_spec(num_frames=16, image_size=64, layers=4)
+    spec = discriminators._video_disc_spec(num_frames=16, image_size=64, layers=4)
     assert [kernel for kernel, _, _ in spec] == [(4, 4, 4)] * 5  # 16 -> 13 -> 10 -> 7 -> 4 -> 1
-    short = models._video_disc_spec(num_frames=6, image_size=64, layers=4)
+    short = discriminators._video_disc_spec(num_frames=6, image_size=64, layers=4)
     assert [kernel[0] for kernel, _, _ in short] == [4, 3, 1, 1, 1]  # 6 -> 3 -> 1 -> 1 -> 1 -> 1
     nets = models.build_models(SMALL, 6, 64)
     logits, _ = nets.video_discriminator(tf.zeros([2, 6, 64, 64, 3]))
@@ -144,7 +144,7 @@ def test_spectral_norm_builds_normalises_and_trains():
     nets = models.build_models(config, FRAMES, 32)
     videos = nets.generator(nets.generator.sample_latents(2, seed=0))
     layer = nets.video_discriminator.convs[1]
-    assert isinstance(layer, models.SpectralNorm)
+    assert isinstance(layer, layers.SpectralNorm)
     u_before = layer.u.numpy().copy()
     nets.video_discriminator(videos, training=False)
     np.testing.assert_array_equal(layer.u.numpy(), u_before)  # inference leaves u alone

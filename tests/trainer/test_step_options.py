@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES
 from trainer import config as config_lib
+from trainer import discriminators
 from trainer import models as models_lib
 from trainer import step as step_lib
 from trainer import train_lib
@@ -150,7 +151,7 @@ def test_global_image_logit_and_pooled_video_discriminator_shapes():
     clip = np.random.default_rng(0).normal(size=(1, 16, 32, 32, 3)).astype(np.float32)
     upsampled = np.repeat(np.repeat(clip, 2, axis=2), 2, axis=3)
     video_disc = built.video_discriminator
-    unpooled = models_lib.VideoDiscriminator(dataclasses.replace(model, video_disc_pool=1), 16, 32)
+    unpooled = discriminators.VideoDiscriminator(dataclasses.replace(model, video_disc_pool=1), 16, 32)
     unpooled(tf.zeros([1, 16, 32, 32, 3]))
     unpooled.set_weights(video_disc.get_weights())
     np.testing.assert_allclose(video_disc(upsampled)[0].numpy(), unpooled(clip)[0].numpy(),

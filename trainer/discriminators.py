@@ -1,0 +1,145 @@
+"""MoCoGAN's two discriminators (Tulyakov et al., CVPR 2018).
+
+- `ImageDiscriminator`: patch logits for single frames (or one logit per frame).
+- `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
+  16-frame 64x64 clip, as in the paper), on clips pooled in space if asked, and a class head when
+  conditional.
+
+Both are built from a `trainer.models.ModelConfig` by `trainer.models.build_models`.
+"""
+
+import keras
+import tensorflow as tf
+
+from trainer.layers import KERNEL, LEAKY_SLOPE, SpectralNorm, set_numbered
+
+
+def _check_disc_size(image_size: int, channels: tuple, name: str):
+    # Every discriminator layer halves the frame, and a patch of logits must remain.
+    if image_size % 2 ** (len(channels) + 1):
+        raise ValueError(
+            f"image_size={image_size} is too small or odd for the {name} with {len(channels)} "
+            f"layers: it must be a multiple of {2 ** (len(channels) + 1)}"
+        )
+
+
+def _disc_conv(rank, filters, kernel, strides, padding, spectral_norm, name, use_bias, dtype=None):
+    conv_class = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
+    conv = conv_class(filters, kernel, strides=strides, padding=padding, use_bias=use_bias,
+                      name=name, dtype=dtype)
+    return SpectralNorm(conv) if spectral_norm else conv
+
+
+class _Discriminator(keras.Model):
+    """Shared body: strided convs, leaky ReLU, batch norm after the first layer, a logits conv.
+
+    `layers_spec` gives (kernel, strides, padding) for each body layer and then the logits layer;
+    `pad` is an explicit zero padding applied before every body conv (None: none).
+    """
+
+    def __init__(self, config, channels, rank, layers_spec, pad=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_layers, self.pad = len(channels), pad
+        for i, (width, (kernel, strides, padding)) in enumerate(zip(channels, layers_spec)):
+            use_norm = i > 0 and config.disc_batch_norm
+            conv = _disc_conv(rank, width, kernel, strides, padding, config.spectral_norm,
+                              f"conv{i}", not use_norm)
+            set_numbered(self, "conv", i, conv)
+            set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
+        kernel, strides, padding = layers_spec[-1]
+        self.logits_conv = _disc_conv(rank, 1, kernel, strides, padding, config.spectral_norm,
+                                      "logits", True, dtype="float32")
+
+    @property
+    def convs(self):
+        return [getattr(self, f"conv{i}") for i in range(self.num_layers)]
+
+    @property
+    def norms(self):
+        return [getattr(self, f"bn{i}") for i in range(self.num_layers)]
+
+    def features(self, x, training):
+        # Written around two faults of TF's grappler remapper with oneDNN: it fuses a Pad into the
+        # next Conv3D and a conv's BiasAdd into a following LeakyRelu, deleting nodes that the
+        # gradient graph still reads (the conv gradient's ShapeN, LeakyReluGrad); the pass then
+        # fails ("remapper failed ... missing node") and every other fusion of the graph is lost.
+        # A PadV2 (zero given as a tensor) and maximum(x, slope * x) compute the same values
+        # without matching those patterns.
+        for conv, norm in zip(self.convs, self.norms):
+            if self.pad is not None:
+                x = tf.pad(x, self.pad, constant_values=tf.constant(0, x.dtype))
+            x = conv(x, training=training)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = tf.maximum(x, LEAKY_SLOPE * x)  # leaky ReLU, slope < 1
+        return x
+
+    def logits(self, features, training):
+        return tf.cast(self.logits_conv(features, training=training), tf.float32)
+
+
+class ImageDiscriminator(_Discriminator):
+    """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
+    PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
+    or [N, 1, 1, 1] with image_disc_logits="global"."""
+
+    def __init__(self, config, image_size: int, **kwargs):
+        _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
+        layers = len(config.image_disc_channels)
+        spec = [(KERNEL, 2, "same")] * layers
+        if config.image_disc_logits == "global":  # one window over the whole last feature map
+            spec.append((image_size // 2 ** layers, 1, "valid"))
+        else:
+            spec.append((KERNEL, 2, "same"))
+        super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
+
+    def call(self, frames, training=False):
+        return self.logits(self.features(frames, training), training)
+
+
+def _video_disc_spec(num_frames: int, image_size: int, layers: int):
+    """The paper's D_V: kernel 4, stride (1, 2, 2), padding (0, 1, 1), then a 'valid' logits conv.
+
+    Time is not padded, so it shrinks by 3 per layer (16 -> 13 -> 10 -> 7 -> 4 -> 1 logit) and
+    costs less than half of a time-padded stack; shorter clips use kernels as long as the time
+    left. Space is padded explicitly before each conv (see _Discriminator.features).
+    """
+    spec, frames, size = [], num_frames, image_size
+    for _ in range(layers):
+        kernel_t = min(KERNEL, frames)
+        spec.append(((kernel_t, KERNEL, KERNEL), (1, 2, 2), "valid"))
+        frames, size = frames - kernel_t + 1, size // 2
+    spec.append(((min(KERNEL, frames), min(KERNEL, size), min(KERNEL, size)), (1, 1, 1), "valid"))
+    return spec
+
+
+class VideoDiscriminator(_Discriminator):
+    """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
+
+    With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
+    """
+
+    def __init__(self, config, num_frames: int, image_size: int, **kwargs):
+        pool = int(config.video_disc_pool)
+        if image_size % pool:
+            raise ValueError(f"image_size={image_size} is not a multiple of video_disc_pool={pool}")
+        _check_disc_size(image_size // pool, config.video_disc_channels, "video discriminator")
+        channels = config.video_disc_channels
+        spec = _video_disc_spec(num_frames, image_size // pool, len(channels))
+        pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
+        super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
+        self.pool = pool
+        self.class_head = None
+        if config.conditional:
+            self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
+
+    def call(self, clips, training=False):
+        if self.pool > 1:
+            clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
+                                     [1, 1, self.pool, self.pool, 1], "VALID")
+        features = self.features(clips, training)
+        logits = self.logits(features, training)
+        if self.class_head is None:
+            return logits, None
+        pooled = tf.reduce_mean(features, axis=[1, 2, 3])
+        return logits, tf.cast(self.class_head(pooled), tf.float32)

@@ -1,0 +1,64 @@
+"""Building blocks shared by the generator and the discriminators."""
+
+import keras
+import tensorflow as tf
+
+KERNEL = 4  # the paper's kernel size throughout
+LEAKY_SLOPE = 0.2
+
+
+def set_numbered(owner, prefix, index, layer):
+    """Layers go in numbered attributes, not lists: tf.train.Checkpoint does not follow the
+    lists Keras 3 tracks, so layers kept only in a list would be missing from checkpoints."""
+    setattr(owner, f"{prefix}{index}", layer)
+
+
+
+class SpectralNorm(keras.layers.Layer):
+    """A convolution whose kernel is divided by its largest singular value (Miyato et al. 2018).
+
+    Written here rather than using `keras.layers.SpectralNormalization`, which overwrites the
+    wrapped kernel variable in the forward pass: no gradient flows through sigma, and the write
+    to a trainable mirrored variable inside `strategy.run` is not allowed. Here the kernel stays
+    the trained variable; only the power-iteration vector `u` is updated (in training).
+    """
+
+    def __init__(self, conv, power_iterations=1, **kwargs):
+        super().__init__(name=f"{conv.name}_sn", dtype=conv.dtype_policy, **kwargs)
+        self.conv = conv
+        self.power_iterations = power_iterations
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.u = self.add_weight(
+            shape=(1, self.conv.filters),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            trainable=False,
+            aggregation="mean",  # every replica computes the same vector
+            name="u",
+            dtype="float32",
+        )
+
+    def _sigma(self, kernel):
+        matrix = tf.reshape(tf.cast(kernel, tf.float32), [-1, self.conv.filters])
+        u = tf.convert_to_tensor(self.u)
+        for _ in range(self.power_iterations):
+            v = tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True))
+            u = tf.math.l2_normalize(tf.matmul(v, matrix))
+        u, v = tf.stop_gradient(u), tf.stop_gradient(v)
+        sigma = tf.reshape(tf.matmul(tf.matmul(v, matrix), u, transpose_b=True), [])
+        return sigma, u
+
+    def call(self, inputs, training=False):
+        kernel = self.conv.kernel
+        sigma, u = self._sigma(kernel)
+        if training:
+            self.u.assign(u)
+        kernel = tf.cast(tf.cast(kernel, tf.float32) / sigma, self.compute_dtype)
+        outputs = keras.ops.conv(
+            tf.cast(inputs, self.compute_dtype), kernel, strides=self.conv.strides,
+            padding=self.conv.padding,
+        )
+        if self.conv.use_bias:
+            outputs = outputs + tf.cast(self.conv.bias, self.compute_dtype)
+        return outputs
