@@ -143,8 +143,8 @@ def parse_clip(serialized: tf.Tensor, shape: Sequence[int], encoding: str) -> di
     """Parses one serialized record in graph mode (inside tf.data).
 
     `shape` and `encoding` come from the manifest, so the output has a static shape. Returns
-    {"frames": uint8 [T,H,W,C], "label": int64 [], "shape": int64 [4]} where "shape" is what the
-    record itself says, for validation against the manifest.
+    {"frames": uint8 [T,H,W,C], "label": int64 [], "video_id": string [], "shape": int64 [4]}
+    where "shape" is what the record itself says, for validation against the manifest.
     """
     parsed = tf.io.parse_single_example(serialized, feature_spec())
     frames = parsed[FRAMES]
@@ -158,7 +158,8 @@ def parse_clip(serialized: tf.Tensor, shape: Sequence[int], encoding: str) -> di
         video = tf.ensure_shape(video, shape)
     else:
         raise ShardFormatError(f"unknown encoding {encoding!r} in the manifest; choose one of {ENCODINGS}")
-    return {"frames": video, "label": parsed[LABEL], "shape": parsed[SHAPE]}
+    return {"frames": video, "label": parsed[LABEL], "video_id": parsed[VIDEO_ID],
+            "shape": parsed[SHAPE]}
 
 
 # ----------------------------------------------------------------------------------------------

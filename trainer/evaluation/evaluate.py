@@ -156,10 +156,8 @@ def eval_generator(generator, config, real_videos, feature_extractor=None, seed:
 
 
 def _parse_with_id(serialized, shape, encoding):
-    clip = schema.parse_clip(serialized, shape, encoding)
-    video_id = tf.io.parse_single_example(
-        serialized, {schema.VIDEO_ID: schema.feature_spec()[schema.VIDEO_ID]})[schema.VIDEO_ID]
-    return clip["frames"], video_id
+    clip = schema.parse_clip(serialized, shape, encoding)  # one parse gives both
+    return clip["frames"], clip["video_id"]
 
 
 def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
