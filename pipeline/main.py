@@ -270,7 +270,8 @@ def _run_holding_output(options, config: JobConfig, started: float) -> int:
               "running the same command again starts this set over", file=sys.stderr)
         return EXIT_INTERRUPTED
     counts = manifest_writer.split_counts(reports, splits)
-    files = {split: manifest_writer.shard_files_written(config.output, split, config.compression)
+    files = {split: manifest_writer.shard_files_written(reports, config.output, split,
+                                                        config.compression)
              for split in splits}
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,

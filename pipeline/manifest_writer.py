@@ -4,8 +4,9 @@ Before the pipeline runs, `piece_bytes` sizes the shard writer's pieces from the
 count and `clear_previous` removes an older shard set's manifest and shards from the output
 folder. While it runs, `WriteReports` writes one JSON line per video (clips written, or why it
 failed) to a temporary work folder inside the output, beside the shard writer's pieces.
-Afterwards `read_reports` brings them back to the driver, `shard_files_written` checks the shards,
-`build_manifest` describes them, and `pipeline.schema.write_manifest` writes it last.
+Afterwards `read_reports` brings them back to the driver, `shard_files_written` checks the shards
+they name (the output is not listed again), `build_manifest` describes them, and
+`pipeline.schema.write_manifest` writes it last.
 """
 
 import collections
@@ -103,10 +104,12 @@ def pieces_dir(work_dir: str) -> str:
     return os.path.join(work_dir, "pieces")
 
 
-def shard_files_written(output: str, split: str, compression: str) -> tuple[str, ...]:
-    """The split's shard file names in `output`, checked to be a complete `-SSSSS-of-NNNNN` set."""
-    pattern = os.path.join(output, shard_layout.shard_glob(split, compression))
-    names = sorted(os.path.basename(m.path) for m in FileSystems.match([pattern])[0].metadata_list)
+def shard_files_written(reports: list[dict], output: str, split: str, compression: str) -> tuple[str, ...]:
+    """The split's shard file names, from the shard writer's own reports (no listing of `output`),
+    checked to be a complete `-SSSSS-of-NNNNN` set. A retried bundle may report a shard twice."""
+    reported = {os.path.basename(r["path"]) for r in reports if r["kind"] == "shard"}
+    names = sorted(name for name in reported if (parsed := shard_layout.parse_shard_file_name(name))
+                   and parsed.split == split and parsed.compression == compression)
     expected = [shard_layout.shard_file_name(split, i, len(names), compression)
                 for i in range(len(names))]
     if not names or names != expected:
