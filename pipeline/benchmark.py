@@ -36,6 +36,7 @@ A CPU profile of the job's own process on the dense workload (the command BUILD.
         --clip_stride=16 --no_folder_labels
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import argparse
 import concurrent.futures
 import dataclasses

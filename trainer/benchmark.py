@@ -21,6 +21,7 @@
 4. Peak resident memory of this process (ru_maxrss).
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import resource
 import tempfile
 import time

@@ -13,6 +13,7 @@ another, so on a shared machine their minutes compare only roughly; the metrics 
 the machine.
 """
 
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import json
 import os
 import subprocess
