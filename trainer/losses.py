@@ -81,17 +81,21 @@ def r1_penalty(gradients, gamma):
 def logits_and_r1(discriminator, real_inputs, gamma, training=True):
     """Runs `discriminator` on real inputs and returns (its output, R1 penalty [B]).
 
-    The gradient is of the sum of the realness logits (each example's logits depend only on that
-    example when batch norm is off or in inference mode; with training-mode batch norm the
-    penalty also sees the batch statistics, as is usual). Video discriminators return
-    (logits, class_logits); the first element is used. Call it inside the D step's own tape so
-    the penalty's gradient reaches D's weights.
+    The gradient is of each example's MEAN realness logit, the same reduction the losses apply
+    to patch logits, so gamma means the same for a PatchGAN as for a one-logit discriminator.
+    (The gradient of the sum of a 4x4 patch map is 16 times as large, and its penalty 256 times:
+    at gamma 10 that flattened the image discriminator to logits of about 0 within 1,000
+    steps.) With training-mode batch norm the penalty also sees the batch statistics, as is
+    usual. Video discriminators return (logits, class_logits); the first element is used. Call
+    it inside the D step's own tape so the penalty's gradient reaches D's weights.
     """
     real_inputs = tf.convert_to_tensor(real_inputs)
     with tf.GradientTape() as tape:
         tape.watch(real_inputs)
         outputs = discriminator(real_inputs, training=training)
         logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
-        total = tf.reduce_sum(tf.cast(logits, tf.float32))
+        # Examples are independent (up to batch norm): the gradient of the sum over examples of
+        # their means is each example's own gradient.
+        total = tf.reduce_sum(_per_example_mean(logits))
     gradients = tape.gradient(total, real_inputs)
     return outputs, r1_penalty(gradients, gamma)

@@ -98,3 +98,19 @@ def test_logits_and_r1_of_a_linear_discriminator():
     (logits, _), penalty = losses.logits_and_r1(discriminator, inputs, gamma=2.0)
     assert logits.shape == [3, 1]
     np.testing.assert_allclose(penalty.numpy(), [14.25] * 3, rtol=1e-6)
+
+
+def test_r1_of_patch_logits_is_taken_on_each_examples_mean_logit():
+    # Four patch logits, each w_p * x: the mean logit's input gradient is mean_p(w_p) per pixel
+    # here (every patch sees the whole input), so R1 = gamma/2 * ||x-gradient||^2 of the mean,
+    # not of the sum (which would be 16x larger).
+    weights = tf.constant([1.0, 2.0, 3.0, 6.0])
+
+    def discriminator(x, training=True):
+        return tf.reduce_sum(x, axis=1)[:, None] * weights[None, :]  # [B, 4] patch logits
+
+    inputs = tf.random.normal([2, 5])
+    logits, penalty = losses.logits_and_r1(discriminator, inputs, gamma=2.0)
+    assert logits.shape == [2, 4]
+    # Mean weight 3, so each of the 5 inputs has gradient 3: gamma/2 * 5 * 9 = 45.
+    np.testing.assert_allclose(penalty.numpy(), [45.0, 45.0], rtol=1e-6)
