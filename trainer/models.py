@@ -23,6 +23,7 @@ from trainer.flag_fields import option
 
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
+GEN_NORM = ("batch", "content")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,15 @@ class ModelConfig:
         "transpose", "Frame generator upsampling: the paper's transposed convolutions or nearest "
         "resize + 3x3 conv (no colour fringes); default: the preset's.", choices=GEN_UPSAMPLE,
         flag_default=None)
+    # "batch": the paper's batch norm with learned scale and shift; "content": batch norm whose
+    # scale and shift are functions of the video's content code (BigGAN's conditional batch
+    # norm, with the code as the condition). A colour is then a per-channel gain that content
+    # sets on the whole frame, where the paper's frame generator must build it from ReLU
+    # features whose edges move with motion, and draws channels that disagree at every edge.
+    gen_norm: str = option(
+        "batch", "Frame generator normalisation: the paper's batch norm, or batch norm whose "
+        "scale and shift the content code sets (default: the preset's).", choices=GEN_NORM,
+        flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -82,6 +92,8 @@ class ModelConfig:
         if self.gen_upsample not in GEN_UPSAMPLE:
             raise ValueError(f"ModelConfig.gen_upsample={self.gen_upsample!r}: choose one of "
                              f"{GEN_UPSAMPLE}")
+        if self.gen_norm not in GEN_NORM:
+            raise ValueError(f"ModelConfig.gen_norm={self.gen_norm!r}: choose one of {GEN_NORM}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -138,6 +150,30 @@ def _upsampling_conv(kind: str, width: int, use_bias: bool, name: str, dtype=Non
     ], name=name)
 
 
+class ContentNorm(keras.layers.Layer):
+    """Batch norm whose scale and shift come from the content code: x_hat * (1 + g(c)) + b(c).
+
+    g and b are linear and start at zero, so a new layer is plain batch norm (scale 1, shift 0).
+    """
+
+    def __init__(self, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.BatchNormalization(center=False, scale=False, name="norm")
+        self.gain = keras.layers.Dense(width, kernel_initializer="zeros", name="gain")
+        self.shift = keras.layers.Dense(width, kernel_initializer="zeros", name="shift")
+
+    def call(self, x, content, training=False):
+        x = self.norm(x, training=training)
+        gain = tf.cast(1.0 + self.gain(content), x.dtype)[:, None, None, :]
+        return x * gain + tf.cast(self.shift(content), x.dtype)[:, None, None, :]
+
+
+def _frame_norm(kind: str, width: int, name: str):
+    if kind == "content":
+        return ContentNorm(width, name=name)
+    return keras.layers.BatchNormalization(name=name)
+
+
 class FrameGenerator(keras.layers.Layer):
     """[N, content+motion] codes -> [N, H, W, 3] frames in [-1, 1], float32."""
 
@@ -149,21 +185,28 @@ class FrameGenerator(keras.layers.Layer):
         self.num_upconvs = stages
         # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
         self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
-        self.bn0 = keras.layers.BatchNormalization(name="bn0")
+        self.content_dim = config.content_dim
+        self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
         for i, width in enumerate(widths[1:] + (3,), start=1):
             last = i == stages
             layers.set_numbered(self, "upconv", i, _upsampling_conv(
                 config.gen_upsample, width, use_bias=last, name=f"upconv{i}",
                 dtype="float32" if last else None))
             if not last:
-                layers.set_numbered(self, "bn", i, keras.layers.BatchNormalization(name=f"bn{i}"))
+                layers.set_numbered(self, "bn", i, _frame_norm(config.gen_norm, width, f"bn{i}"))
+
+    def _normalise(self, norm, x, content, training):
+        if isinstance(norm, ContentNorm):
+            return norm(x, content, training=training)
+        return norm(x, training=training)
 
     def call(self, codes, training=False):
+        content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
         x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
-        x = tf.nn.relu(self.bn0(x, training=training))
+        x = tf.nn.relu(self._normalise(self.bn0, x, content, training))
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")
-            x = tf.nn.relu(norm(upconv(x), training=training))
+            x = tf.nn.relu(self._normalise(norm, upconv(x), content, training))
         return tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
 
 

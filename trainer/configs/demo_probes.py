@@ -78,6 +78,9 @@ PROBES = {
     "recipe_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
     # Or D_I is too narrow to tell a clean frame from a flawed one: twice its widths.
     "recipe_wide_di": {**RECIPE, "image_disc_channels": (32, 64, 128)},
+    # With R1 on each example's mean logit (D_I alive again), the blobs hold two or three
+    # colours at once: the content code sets each batch norm's scale and shift instead.
+    "recipe_content_norm": {**RECIPE, "gen_norm": "content"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
