@@ -49,7 +49,7 @@ bench: $(STAMP)
 # the recipe's step count. The report computes the Shape Motion metrics, which need no download;
 # DEMO_METRICS=all adds FVD (I3D) and FID (Inception-v3), fetched once and minutes on a CPU.
 DEMO_DIR ?= demo
-DEMO_VIDEOS ?= 300
+DEMO_VIDEOS ?= 1000
 DEMO_STEPS ?=
 DEMO_METRIC_VIDEOS ?= 128
 DEMO_METRICS ?= shape_motion

@@ -31,10 +31,14 @@ BASE = dict(preset="small", batch_size=8, image_batch_size=16, learning_rate=5e-
             ema_decay=0.99, checkpoint_every=500, summary_every=50, sample_every=500)
 # Today's demo recipe as flags (its step count is the probe run's --steps).
 RECIPE = {k: v for k, v in recipe("demo").items() if k != "more_steps"}
+# The second session's recipe, which the probes named recipe_* (but `recipe`) add to.
+SECOND_RECIPE = dict(BASE, image_batch_size=64, r1_every=16, video_disc_pool=2,
+                     gen_upsample="resize", summary_every=100)
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
     "recipe": RECIPE,
+    "second_recipe": SECOND_RECIPE,
     "pool2": dict(video_disc_pool=2),
     "pool2_r1lazy": dict(video_disc_pool=2, r1_every=16),
     "pool2_r1lazy_g01": dict(video_disc_pool=2, r1_every=16, r1_gamma=0.1),
@@ -65,22 +69,24 @@ PROBES = {
     "ib64_r1every4_aug": dict(video_disc_pool=2, r1_every=4, image_batch_size=64,
                               augment="translation"),
     "ib64_aug": dict(video_disc_pool=2, r1_every=16, image_batch_size=64, augment="translation"),
-    "recipe_resize": {**RECIPE, "gen_upsample": "resize"},
+    "recipe_resize": {**SECOND_RECIPE},
     # Levers on top of today's recipe.
-    "recipe_nobn": {**RECIPE, "disc_batch_norm": False},
-    "recipe_noise": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
-    "recipe_ttur": {**RECIPE, "learning_rate": 2.5e-4, "d_learning_rate": 5e-4},
-    "recipe_ema_hl": {**RECIPE, "ema_decay": 0.0, "ema_half_life_videos": 5000, "ema_rampup": 0.05},
-    "recipe_wide": {**RECIPE, "gen_channels": (128, 64, 32, 16)},
+    "recipe_nobn": {**SECOND_RECIPE, "disc_batch_norm": False},
+    "recipe_noise": {**SECOND_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
+    "recipe_ttur": {**SECOND_RECIPE, "learning_rate": 2.5e-4, "d_learning_rate": 5e-4},
+    "recipe_ema_hl": {**SECOND_RECIPE, "ema_decay": 0.0, "ema_half_life_videos": 5000, "ema_rampup": 0.05},
+    "recipe_wide": {**SECOND_RECIPE, "gen_channels": (128, 64, 32, 16)},
     # D_I's loss sits at ln 4 (chance) from step ~800 in the recipe: R1 at 10 on its 64-frame
     # batch may flatten it (StyleGAN2-ADA's heuristic, 2e-4 * 64**2 / 64, gives 0.013).
-    "recipe_di_r1_1": {**RECIPE, "r1_gamma_image": 1.0},
-    "recipe_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
+    "recipe_di_r1_1": {**SECOND_RECIPE, "r1_gamma_image": 1.0},
+    "recipe_di_r1_01": {**SECOND_RECIPE, "r1_gamma_image": 0.1},
     # Or D_I is too narrow to tell a clean frame from a flawed one: twice its widths.
-    "recipe_wide_di": {**RECIPE, "image_disc_channels": (32, 64, 128)},
+    "recipe_wide_di": {**SECOND_RECIPE, "image_disc_channels": (32, 64, 128)},
     # With R1 on each example's mean logit (D_I alive again), the blobs hold two or three
     # colours at once: the content code sets each batch norm's scale and shift instead.
-    "recipe_content_norm": {**RECIPE, "gen_norm": "content"},
+    "recipe_content_norm": {**SECOND_RECIPE, "gen_norm": "content"},
+    "recipe_wide_content_norm": {**SECOND_RECIPE, "gen_channels": (128, 64, 32, 16),
+                                 "gen_norm": "content"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
