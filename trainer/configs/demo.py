@@ -2,9 +2,10 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 14 minutes of training on this project's 2-core machine (4,000 steps) on the 1,000
-Shape Motion videos `make demo` writes; a rerun trains 4,000 more from the last checkpoint. Chosen from the probe table in BUILD.md ("The demo"), which
-`python -m trainer.configs.demo_probes` reruns. What each setting buys, measured there:
+About 13 minutes of training on this project's 2-core machine (3,800 steps) on the 1,000
+Shape Motion videos `make demo` writes; a rerun trains 3,800 more from the last checkpoint.
+Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
+reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
   does the same) and R1 runs lazily every 16 steps with weight 16 (StyleGAN2): together a step
   costs about a third of what it did, so the same minutes train three times the steps;
@@ -30,7 +31,7 @@ FLAGS = dict(
     gen_upsample="resize",
     gen_norm="content",
     ema_decay=0.99,
-    more_steps=4000,
+    more_steps=3800,
     checkpoint_every=500,
     summary_every=100,
     sample_every=500,
