@@ -87,6 +87,8 @@ PROBES = {
     "recipe_content_norm": {**SECOND_RECIPE, "gen_norm": "content"},
     "recipe_wide_content_norm": {**SECOND_RECIPE, "gen_channels": (128, 64, 32, 16),
                                  "gen_norm": "content"},
+    # On top of today's recipe: instance noise again, now that D_I learns.
+    "today_noise": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
