@@ -89,6 +89,11 @@ PROBES = {
                                  "gen_norm": "content"},
     # On top of today's recipe: instance noise again, now that D_I learns.
     "today_noise": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
+    # Half the annealing, so that the noise's draw (skipped once sigma is 0) costs half as long.
+    "today_noise_1000": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 1000},
+    # The blob's colour drifts over a clip, which only D_V can see: R1 at 10 may smooth D_V too
+    # much to see it (StyleGAN2-ADA's heuristic, 2e-4 * 64**2 / 8, gives 0.1). D_I keeps 10.
+    "today_dv_r1_1": {**RECIPE, "r1_gamma": 1.0, "r1_gamma_image": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
