@@ -168,10 +168,21 @@ class ContentNorm(keras.layers.Layer):
         return x * gain + tf.cast(self.shift(content), x.dtype)[:, None, None, :]
 
 
+class FrameBatchNorm(keras.layers.BatchNormalization):
+    """The paper's batch norm, called like ContentNorm: the content code is not used.
+
+    A subclass, not a wrapper, so its variables keep the paths of older checkpoints.
+    """
+
+    def call(self, x, content=None, training=False):
+        del content
+        return super().call(x, training=training)
+
+
 def _frame_norm(kind: str, width: int, name: str):
     if kind == "content":
         return ContentNorm(width, name=name)
-    return keras.layers.BatchNormalization(name=name)
+    return FrameBatchNorm(name=name)
 
 
 class FrameGenerator(keras.layers.Layer):
@@ -195,18 +206,13 @@ class FrameGenerator(keras.layers.Layer):
             if not last:
                 layers.set_numbered(self, "bn", i, _frame_norm(config.gen_norm, width, f"bn{i}"))
 
-    def _normalise(self, norm, x, content, training):
-        if isinstance(norm, ContentNorm):
-            return norm(x, content, training=training)
-        return norm(x, training=training)
-
     def call(self, codes, training=False):
         content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
         x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
-        x = tf.nn.relu(self._normalise(self.bn0, x, content, training))
+        x = tf.nn.relu(self.bn0(x, content, training=training))
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")
-            x = tf.nn.relu(self._normalise(norm, upconv(x), content, training))
+            x = tf.nn.relu(norm(upconv(x), content, training=training))
         return tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
 
 
