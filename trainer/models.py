@@ -23,7 +23,7 @@ from trainer.flag_fields import option
 
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
-GEN_NORM = ("batch", "content")
+GEN_NORM = ("batch", "content", "content_only")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,10 +69,14 @@ class ModelConfig:
     # norm, with the code as the condition). A colour is then a per-channel gain that content
     # sets on the whole frame, where the paper's frame generator must build it from ReLU
     # features whose edges move with motion, and draws channels that disagree at every edge.
+    # "content_only": the same, and the 4x4 seed is projected from the motion code alone
+    # (StyleGAN's synthesis network takes its style only through modulation). Through the seed,
+    # content reaches each of the 16 cells by weights of that cell's own, so a colour it sets
+    # there depends on where the blob is; through the norms its gains are the same everywhere.
     gen_norm: str = option(
-        "batch", "Frame generator normalisation: the paper's batch norm, or batch norm whose "
-        "scale and shift the content code sets (default: the preset's).", choices=GEN_NORM,
-        flag_default=None)
+        "batch", "Frame generator normalisation: the paper's batch norm, batch norm whose "
+        "scale and shift the content code sets, or that with the 4x4 seed projected from the "
+        "motion code alone (default: the preset's).", choices=GEN_NORM, flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -180,7 +184,7 @@ class FrameBatchNorm(keras.layers.BatchNormalization):
 
 
 def _frame_norm(kind: str, width: int, name: str):
-    if kind == "content":
+    if kind in ("content", "content_only"):
         return ContentNorm(width, name=name)
     return FrameBatchNorm(name=name)
 
@@ -197,6 +201,7 @@ class FrameGenerator(keras.layers.Layer):
         # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
         self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.content_dim = config.content_dim
+        self.seed_from_motion_only = config.gen_norm == "content_only"
         self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
         for i, width in enumerate(widths[1:] + (3,), start=1):
             last = i == stages
@@ -208,7 +213,8 @@ class FrameGenerator(keras.layers.Layer):
 
     def call(self, codes, training=False):
         content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
-        x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
+        seed_codes = codes[:, self.content_dim:] if self.seed_from_motion_only else codes
+        x = tf.reshape(self.project(seed_codes), [-1, 4, 4, self.seed_width])
         x = tf.nn.relu(self.bn0(x, content, training=training))
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")

@@ -249,3 +249,52 @@ def test_discriminator_gradient_graph_avoids_remapper_faults(small):
         expected = conv(tf.pad(expected, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]))
         expected = tf.nn.leaky_relu(norm(expected) if norm is not None else expected, 0.2)
     np.testing.assert_allclose(disc.features(clips, training=False), expected, atol=1e-5)
+
+
+def test_content_norm_scales_and_shifts_the_normalised_input_by_the_content_code():
+    norm = models.ContentNorm(2)
+    x = tf.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 2)), tf.float32)
+    content = tf.constant(np.random.default_rng(1).normal(size=(4, 5)), tf.float32)
+    assert np.allclose(norm(x, content, training=True), norm.norm(x, training=True), atol=1e-6)
+    norm.gain.kernel.assign(np.full((5, 2), 0.1, np.float32))
+    norm.shift.kernel.assign(np.full((5, 2), -0.2, np.float32))
+    mean, var = x.numpy().mean(axis=(0, 1, 2)), x.numpy().var(axis=(0, 1, 2))
+    x_hat = (x.numpy() - mean) / np.sqrt(var + norm.norm.epsilon)
+    c = content.numpy().sum(axis=1)[:, None, None, None]
+    expected = x_hat * (1 + 0.1 * c) - 0.2 * c
+    np.testing.assert_allclose(norm(x, content, training=True), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("gen_norm", ["content", "content_only"])
+def test_content_set_norms_start_as_batch_norm_and_carry_the_content(gen_norm):
+    config = dataclasses.replace(SMALL, gen_norm=gen_norm)
+    generator = models.build_generator(config, FRAMES, 32)
+    frames = generator.frame_generator
+    norms = [frames.bn0] + [getattr(frames, f"bn{i}") for i in range(1, frames.num_upconvs)]
+    assert all(isinstance(n, models.ContentNorm) for n in norms)
+    latents = generator.sample_latents(2, seed=4)
+    other = dict(latents, content=generator.sample_latents(2, seed=5)["content"])
+    seed_inputs = frames.project.kernel.shape[0]
+    if gen_norm == "content_only":  # the seed sees motion only: with zero gains content is inert
+        assert seed_inputs == config.motion_dim
+        np.testing.assert_array_equal(generator(latents), generator(other))
+    else:
+        assert seed_inputs == config.content_dim + config.motion_dim
+    before = generator(latents).numpy()
+    frames.bn1.gain.kernel.assign(tf.fill(frames.bn1.gain.kernel.shape, 0.05))
+    assert not np.allclose(generator(latents).numpy(), before)
+    assert not np.allclose(generator(latents).numpy(), generator(other).numpy())
+
+
+def test_a_batch_norm_generator_keeps_its_checkpoint_paths(small, tmp_path):
+    # FrameBatchNorm subclasses BatchNormalization: the paper's generator reads as it always did.
+    assert all(type(getattr(small.generator.frame_generator, f"bn{i}")) is models.FrameBatchNorm
+               for i in range(3))
+    path = tf.train.Checkpoint(generator=small.generator).write(str(tmp_path / "ckpt"))
+    names = {name for name, _ in tf.train.list_variables(path)}
+    assert "generator/frame_generator/bn1/gamma/.ATTRIBUTES/VARIABLE_VALUE" in names
+
+
+def test_an_unknown_gen_norm_is_refused():
+    with pytest.raises(ValueError, match="gen_norm='layer'"):
+        dataclasses.replace(SMALL, gen_norm="layer")
