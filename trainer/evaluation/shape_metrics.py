@@ -188,6 +188,20 @@ def interior(masks: np.ndarray) -> np.ndarray:
     return ndimage.binary_erosion(masks, structure=square, border_value=0)
 
 
+def frame_colours(videos: np.ndarray, stats: BlobStats | None = None) -> np.ndarray:
+    """float [N, T, 3]: each frame's content, the mean colour (0-255) of its largest blob's
+    interior pixels (see `average_content_distance`); NaN where the frame has none."""
+    colours = to_colour_scale(videos)
+    stats = stats if stats is not None else blob_stats(videos)
+    height, width = stats.largest_mask.shape[-2:]
+    is_object = stats.largest_area <= MAX_OBJECT_FRACTION * height * width
+    mask = interior(stats.largest_mask) & is_object[..., None, None]
+    counts = mask.sum(axis=(2, 3))
+    sums = np.einsum("nthwc,nthw->ntc", colours, mask.astype(np.float32))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts[..., None] > 0, sums / counts[..., None], np.nan)
+
+
 def average_content_distance(videos: np.ndarray, stats: BlobStats | None = None) -> dict[str, float | None]:
     """ACD, the average content distance of MoCoGAN (Tulyakov et al. 2018) for Shape Motion.
 
@@ -209,23 +223,15 @@ def average_content_distance(videos: np.ndarray, stats: BlobStats | None = None)
     shape data but states neither the colour scale nor the foreground rule, so those numbers are a
     rough guide, not a like-for-like comparison.
     """
-    colours = to_colour_scale(videos)
-    stats = stats if stats is not None else blob_stats(videos)
-    height, width = stats.largest_mask.shape[-2:]
-    is_object = stats.largest_area <= MAX_OBJECT_FRACTION * height * width
-    mask = interior(stats.largest_mask) & is_object[..., None, None]
     per_video = []
-    for video, video_mask in zip(colours, mask):
-        counts = video_mask.sum(axis=(1, 2))
-        present = counts > 0
-        if present.sum() < 2:
+    for means in frame_colours(videos, stats):
+        means = means[~np.isnan(means[:, 0])]
+        if len(means) < 2:
             continue
-        sums = np.einsum("thwc,thw->tc", video[present], video_mask[present].astype(np.float32))
-        means = sums / counts[present, None]
         pairwise = np.linalg.norm(means[:, None] - means[None, :], axis=-1)
         upper = np.triu_indices(len(means), k=1)
         per_video.append(pairwise[upper].mean())
-    excluded = 1.0 - len(per_video) / len(colours)
+    excluded = 1.0 - len(per_video) / len(videos)
     return {"acd": float(np.mean(per_video)) if per_video else None, "acd_excluded_fraction": excluded}
 
 

@@ -1,0 +1,87 @@
+"""Where a Shape Motion generator's ACD comes from: a blob's colour, frame by frame.
+
+    python -m trainer.evaluation.colour_drift --model_dir=demo/run [--tfrecords=demo/shards]
+
+ACD says how far a video's colour wanders; this says how. On each video's per-frame content
+colour (`shape_metrics.frame_colours`, the mean colour of the largest blob's interior) it prints
+
+    interior_spread   mean L2 distance of a blob's interior pixels to their own mean colour: a
+                      crisp single-colour shape spreads 0, a striped or soft one more
+    frame_drift       mean L2 change of the content colour from one frame to the next
+    position_r2       the share of the colour's variance over a video that a linear function of
+                      the blob's centroid (x, y) explains: near 1 when the colour is painted on
+                      the frame and the blob moves across it
+    time_r2           the same for a linear function of the frame index: a steady trend
+
+each the median (r2) or mean over videos, for the generated videos and, with --tfrecords, for
+real clips beside them. All four are 0-255 colour levels or shares; none needs a download.
+"""
+
+from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
+import numpy as np
+from absl import app
+from absl import flags
+
+from trainer.evaluation import evaluate, shape_metrics
+from trainer.generation import restore
+
+# A fit over fewer frames than this says little; such videos are left out of the r2 medians.
+MIN_FRAMES_FOR_FIT = 6
+
+
+def explained_variance(y: np.ndarray, x: np.ndarray) -> float:
+    """R^2 of a least-squares fit y ~ [x, 1] (y [F, 3] colours, x [F, K]), pooled over channels."""
+    design = np.c_[x, np.ones(len(x))]
+    residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    total = ((y - y.mean(axis=0)) ** 2).sum()
+    return float(1.0 - (residual ** 2).sum() / total) if total > 0 else 0.0
+
+
+def interior_spread(videos: np.ndarray, stats: shape_metrics.BlobStats) -> float:
+    """Mean L2 distance of each frame's interior blob pixels to their mean, over all such frames."""
+    colours = shape_metrics.to_colour_scale(videos)
+    mask = shape_metrics.interior(stats.largest_mask)
+    spreads = [np.linalg.norm(frame[m] - frame[m].mean(axis=0), axis=-1).mean()
+               for frame, m in zip(colours.reshape(-1, *colours.shape[2:]),
+                                   mask.reshape(-1, *mask.shape[2:])) if m.any()]
+    return float(np.mean(spreads)) if spreads else float("nan")
+
+
+def diagnose(videos: np.ndarray) -> dict[str, float]:
+    """The four figures of the module docstring for videos [N, T, H, W, 3]."""
+    stats = shape_metrics.blob_stats(videos)
+    colours = shape_metrics.frame_colours(videos, stats)
+    steps = np.linalg.norm(np.diff(colours, axis=1), axis=-1)
+    fits = []
+    for colour, centroid in zip(colours, stats.centroid):
+        seen = ~np.isnan(colour[:, 0]) & ~np.isnan(centroid[:, 0])
+        if seen.sum() >= MIN_FRAMES_FOR_FIT:
+            fits.append((explained_variance(colour[seen], centroid[seen]),
+                         explained_variance(colour[seen], np.flatnonzero(seen)[:, None])))
+    fits = np.array(fits) if fits else np.full((1, 2), np.nan)
+    return {"interior_spread": interior_spread(videos, stats),
+            "frame_drift": float(np.nanmean(steps)) if np.isfinite(steps).any() else float("nan"),
+            "position_r2": float(np.median(fits[:, 0])), "time_r2": float(np.median(fits[:, 1]))}
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    generator, config = restore.load_generator(f.model_dir)
+    columns = {"generated": diagnose(evaluate.generate_videos(generator, config, f.num_videos,
+                                                               seed=f.seed))}
+    if f.tfrecords:
+        real, _, _ = evaluate.load_real_clips(f.tfrecords, "train", f.num_videos, f.seed)
+        columns["real"] = diagnose(real)
+    print(f"{'':16s}" + "".join(f"{name:>12s}" for name in columns))
+    for key in columns["generated"]:
+        print(f"{key:16s}" + "".join(f"{column[key]:12.3g}" for column in columns.values()))
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("model_dir", None, "Training run whose generator (EMA when kept) to measure.")
+    flags.DEFINE_string("tfrecords", "", "Shape Motion shard set: real clips measured beside it.")
+    flags.DEFINE_integer("num_videos", 128, "Videos (and real clips) to measure.")
+    flags.DEFINE_integer("seed", 1, "Seed of the generated videos and of the real clips' pick.")
+    flags.mark_flags_as_required(["model_dir"])
+    app.run(main)
