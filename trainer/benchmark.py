@@ -17,11 +17,13 @@
    peak its Conv3D runs.
 3. The demo's step: clips/s of the `make demo` recipe (trainer/configs/demo.py) beside the
    recipe it replaced (the same `small` networks at batch 8 with R1 on every step and the video
-   discriminator at full resolution), taking turns step by step; `--only_demo` runs just this.
+   discriminator at full resolution) and the recipe while instance noise is on (its draw is the
+   cost), taking turns step by step; `--only_demo` runs just this.
 4. Peak resident memory of this process (ru_maxrss).
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
+import dataclasses
 import resource
 import tempfile
 import time
@@ -259,7 +261,9 @@ def demo_step_figures() -> dict:
     shape = (_NUM_FRAMES.value, _IMAGE_SIZE.value, _IMAGE_SIZE.value, 3)
     now = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), image_warmup_steps=0)
     before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE)
-    runs = {"before": demo_run(before), "now": demo_run(now)}
+    # Instance noise as in its annealing phase (sigma held at 0.1): the draw's own cost.
+    noisy = dataclasses.replace(now, instance_noise=0.1, instance_noise_steps=0)
+    runs = {"before": demo_run(before), "now": demo_run(now), "noisy": demo_run(noisy)}
     return time_interleaved(runs, _DEMO_STEPS.value, now.batch_size), now
 
 
@@ -277,11 +281,14 @@ def print_demo_figures() -> None:
     rates, now = demo_step_figures()
     # time_interleaved counts a call as one step; a call of the new recipe is r1_every steps.
     before, after = rates["before"], rates["now"] * now.r1_every
+    noisy = rates["noisy"] * now.r1_every
     print(f"Demo step, small preset, batch {now.batch_size} clips, {_DEMO_STEPS.value} timed calls each")
     print(f"  before: R1 every step, full-size D_V, 16 D_I frames:     {before:7.2f} clips/s "
           f"({now.batch_size / before:.3f} s/step)")
     print(f"  now: trainer/configs/demo.py:                           {after:7.2f} clips/s "
           f"({now.batch_size / after:.3f} s/step)  {after / before:.2f}x")
+    print(f"  now, while instance noise 0.1 lasts:                    {noisy:7.2f} clips/s "
+          f"({now.batch_size / noisy:.3f} s/step)  {noisy / after:.2f}x of now")
 
 
 # -- report ----------------------------------------------------------------------------------------
