@@ -4,7 +4,8 @@
         --probes=recipe,recipe_noise,recipe_di_r1_1
 
 trains every named probe into <out>/<name> (BASE, the demo recipe before the probes, with the
-probe's flags on top, for --steps steps; the probes named recipe* start from today's recipe),
+probe's flags on top, for --steps steps; those named recipe_* start from the second session's
+recipe, today_* from the third's, and `recipe` is today's),
 runs `trainer.evaluation.report` on it (the Shape Motion metrics of 128 generated videos against
 128 real clips, one feature net shared by all probes) and writes a row per probe of this run to
 <out>/probes.md (and probes.jsonl): setting, steps, training minutes and the report's metrics.
@@ -34,6 +35,8 @@ RECIPE = {k: v for k, v in recipe("demo").items() if k != "more_steps"}
 # The second session's recipe, which the probes named recipe_* (but `recipe`) add to.
 SECOND_RECIPE = dict(BASE, image_batch_size=64, r1_every=16, video_disc_pool=2,
                      gen_upsample="resize", summary_every=100)
+# The third session's recipe (the content-set batch norm on top), which the today_* probes add to.
+THIRD_RECIPE = dict(SECOND_RECIPE, gen_norm="content")
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -88,17 +91,17 @@ PROBES = {
     "recipe_wide_content_norm": {**SECOND_RECIPE, "gen_channels": (128, 64, 32, 16),
                                  "gen_norm": "content"},
     # On top of today's recipe: instance noise again, now that D_I learns.
-    "today_noise": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
+    "today_noise": {**THIRD_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 2000},
     # Half the annealing, so that the noise's draw (skipped once sigma is 0) costs half as long.
-    "today_noise_1000": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 1000},
+    "today_noise_1000": {**THIRD_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 1000},
     # The blob's colour drifts over a clip, which only D_V can see: R1 at 10 may smooth D_V too
     # much to see it (StyleGAN2-ADA's heuristic, 2e-4 * 64**2 / 8, gives 0.1). D_I keeps 10.
-    "today_dv_r1_1": {**RECIPE, "r1_gamma": 1.0, "r1_gamma_image": 10.0},
+    "today_dv_r1_1": {**THIRD_RECIPE, "r1_gamma": 1.0, "r1_gamma_image": 10.0},
     # A blob's colour follows its position (R^2 0.75 on 128 videos of the recipe): content also
     # enters through the seed's per-cell weights. Here it acts through the norms alone.
-    "today_content_only": {**RECIPE, "gen_norm": "content_only"},
+    "today_content_only": {**THIRD_RECIPE, "gen_norm": "content_only"},
     # While it lasts, instance noise makes a demo step 1.25x as long: a quarter as long again.
-    "today_noise_500": {**RECIPE, "instance_noise": 0.1, "instance_noise_steps": 500},
+    "today_noise_500": {**THIRD_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 500},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
