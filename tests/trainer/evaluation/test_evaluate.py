@@ -66,19 +66,23 @@ def test_training_scalars_are_flat_finite_floats():
     assert evaluate.training_scalars(real, real, shape_motion=False) == {}
 
 
-def write_shape_shards(directory, num_videos=24, clip_shape=(4, 32, 32, 3)):
-    """Two clips per Shape Motion video, written with the pipeline's schema, labelled by shape."""
+def write_shape_shards(directory, num_videos=24, clip_shape=(4, 32, 32, 3), reverse=False):
+    """Two clips per Shape Motion video, written with the pipeline's schema, labelled by shape;
+    `reverse` writes the same records in the opposite order."""
     t, size = clip_shape[0], clip_shape[1]
     os.makedirs(directory, exist_ok=True)
     name = "train-00000-of-00001.tfrecord"
+    records = []
+    for k in range(num_videos):
+        params = shapes.sample_params(0, k, size)
+        frames = shapes.render_video(params, 2 * t, size)
+        for start in (0, t):
+            clip = schema.Clip(frames=frames[start:start + t], label=shapes.SHAPES.index(params.shape),
+                               video_id=f"{params.shape}/video_{k:05d}.avi", start=start)
+            records.append(schema.encode_clip(clip))
     with tf.io.TFRecordWriter(os.path.join(directory, name)) as writer:
-        for k in range(num_videos):
-            params = shapes.sample_params(0, k, size)
-            frames = shapes.render_video(params, 2 * t, size)
-            for start in (0, t):
-                clip = schema.Clip(frames=frames[start:start + t], label=shapes.SHAPES.index(params.shape),
-                                   video_id=f"{params.shape}/video_{k:05d}.avi", start=start)
-                writer.write(schema.encode_clip(clip))
+        for record in reversed(records) if reverse else records:
+            writer.write(record)
     schema.write_manifest(directory, schema.Manifest(
         clip_shape=clip_shape, encoding="raw", compression="none", class_names=shapes.SHAPES,
         splits={"train": schema.SplitInfo(files=(name,), num_videos=num_videos, num_clips=2 * num_videos)},
@@ -144,6 +148,16 @@ def test_real_sets_hold_different_videos(tmp_path):
     few = write_shape_shards(str(tmp_path / "few"), num_videos=1)
     with pytest.raises(ValueError, match="too few videos"):
         evaluate.load_real_clips(few, "train", 8)
+
+
+def test_real_sets_do_not_depend_on_the_order_the_shards_hold_the_clips_in(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "READ_MIN", 20)  # pick 20 of the 48 clips
+    forward = evaluate.load_real_clips(write_shape_shards(str(tmp_path / "a")), "train", 4, seed=2)
+    backward = evaluate.load_real_clips(write_shape_shards(str(tmp_path / "b"), reverse=True),
+                                        "train", 4, seed=2)
+    for one, other in zip(forward, backward):
+        np.testing.assert_array_equal(one, other)
+    assert len(forward[2]) == 20
 
 
 def test_a_truncated_latest_checkpoint_falls_back_and_the_result_names_the_one_scored(tmp_path):
