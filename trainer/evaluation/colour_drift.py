@@ -37,10 +37,10 @@ def explained_variance(y: np.ndarray, x: np.ndarray) -> float:
     return float(1.0 - (residual ** 2).sum() / total) if total > 0 else 0.0
 
 
-def interior_spread(videos: np.ndarray, stats: shape_metrics.BlobStats) -> float:
-    """Mean L2 distance of each frame's interior blob pixels to their mean, over all such frames."""
+def interior_spread(videos: np.ndarray, mask: np.ndarray) -> float:
+    """Mean L2 distance of each frame's content pixels (`mask`, shape_metrics.content_mask) to
+    their mean, over all frames that have some."""
     colours = shape_metrics.to_colour_scale(videos)
-    mask = shape_metrics.interior(stats.largest_mask)
     spreads = [np.linalg.norm(frame[m] - frame[m].mean(axis=0), axis=-1).mean()
                for frame, m in zip(colours.reshape(-1, *colours.shape[2:]),
                                    mask.reshape(-1, *mask.shape[2:])) if m.any()]
@@ -50,7 +50,8 @@ def interior_spread(videos: np.ndarray, stats: shape_metrics.BlobStats) -> float
 def diagnose(videos: np.ndarray) -> dict[str, float]:
     """The four figures of the module docstring for videos [N, T, H, W, 3]."""
     stats = shape_metrics.blob_stats(videos)
-    colours = shape_metrics.frame_colours(videos, stats)
+    mask = shape_metrics.content_mask(stats)
+    colours = shape_metrics.frame_colours(videos, mask=mask)
     steps = np.linalg.norm(np.diff(colours, axis=1), axis=-1)
     fits = []
     for colour, centroid in zip(colours, stats.centroid):
@@ -59,7 +60,7 @@ def diagnose(videos: np.ndarray) -> dict[str, float]:
             fits.append((explained_variance(colour[seen], centroid[seen]),
                          explained_variance(colour[seen], np.flatnonzero(seen)[:, None])))
     fits = np.array(fits) if fits else np.full((1, 2), np.nan)
-    return {"interior_spread": interior_spread(videos, stats),
+    return {"interior_spread": interior_spread(videos, mask),
             "frame_drift": float(np.nanmean(steps)) if np.isfinite(steps).any() else float("nan"),
             "position_r2": float(np.median(fits[:, 0])), "time_r2": float(np.median(fits[:, 1]))}
 

@@ -193,9 +193,9 @@ def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
     picked = _picked_keys(records, max(READ_CAP_FACTOR * num_videos, READ_MIN, extra))
     wanted = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
         tf.constant(picked or [b""], tf.string), tf.range(max(len(picked), 1), dtype=tf.int64)), -1)
-    dataset = records.filter(lambda s: wanted.lookup(_clip_key(s)) >= 0)
-    dataset = dataset.map(lambda s: (*_parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding),
-                                     wanted.lookup(_clip_key(s))))
+    ranked = records.map(lambda s: (wanted.lookup(_clip_key(s)), s))  # each name parsed once
+    dataset = ranked.filter(lambda rank, _: rank >= 0).map(
+        lambda rank, s: (*_parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding), rank))
     clips = sorted(dataset.as_numpy_iterator(), key=lambda clip: clip[2])  # in rank order
     halves = ([], [])
     for frames, video_id, _ in clips:

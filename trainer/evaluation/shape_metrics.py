@@ -188,14 +188,21 @@ def interior(masks: np.ndarray) -> np.ndarray:
     return ndimage.binary_erosion(masks, structure=square, border_value=0)
 
 
-def frame_colours(videos: np.ndarray, stats: BlobStats | None = None) -> np.ndarray:
-    """float [N, T, 3]: each frame's content, the mean colour (0-255) of its largest blob's
-    interior pixels (see `average_content_distance`); NaN where the frame has none."""
-    colours = to_colour_scale(videos)
-    stats = stats if stats is not None else blob_stats(videos)
+def content_mask(stats: BlobStats) -> np.ndarray:
+    """bool [N, T, H, W]: the pixels a frame's content is measured on, the interior of its largest
+    blob when that blob is an object (see `average_content_distance`)."""
     height, width = stats.largest_mask.shape[-2:]
     is_object = stats.largest_area <= MAX_OBJECT_FRACTION * height * width
-    mask = interior(stats.largest_mask) & is_object[..., None, None]
+    return interior(stats.largest_mask) & is_object[..., None, None]
+
+
+def frame_colours(videos: np.ndarray, stats: BlobStats | None = None,
+                  mask: np.ndarray | None = None) -> np.ndarray:
+    """float [N, T, 3]: each frame's content, the mean colour (0-255) of its `content_mask`
+    pixels (computed when not given); NaN where the frame has none."""
+    colours = to_colour_scale(videos)
+    if mask is None:
+        mask = content_mask(stats if stats is not None else blob_stats(videos))
     counts = mask.sum(axis=(2, 3))
     sums = np.einsum("nthwc,nthw->ntc", colours, mask.astype(np.float32))
     with np.errstate(invalid="ignore", divide="ignore"):
