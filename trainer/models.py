@@ -23,7 +23,7 @@ from trainer.flag_fields import option
 
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
-GEN_NORM = ("batch", "content", "content_only")
+GEN_NORM = ("batch", "content")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +69,19 @@ class ModelConfig:
     # norm, with the code as the condition). A colour is then a per-channel gain that content
     # sets on the whole frame, where the paper's frame generator must build it from ReLU
     # features whose edges move with motion, and draws channels that disagree at every edge.
-    # "content_only": the same, and the 4x4 seed is projected from the motion code alone
-    # (StyleGAN's synthesis network takes its style only through modulation). Through the seed,
-    # content reaches each of the 16 cells by weights of that cell's own, so a colour it sets
-    # there depends on where the blob is; through the norms its gains are the same everywhere.
     gen_norm: str = option(
-        "batch", "Frame generator normalisation: the paper's batch norm, batch norm whose "
-        "scale and shift the content code sets, or that with the 4x4 seed projected from the "
-        "motion code alone (default: the preset's).", choices=GEN_NORM, flag_default=None)
+        "batch", "Frame generator normalisation: the paper's batch norm, or batch norm whose "
+        "scale and shift the content code sets (default: the preset's).", choices=GEN_NORM,
+        flag_default=None)
+    # 0: the paper's seed, a dense projection of [content, motion] onto 4x4 cells. Each cell has
+    # weights of its own, so a colour set there depends on the cell the blob is in (the demo's
+    # blobs take the colour of where they are, R^2 0.78). k > 0: the seed is a sum of k outer
+    # products, a 4x4 map from the motion code times a channel vector from the content code:
+    # motion says where, content says what, and the convolutions above treat every cell alike.
+    gen_seed_rank: int = option(
+        0, "Frame generator seed: 0 for the paper's dense projection of [content, motion]; k > 0 "
+        "for a sum of k (4x4 map from motion) x (channels from content) products (default: the "
+        "preset's).", flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -98,6 +103,8 @@ class ModelConfig:
                              f"{GEN_UPSAMPLE}")
         if self.gen_norm not in GEN_NORM:
             raise ValueError(f"ModelConfig.gen_norm={self.gen_norm!r}: choose one of {GEN_NORM}")
+        if int(self.gen_seed_rank) < 0:
+            raise ValueError(f"ModelConfig.gen_seed_rank must be >= 0, got {self.gen_seed_rank}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -184,9 +191,28 @@ class FrameBatchNorm(keras.layers.BatchNormalization):
 
 
 def _frame_norm(kind: str, width: int, name: str):
-    if kind in ("content", "content_only"):
+    if kind == "content":
         return ContentNorm(width, name=name)
     return FrameBatchNorm(name=name)
+
+
+class WhatWhereSeed(keras.layers.Layer):
+    """[N, content+motion] codes -> [N, 4, 4, width]: sum_k where_k(motion) (x) what_k(content).
+
+    Where a cell is lit is the motion code's business, what it holds the content code's: a
+    video's content is the same vector in whichever cell its object stands.
+    """
+
+    def __init__(self, content_dim: int, width: int, rank: int, **kwargs):
+        super().__init__(**kwargs)
+        self.content_dim, self.width, self.rank = content_dim, width, rank
+        self.where = keras.layers.Dense(4 * 4 * rank, name="where")
+        self.what = keras.layers.Dense(rank * width, use_bias=False, name="what")
+
+    def call(self, codes):
+        where = tf.reshape(self.where(codes[:, self.content_dim:]), [-1, 4, 4, self.rank])
+        what = tf.reshape(self.what(codes[:, :self.content_dim]), [-1, self.rank, self.width])
+        return tf.einsum("nhwk,nkc->nhwc", where, what)
 
 
 class FrameGenerator(keras.layers.Layer):
@@ -198,10 +224,13 @@ class FrameGenerator(keras.layers.Layer):
         widths = config.gen_channels[:stages]
         self.seed_width = widths[0]
         self.num_upconvs = stages
-        # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
-        self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.content_dim = config.content_dim
-        self.seed_from_motion_only = config.gen_norm == "content_only"
+        self.seed_rank = int(config.gen_seed_rank)
+        if self.seed_rank:
+            self.what_where = WhatWhereSeed(config.content_dim, widths[0], self.seed_rank,
+                                            name="what_where")
+        else:  # a dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input
+            self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
         for i, width in enumerate(widths[1:] + (3,), start=1):
             last = i == stages
@@ -213,8 +242,10 @@ class FrameGenerator(keras.layers.Layer):
 
     def call(self, codes, training=False):
         content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
-        seed_codes = codes[:, self.content_dim:] if self.seed_from_motion_only else codes
-        x = tf.reshape(self.project(seed_codes), [-1, 4, 4, self.seed_width])
+        if self.seed_rank:
+            x = self.what_where(codes)
+        else:
+            x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
         x = tf.nn.relu(self.bn0(x, content, training=training))
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")

@@ -81,6 +81,7 @@ def test_a_config_written_before_the_newer_fields_still_loads():
     for key in ("augment", "eval_every", "eval_videos", "best_metric", "d_learning_rate",
                 "r1_every", "instance_noise", "ema_rampup", "skip_corrupt_shards"):
         del data[key]
-    for key in ("image_disc_logits", "video_disc_pool", "gen_upsample", "gen_norm"):
+    for key in ("image_disc_logits", "video_disc_pool", "gen_upsample", "gen_norm",
+                "gen_seed_rank"):
         del data["model"][key]
     assert config_lib.Config.from_json(json.dumps(data)) == config

@@ -97,11 +97,12 @@ PROBES = {
     # The blob's colour drifts over a clip, which only D_V can see: R1 at 10 may smooth D_V too
     # much to see it (StyleGAN2-ADA's heuristic, 2e-4 * 64**2 / 8, gives 0.1). D_I keeps 10.
     "today_dv_r1_1": {**THIRD_RECIPE, "r1_gamma": 1.0, "r1_gamma_image": 10.0},
-    # A blob's colour follows its position (R^2 0.75 on 128 videos of the recipe): content also
-    # enters through the seed's per-cell weights. Here it acts through the norms alone.
-    "today_content_only": {**THIRD_RECIPE, "gen_norm": "content_only"},
     # While it lasts, instance noise makes a demo step 1.25x as long: a quarter as long again.
     "today_noise_500": {**THIRD_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 500},
+    # Fifth session. A blob's colour follows its position (R^2 0.78): each 4x4 seed cell has
+    # weights of its own. The what/where seed: motion picks the cells, content fills them.
+    "today_what_where_1": {**THIRD_RECIPE, "gen_seed_rank": 1},
+    "today_what_where_4": {**THIRD_RECIPE, "gen_seed_rank": 4},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
