@@ -82,6 +82,14 @@ class ModelConfig:
         0, "Frame generator seed: 0 for the paper's dense projection of [content, motion]; k > 0 "
         "for a sum of k (4x4 map from motion) x (channels from content) products (default: the "
         "preset's).", flag_default=None)
+    # Two layers per frame (VGAN's foreground, mask and background, with MoCoGAN's split): the
+    # content code alone renders an appearance image A, one per video, and the frame generator
+    # renders a mask m and a frame F from [content, motion]; a frame is m * A + (1 - m) * F. What
+    # the mask reveals of A cannot change from frame to frame, so neither can its colour.
+    gen_appearance: bool = option(
+        False, "Frame = mask * (an appearance image the content code alone renders, the same in "
+        "every frame) + (1 - mask) * frame, both from the frame generator (default: the "
+        "preset's).", flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -216,9 +224,10 @@ class WhatWhereSeed(keras.layers.Layer):
 
 
 class FrameGenerator(keras.layers.Layer):
-    """[N, content+motion] codes -> [N, H, W, 3] frames in [-1, 1], float32."""
+    """[N, content+motion] codes -> [N, H, W, channels] frames in [-1, 1], float32 (channels: 3,
+    or 4 with a mask)."""
 
-    def __init__(self, config: ModelConfig, image_size: int, **kwargs):
+    def __init__(self, config: ModelConfig, image_size: int, channels: int = 3, **kwargs):
         super().__init__(**kwargs)
         stages = _upsamplings(image_size, len(config.gen_channels))
         widths = config.gen_channels[:stages]
@@ -232,7 +241,7 @@ class FrameGenerator(keras.layers.Layer):
         else:  # a dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input
             self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
-        for i, width in enumerate(widths[1:] + (3,), start=1):
+        for i, width in enumerate(widths[1:] + (channels,), start=1):
             last = i == stages
             layers.set_numbered(self, "upconv", i, _upsampling_conv(
                 config.gen_upsample, width, use_bias=last, name=f"upconv{i}",
@@ -289,7 +298,11 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        self.frame_generator = FrameGenerator(config, image_size, name="frame_generator")
+        self.frame_generator = FrameGenerator(config, image_size, 4 if config.gen_appearance else 3,
+                                              name="frame_generator")
+        if config.gen_appearance:  # sees the content code only, so it cannot have a seed rank
+            self.appearance = FrameGenerator(dataclasses.replace(config, gen_seed_rank=0),
+                                             image_size, name="appearance")
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -341,12 +354,16 @@ class Generator(keras.Model):
         motion = self.motion_codes(latents)
         num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
-        content = tf.repeat(content[:, None], num_frames, axis=1)
-        codes = tf.concat([content, motion], axis=-1)
+        codes = tf.concat([tf.repeat(content[:, None], num_frames, axis=1), motion], axis=-1)
         codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
         frames = self.frame_generator(codes, training=training)
         size = self.image_size
-        return tf.reshape(tf.cast(frames, tf.float32), [-1, num_frames, size, size, 3])
+        videos = tf.reshape(tf.cast(frames, tf.float32), [-1, num_frames, size, size, frames.shape[-1]])
+        if not self.config.gen_appearance:
+            return videos
+        appearance = self.appearance(content, training=training)[:, None]
+        mask = (videos[..., 3:] + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
+        return mask * appearance + (1.0 - mask) * videos[..., :3]
 
 
 @dataclasses.dataclass(frozen=True)

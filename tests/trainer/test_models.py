@@ -320,3 +320,23 @@ def test_a_batch_norm_generator_keeps_its_checkpoint_paths(small, tmp_path):
 def test_an_unknown_gen_norm_is_refused():
     with pytest.raises(ValueError, match="gen_norm='layer'"):
         dataclasses.replace(SMALL, gen_norm="layer")
+
+
+def test_the_appearance_layer_is_the_same_in_every_frame_where_the_mask_is_on():
+    config = dataclasses.replace(SMALL, gen_appearance=True)
+    generator = models.build_generator(config, FRAMES, 32)
+    latents = generator.sample_latents(2, seed=3)
+    last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
+    bias = last.layers[-1].bias if hasattr(last, "layers") else last.bias
+    look = generator.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    for mask_logit, expected in ((20.0, "appearance"), (-20.0, "frames")):
+        bias.assign(tf.constant([0.0, 0.0, 0.0, mask_logit]))
+        videos = generator(latents).numpy()
+        if expected == "appearance":  # mask 1: A in every frame, whatever the motion
+            np.testing.assert_allclose(videos, np.broadcast_to(look[:, None], videos.shape), atol=1e-5)
+        else:  # mask 0: the frame generator's own frames, which move
+            assert np.abs(videos - look[:, None]).max() > 0.1
+            assert np.abs(np.diff(videos, axis=1)).max() > 0
+    bias.assign(tf.constant([0.0, 0.0, 0.0, 20.0]))
+    other = dict(latents, motion_noise=generator.sample_latents(2, seed=9)["motion_noise"])
+    np.testing.assert_allclose(generator(other).numpy(), generator(latents).numpy(), atol=1e-5)

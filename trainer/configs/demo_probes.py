@@ -103,6 +103,9 @@ PROBES = {
     # weights of its own. The what/where seed: motion picks the cells, content fills them.
     "today_what_where_1": {**THIRD_RECIPE, "gen_seed_rank": 1},
     "today_what_where_4": {**THIRD_RECIPE, "gen_seed_rank": 4},
+    # Or the colour is not painted per frame at all: a mask per frame reveals an appearance image
+    # that the content code renders once per video.
+    "today_appearance": {**THIRD_RECIPE, "gen_appearance": True},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
