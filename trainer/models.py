@@ -24,6 +24,7 @@ from trainer.flag_fields import option
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
+GEN_APPEARANCE = ("none", "image", "colour")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +84,15 @@ class ModelConfig:
         "for a sum of k (4x4 map from motion) x (channels from content) products (default: the "
         "preset's).", flag_default=None)
     # Two layers per frame (VGAN's foreground, mask and background, with MoCoGAN's split): the
-    # content code alone renders an appearance image A, one per video, and the frame generator
-    # renders a mask m and a frame F from [content, motion]; a frame is m * A + (1 - m) * F. What
-    # the mask reveals of A cannot change from frame to frame, so neither can its colour.
-    gen_appearance: bool = option(
-        False, "Frame = mask * (an appearance image the content code alone renders, the same in "
-        "every frame) + (1 - mask) * frame, both from the frame generator (default: the "
-        "preset's).", flag_default=None)
+    # content code alone renders an appearance A, one per video, and the frame generator renders
+    # a mask m and a frame F from [content, motion]; a frame is m * A + (1 - m) * F. What the
+    # mask reveals of A is the same in every frame. "image": A is a whole image, which the mask
+    # can still cross (a blob moving over a colour gradient changes colour); "colour": A is one
+    # colour per video, an inductive bias for objects of one colour, such as Shape Motion's.
+    gen_appearance: str = option(
+        "none", "Frame = mask * A + (1 - mask) * frame, with A an appearance the content code "
+        "alone renders: an image or one colour per video (default: the preset's).",
+        choices=GEN_APPEARANCE, flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -111,6 +114,9 @@ class ModelConfig:
                              f"{GEN_UPSAMPLE}")
         if self.gen_norm not in GEN_NORM:
             raise ValueError(f"ModelConfig.gen_norm={self.gen_norm!r}: choose one of {GEN_NORM}")
+        if self.gen_appearance not in GEN_APPEARANCE:
+            raise ValueError(f"ModelConfig.gen_appearance={self.gen_appearance!r}: choose one of "
+                             f"{GEN_APPEARANCE}")
         if int(self.gen_seed_rank) < 0:
             raise ValueError(f"ModelConfig.gen_seed_rank must be >= 0, got {self.gen_seed_rank}")
         if int(self.video_disc_pool) < 1:
@@ -298,11 +304,15 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        self.frame_generator = FrameGenerator(config, image_size, 4 if config.gen_appearance else 3,
+        layered = config.gen_appearance != "none"
+        self.frame_generator = FrameGenerator(config, image_size, 4 if layered else 3,
                                               name="frame_generator")
-        if config.gen_appearance:  # sees the content code only, so it cannot have a seed rank
+        if config.gen_appearance == "image":  # sees the content code only: no seed rank
             self.appearance = FrameGenerator(dataclasses.replace(config, gen_seed_rank=0),
                                              image_size, name="appearance")
+        elif config.gen_appearance == "colour":
+            self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
+                                                 name="appearance")
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -359,9 +369,11 @@ class Generator(keras.Model):
         frames = self.frame_generator(codes, training=training)
         size = self.image_size
         videos = tf.reshape(tf.cast(frames, tf.float32), [-1, num_frames, size, size, frames.shape[-1]])
-        if not self.config.gen_appearance:
+        if self.config.gen_appearance == "none":
             return videos
-        appearance = self.appearance(content, training=training)[:, None]
+        appearance = self.appearance(content, training=training)  # [B, H, W, 3] or [B, 3]
+        where = [size, size] if appearance.shape.rank == 4 else [1, 1]  # or the same everywhere
+        appearance = tf.reshape(appearance, [-1, 1, *where, 3])
         mask = (videos[..., 3:] + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
         return mask * appearance + (1.0 - mask) * videos[..., :3]
 

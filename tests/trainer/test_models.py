@@ -303,6 +303,11 @@ def test_the_what_where_seed_takes_where_from_motion_and_what_from_content():
     assert cosine == pytest.approx(1.0, abs=1e-5)
 
 
+def test_an_unknown_appearance_is_refused():
+    with pytest.raises(ValueError, match="gen_appearance='texture'"):
+        dataclasses.replace(SMALL, gen_appearance="texture")
+
+
 def test_a_negative_seed_rank_is_refused():
     with pytest.raises(ValueError, match="gen_seed_rank"):
         dataclasses.replace(SMALL, gen_seed_rank=-1)
@@ -322,18 +327,22 @@ def test_an_unknown_gen_norm_is_refused():
         dataclasses.replace(SMALL, gen_norm="layer")
 
 
-def test_the_appearance_layer_is_the_same_in_every_frame_where_the_mask_is_on():
-    config = dataclasses.replace(SMALL, gen_appearance=True)
+@pytest.mark.parametrize("appearance", ["image", "colour"])
+def test_the_appearance_layer_is_the_same_in_every_frame_where_the_mask_is_on(appearance):
+    config = dataclasses.replace(SMALL, gen_appearance=appearance)
     generator = models.build_generator(config, FRAMES, 32)
     latents = generator.sample_latents(2, seed=3)
     last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
     bias = last.layers[-1].bias if hasattr(last, "layers") else last.bias
     look = generator.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    look = look if appearance == "image" else look[:, None, None, :]
     for mask_logit, expected in ((20.0, "appearance"), (-20.0, "frames")):
         bias.assign(tf.constant([0.0, 0.0, 0.0, mask_logit]))
         videos = generator(latents).numpy()
         if expected == "appearance":  # mask 1: A in every frame, whatever the motion
             np.testing.assert_allclose(videos, np.broadcast_to(look[:, None], videos.shape), atol=1e-5)
+            if appearance == "colour":  # one colour per video, in every pixel
+                assert np.ptp(videos[0].reshape(-1, 3), axis=0).max() < 1e-5
         else:  # mask 0: the frame generator's own frames, which move
             assert np.abs(videos - look[:, None]).max() > 0.1
             assert np.abs(np.diff(videos, axis=1)).max() > 0

@@ -105,7 +105,10 @@ PROBES = {
     "today_what_where_4": {**THIRD_RECIPE, "gen_seed_rank": 4},
     # Or the colour is not painted per frame at all: a mask per frame reveals an appearance image
     # that the content code renders once per video.
-    "today_appearance": {**THIRD_RECIPE, "gen_appearance": True},
+    "today_appearance": {**THIRD_RECIPE, "gen_appearance": "image"},
+    # The image's colour varied across it, and the blobs changed colour as they crossed it
+    # (ACD 41): one colour per video.
+    "today_appearance_colour": {**THIRD_RECIPE, "gen_appearance": "colour"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
