@@ -74,15 +74,6 @@ class ModelConfig:
         "batch", "Frame generator normalisation: the paper's batch norm, or batch norm whose "
         "scale and shift the content code sets (default: the preset's).", choices=GEN_NORM,
         flag_default=None)
-    # 0: the paper's seed, a dense projection of [content, motion] onto 4x4 cells. Each cell has
-    # weights of its own, so a colour set there depends on the cell the blob is in (the demo's
-    # blobs take the colour of where they are, R^2 0.78). k > 0: the seed is a sum of k outer
-    # products, a 4x4 map from the motion code times a channel vector from the content code:
-    # motion says where, content says what, and the convolutions above treat every cell alike.
-    gen_seed_rank: int = option(
-        0, "Frame generator seed: 0 for the paper's dense projection of [content, motion]; k > 0 "
-        "for a sum of k (4x4 map from motion) x (channels from content) products (default: the "
-        "preset's).", flag_default=None)
     # Two layers per frame (VGAN's foreground, mask and background, with MoCoGAN's split): the
     # content code alone renders an appearance A, one per video, and the frame generator renders
     # a mask m and a frame F from [content, motion]; a frame is m * A + (1 - m) * F. What the
@@ -117,8 +108,6 @@ class ModelConfig:
         if self.gen_appearance not in GEN_APPEARANCE:
             raise ValueError(f"ModelConfig.gen_appearance={self.gen_appearance!r}: choose one of "
                              f"{GEN_APPEARANCE}")
-        if int(self.gen_seed_rank) < 0:
-            raise ValueError(f"ModelConfig.gen_seed_rank must be >= 0, got {self.gen_seed_rank}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -210,25 +199,6 @@ def _frame_norm(kind: str, width: int, name: str):
     return FrameBatchNorm(name=name)
 
 
-class WhatWhereSeed(keras.layers.Layer):
-    """[N, content+motion] codes -> [N, 4, 4, width]: sum_k where_k(motion) (x) what_k(content).
-
-    Where a cell is lit is the motion code's business, what it holds the content code's: a
-    video's content is the same vector in whichever cell its object stands.
-    """
-
-    def __init__(self, content_dim: int, width: int, rank: int, **kwargs):
-        super().__init__(**kwargs)
-        self.content_dim, self.width, self.rank = content_dim, width, rank
-        self.where = keras.layers.Dense(4 * 4 * rank, name="where")
-        self.what = keras.layers.Dense(rank * width, use_bias=False, name="what")
-
-    def call(self, codes):
-        where = tf.reshape(self.where(codes[:, self.content_dim:]), [-1, 4, 4, self.rank])
-        what = tf.reshape(self.what(codes[:, :self.content_dim]), [-1, self.rank, self.width])
-        return tf.einsum("nhwk,nkc->nhwc", where, what)
-
-
 class FrameGenerator(keras.layers.Layer):
     """[N, content+motion] codes -> [N, H, W, channels] frames in [-1, 1], float32 (channels: 3,
     or 4 with a mask)."""
@@ -240,12 +210,8 @@ class FrameGenerator(keras.layers.Layer):
         self.seed_width = widths[0]
         self.num_upconvs = stages
         self.content_dim = config.content_dim
-        self.seed_rank = int(config.gen_seed_rank)
-        if self.seed_rank:
-            self.what_where = WhatWhereSeed(config.content_dim, widths[0], self.seed_rank,
-                                            name="what_where")
-        else:  # a dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input
-            self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
+        # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
+        self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
         for i, width in enumerate(widths[1:] + (channels,), start=1):
             last = i == stages
@@ -257,10 +223,7 @@ class FrameGenerator(keras.layers.Layer):
 
     def call(self, codes, training=False):
         content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
-        if self.seed_rank:
-            x = self.what_where(codes)
-        else:
-            x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
+        x = tf.reshape(self.project(codes), [-1, 4, 4, self.seed_width])
         x = tf.nn.relu(self.bn0(x, content, training=training))
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")
@@ -307,9 +270,8 @@ class Generator(keras.Model):
         layered = config.gen_appearance != "none"
         self.frame_generator = FrameGenerator(config, image_size, 4 if layered else 3,
                                               name="frame_generator")
-        if config.gen_appearance == "image":  # sees the content code only: no seed rank
-            self.appearance = FrameGenerator(dataclasses.replace(config, gen_seed_rank=0),
-                                             image_size, name="appearance")
+        if config.gen_appearance == "image":  # codes of the content alone
+            self.appearance = FrameGenerator(config, image_size, name="appearance")
         elif config.gen_appearance == "colour":
             self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
                                                  name="appearance")

@@ -279,38 +279,9 @@ def test_content_set_norms_start_as_batch_norm_and_carry_the_content():
     assert not np.allclose(generator(latents).numpy(), generator(other).numpy())
 
 
-def test_the_what_where_seed_takes_where_from_motion_and_what_from_content():
-    config = dataclasses.replace(SMALL, gen_seed_rank=2)
-    frames = models.build_generator(config, FRAMES, 32).frame_generator
-    assert not hasattr(frames, "project")
-    seed = frames.what_where
-    rng = np.random.default_rng(0)
-    content = rng.normal(size=(3, config.content_dim)).astype(np.float32)
-    motion = rng.normal(size=(3, config.motion_dim)).astype(np.float32)
-    got = seed(tf.concat([content, motion], axis=1)).numpy()
-    where = (motion @ seed.where.kernel.numpy() + seed.where.bias.numpy()).reshape(3, 4, 4, 2)
-    what = (content @ seed.what.kernel.numpy()).reshape(3, 2, frames.seed_width)
-    np.testing.assert_allclose(got, np.einsum("nhwk,nkc->nhwc", where, what), rtol=1e-4, atol=1e-5)
-    # Rank 1: every cell holds one channel vector, scaled; the content code changes that vector
-    # and the motion code only the scales (where the object is).
-    one = models.WhatWhereSeed(config.content_dim, 6, 1)
-    cells = one(tf.concat([content, motion], axis=1)).numpy().reshape(3, 16, 6)
-    for video in cells:
-        assert np.linalg.matrix_rank(video, tol=1e-4) == 1
-    moved = one(tf.concat([content, motion[::-1]], axis=1)).numpy().reshape(3, 16, 6)
-    cosine = np.abs(np.sum(cells[0, 0] * moved[0, 5])) / (
-        np.linalg.norm(cells[0, 0]) * np.linalg.norm(moved[0, 5]))
-    assert cosine == pytest.approx(1.0, abs=1e-5)
-
-
 def test_an_unknown_appearance_is_refused():
     with pytest.raises(ValueError, match="gen_appearance='texture'"):
         dataclasses.replace(SMALL, gen_appearance="texture")
-
-
-def test_a_negative_seed_rank_is_refused():
-    with pytest.raises(ValueError, match="gen_seed_rank"):
-        dataclasses.replace(SMALL, gen_seed_rank=-1)
 
 
 def test_a_batch_norm_generator_keeps_its_checkpoint_paths(small, tmp_path):

@@ -101,12 +101,9 @@ PROBES = {
     "today_dv_r1_1": {**THIRD_RECIPE, "r1_gamma": 1.0, "r1_gamma_image": 10.0},
     # While it lasts, instance noise makes a demo step 1.25x as long: a quarter as long again.
     "today_noise_500": {**THIRD_RECIPE, "instance_noise": 0.1, "instance_noise_steps": 500},
-    # Fifth session. A blob's colour follows its position (R^2 0.78): each 4x4 seed cell has
-    # weights of its own. The what/where seed: motion picks the cells, content fills them.
-    "today_what_where_1": {**THIRD_RECIPE, "gen_seed_rank": 1},
-    "today_what_where_4": {**THIRD_RECIPE, "gen_seed_rank": 4},
-    # Or the colour is not painted per frame at all: a mask per frame reveals an appearance image
-    # that the content code renders once per video.
+    # Fifth session. A blob's colour follows its position (R^2 0.78 on the recipe's videos):
+    # the colour is painted per frame. Here a mask per frame reveals an appearance image that the
+    # content code renders once per video.
     "today_appearance": {**THIRD_RECIPE, "gen_appearance": "image"},
     # The image's colour varied across it, and the blobs changed colour as they crossed it
     # (ACD 41): one colour per video.
