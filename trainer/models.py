@@ -1,7 +1,9 @@
 """MoCoGAN networks (Tulyakov et al., CVPR 2018) as Keras 3 models on the TensorFlow backend.
 
 - `Generator`: a content code per video, a GRU that turns fresh noise per step into motion codes,
-  and a frame generator that renders all B*T frames as one batch (time folded into batch).
+  and a frame generator that renders all B*T frames as one batch (time folded into batch);
+  optionally an appearance from the content code alone (an image or one colour per video) that a
+  mask per frame reveals over the frame generator's own pixels.
 - `ImageDiscriminator` and `VideoDiscriminator` (trainer/discriminators.py): patch logits for
   single frames; 3-D convolutions over whole clips with a class head when conditional.
 
