@@ -2,8 +2,10 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 13 minutes of training on this project's 2-core machine (3,800 steps) on the 1,000
-Shape Motion videos `make demo` writes; a rerun trains 3,800 more from the last checkpoint.
+About 13 minutes of training on this project's 2-core machine (3,300 steps) on the 1,000
+Shape Motion videos `make demo` writes; a rerun trains 3,300 more from the last checkpoint.
+The colour layer makes a step 1.19x as long (`python -m trainer.benchmark --only_demo`): at
+3,800 steps `make demo` took 16 min 20 s, so the recipe stops at 3,300.
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
 reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
@@ -38,7 +40,7 @@ FLAGS = dict(
     gen_norm="content",
     gen_appearance="colour",
     ema_decay=0.99,
-    more_steps=3800,
+    more_steps=3300,
     checkpoint_every=500,
     summary_every=100,
     sample_every=500,
