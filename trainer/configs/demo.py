@@ -2,10 +2,8 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 13 minutes of training on this project's 2-core machine (3,300 steps) on the 1,000
-Shape Motion videos `make demo` writes; a rerun trains 3,300 more from the last checkpoint.
-The colour layer makes a step 1.19x as long (`python -m trainer.benchmark --only_demo`): at
-3,800 steps `make demo` took 16 min 20 s, so the recipe stops at 3,300.
+About 13 minutes of training on this project's 2-core machine (3,800 steps) on the 1,000
+Shape Motion videos `make demo` writes; a rerun trains 3,800 more from the last checkpoint.
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
 reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
@@ -17,10 +15,11 @@ reruns. What each setting buys, measured there:
 - the frame generator upsamples by nearest resize + 3x3 convolution instead of transposed
   convolutions: no colour fringes, so four times as many frames hold one clean blob;
 - the content code sets the scale and shift of the frame generator's batch norms
-  (`gen_norm="content"`): each video keeps one hue, and ACD falls from 66 to 29;
-- a frame is a mask over one colour per video that the content code alone sets, beside the frame
-  generator's own pixels (`gen_appearance="colour"`): the blob no longer takes the colour of
-  where it is, and ACD falls from about 31 to 13 (fd_shapes 106 -> 89 on the report's net).
+  (`gen_norm="content"`): each video keeps one colour, and ACD falls from 66 to 29.
+One colour per video under a mask (`gen_appearance="colour"`) is not in it: its probe halved ACD
+(12.8), and a fresh-clone run at 3,800 steps met single blob (0.956, ACD 13.5) but took 16 min
+20 s, its step being 1.19x as long; at 3,300 steps the run took 15 min 48 s and its frame
+generator painted the blobs itself (ACD 30.6, single blob 0.869). See BUILD.md.
 Instance noise is not in it: it lowered fd_shapes on one feature net (57.5 -> 32.6) but not on
 the report's stable one (109 against 101-116), left the other scores where they were, and makes
 its steps 1.25x as long.
@@ -38,9 +37,8 @@ FLAGS = dict(
     video_disc_pool=2,
     gen_upsample="resize",
     gen_norm="content",
-    gen_appearance="colour",
     ema_decay=0.99,
-    more_steps=3300,
+    more_steps=3800,
     checkpoint_every=500,
     summary_every=100,
     sample_every=500,

@@ -37,8 +37,6 @@ SECOND_RECIPE = dict(BASE, image_batch_size=64, r1_every=16, video_disc_pool=2,
                      gen_upsample="resize", summary_every=100)
 # The third session's recipe (the content-set batch norm on top), which the today_* probes add to.
 THIRD_RECIPE = dict(SECOND_RECIPE, gen_norm="content")
-# The fourth session's recipe, one colour per video revealed by a mask on top: today's.
-FOURTH_RECIPE = dict(THIRD_RECIPE, gen_appearance="colour")
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
