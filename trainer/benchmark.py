@@ -117,6 +117,8 @@ class NaiveStep:
     the generator renders one frame of every video at a time."""
 
     def __init__(self, config):
+        if config.model.gen_appearance != "none":
+            raise ValueError("the naive baseline renders bare frames: it has no --gen_appearance")
         self.config = config
         state = train_lib.build_state(config)
         self.models, self.optimizers = state.models, state.optimizers
