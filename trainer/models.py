@@ -26,7 +26,7 @@ from trainer.flag_fields import option
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
-GEN_APPEARANCE = ("none", "image", "colour")
+GEN_APPEARANCE = ("none", "image", "colour", "flat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,9 +82,15 @@ class ModelConfig:
     # mask reveals of A is the same in every frame. "image": A is a whole image, which the mask
     # can still cross (a blob moving over a colour gradient changes colour); "colour": A is one
     # colour per video, an inductive bias for objects of one colour, such as Shape Motion's.
+    # "flat": a frame is m * A + (1 - m) * B with A and B two colours per video, and the frame
+    # generator renders the mask alone: all motion is in the mask and all colour in the content
+    # code, so the frame generator cannot paint a blob of its own whose colour drifts (under
+    # "colour" some runs left the mask at 0 and did just that).
     gen_appearance: str = option(
         "none", "Frame = mask * A + (1 - mask) * frame, with A an appearance the content code "
-        "alone renders: an image or one colour per video (default: the preset's).",
+        "alone renders: an image or one colour per video; flat: mask * A + (1 - mask) * B, "
+        "with A and B two colours per video and the frame generator drawing the mask alone "
+        "(default: the preset's).",
         choices=GEN_APPEARANCE, flag_default=None)
 
     def __post_init__(self):
@@ -269,14 +275,13 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        layered = config.gen_appearance != "none"
-        self.frame_generator = FrameGenerator(config, image_size, 4 if layered else 3,
-                                              name="frame_generator")
+        channels = {"none": 3, "image": 4, "colour": 4, "flat": 1}[config.gen_appearance]
+        self.frame_generator = FrameGenerator(config, image_size, channels, name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
-        elif config.gen_appearance == "colour":
-            self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
-                                                 name="appearance")
+        elif config.gen_appearance in ("colour", "flat"):  # flat: A and B
+            self.appearance = keras.layers.Dense(6 if channels == 1 else 3, activation="tanh",
+                                                 dtype="float32", name="appearance")
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -322,9 +327,13 @@ class Generator(keras.Model):
             codes.append(code)
         return tf.stack(codes, axis=1)
 
-    def call(self, latents, training=False):
+    def call(self, latents, training=False, with_masks=False):
+        """Videos [B, T, H, W, 3]; with_masks (a --gen_appearance generator only): (videos, the
+        masks that revealed the appearance, [B, T, H, W, 1] in [0, 1])."""
         if self.config.conditional and "labels" not in latents:
             raise ValueError("this generator is class-conditional: latents need 'labels'")
+        if with_masks and self.config.gen_appearance == "none":
+            raise ValueError("with_masks: this generator has no masks (gen_appearance='none')")
         motion = self.motion_codes(latents)
         num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
@@ -332,24 +341,31 @@ class Generator(keras.Model):
         codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
         frames = tf.cast(self.frame_generator(codes, training=training), tf.float32)
         if self.config.gen_appearance != "none":
-            frames = self._reveal(frames, content, num_frames, training)
+            frames, masks = self._reveal(frames, content, num_frames, training)
         size = self.image_size
-        return tf.reshape(frames, [-1, num_frames, size, size, 3])
+        videos = tf.reshape(frames, [-1, num_frames, size, size, 3])
+        if with_masks:
+            return videos, tf.reshape(masks, [-1, num_frames, size, size, 1])
+        return videos
 
     def _reveal(self, frames, content, num_frames, training):
-        """[B*T, H, W, 4] frames and masks -> m * A + (1 - m) * F, [B*T, H, W, 3].
+        """[B*T, H, W, 4] frames and masks (flat: masks alone, [B*T, H, W, 1]) ->
+        (m * A + (1 - m) * F, m), [B*T, H, W, 3 and 1]; flat: F is the colour B everywhere.
 
         Written F + m * (A - F) with one split, on 4-D tensors: on CPU, channel slices and 5-D
         broadcasts made a demo step 1.19x as long as without the layer, against 1.06x this way
         (python -m trainer.benchmark --only_demo).
         """
-        appearance = self.appearance(content, training=training)  # [B, H, W, 3] or [B, 3]
+        appearance = self.appearance(content, training=training)  # [B, H, W, 3] or [B, 3 or 6]
         if appearance.shape.rank == 2:  # one colour everywhere
             appearance = appearance[:, None, None, :]
         appearance = tf.repeat(appearance, num_frames, axis=0)  # frames are video-major
-        pixels, mask = tf.split(frames, [3, 1], axis=-1)
+        if self.config.gen_appearance == "flat":
+            (appearance, pixels), mask = tf.split(appearance, 2, axis=-1), frames
+        else:
+            pixels, mask = tf.split(frames, [3, 1], axis=-1)
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
-        return pixels + mask * (appearance - pixels)
+        return pixels + mask * (appearance - pixels), mask
 
 
 @dataclasses.dataclass(frozen=True)

@@ -200,6 +200,13 @@ class GanStep:
             per_video += losses.category_loss(classes, fake_labels)
         return loss + self._average(per_video, cfg.batch_size)
 
+    def _render(self, latents):
+        """(fakes, each video's mean m * (1 - m) over its masks, or None without --mask_penalty)."""
+        if not self.config.mask_penalty:
+            return self.generator(latents, training=True), None
+        fakes, masks = self.generator(latents, training=True, with_masks=True)
+        return fakes, tf.reduce_mean(masks * (1.0 - masks), axis=[1, 2, 3, 4])
+
     # -- the iteration -----------------------------------------------------------------------------
 
     def train_step(self, batch, step, apply_r1: bool = True, warmup: bool = False):
@@ -219,7 +226,7 @@ class GanStep:
         latents = self._latents(step, _FAKE_STREAM)
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape:
-            fakes = self.generator(latents, training=True)
+            fakes, soft_masks = self._render(latents)
             with g_tape.stop_recording():
                 detached = tf.stop_gradient(fakes)
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
@@ -234,8 +241,11 @@ class GanStep:
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
             if not cfg.reuse_fakes:
-                fakes = self.generator(latents, training=True)
+                fakes, soft_masks = self._render(latents)
             g_loss = self._generator_loss(fakes, latents.get("labels"), picks, step, warmup)
+            if soft_masks is not None:
+                metrics["loss/mask"] = self._average(soft_masks, cfg.batch_size)
+                g_loss += cfg.mask_penalty * metrics["loss/mask"]
             scaled = self._scaled("g", g_loss)
         metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss

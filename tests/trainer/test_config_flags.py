@@ -79,7 +79,7 @@ def test_a_config_written_before_the_newer_fields_still_loads():
     data = json.loads(config.to_json())
     # The fields the first trainer.main did not have, in the run and in the model.
     for key in ("augment", "eval_every", "eval_videos", "best_metric", "d_learning_rate",
-                "r1_every", "instance_noise", "ema_rampup", "skip_corrupt_shards"):
+                "r1_every", "instance_noise", "ema_rampup", "skip_corrupt_shards", "mask_penalty"):
         del data[key]
     for key in ("image_disc_logits", "video_disc_pool", "gen_upsample", "gen_norm",
                 "gen_appearance"):

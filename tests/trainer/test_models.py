@@ -300,6 +300,7 @@ def test_an_unknown_gen_norm_is_refused():
 
 @pytest.mark.parametrize("appearance", ["image", "colour"])
 def test_the_appearance_layer_is_the_same_in_every_frame_where_the_mask_is_on(appearance):
+    keras.utils.set_random_seed(1)  # fixed weights: the "frames differ from A" margin is theirs
     config = dataclasses.replace(SMALL, gen_appearance=appearance)
     generator = models.build_generator(config, FRAMES, 32)
     latents = generator.sample_latents(2, seed=3)
@@ -320,3 +321,47 @@ def test_the_appearance_layer_is_the_same_in_every_frame_where_the_mask_is_on(ap
     bias.assign(tf.constant([0.0, 0.0, 0.0, 20.0]))
     other = dict(latents, motion_noise=generator.sample_latents(2, seed=9)["motion_noise"])
     np.testing.assert_allclose(generator(other).numpy(), generator(latents).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("appearance", ["image", "colour"])
+def test_with_masks_gives_the_masks_that_blend_the_frames(appearance):
+    generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance=appearance), FRAMES, 32)
+    latents = generator.sample_latents(2, seed=4)
+    videos, masks = generator(latents, with_masks=True)
+    assert masks.shape == (2, FRAMES, 32, 32, 1)
+    assert 0.0 <= float(tf.reduce_min(masks)) and float(tf.reduce_max(masks)) <= 1.0
+    np.testing.assert_allclose(videos.numpy(), generator(latents).numpy(), atol=1e-6)
+    # By hand from the parts: the frame generator's pixels F and the appearance A.
+    content = tf.cast(latents["content"], tf.float32)
+    codes = tf.concat([tf.repeat(content[:, None], FRAMES, axis=1),
+                       generator.motion_codes(latents)], axis=-1)
+    own = generator.frame_generator(tf.reshape(codes, [2 * FRAMES, -1])).numpy()
+    own = own.reshape(2, FRAMES, 32, 32, 4)[..., :3]
+    look = generator.appearance(content).numpy()
+    look = look[:, None] if appearance == "image" else look[:, None, None, None, :]
+    np.testing.assert_allclose(videos.numpy(), masks * look + (1 - masks) * own, atol=1e-5)
+
+
+def test_with_masks_is_refused_without_a_mask():
+    generator = models.build_generator(SMALL, FRAMES, 32)
+    with pytest.raises(ValueError, match="no masks"):
+        generator(generator.sample_latents(1, seed=0), with_masks=True)
+
+
+def test_a_flat_generator_draws_masks_alone_between_two_colours_per_video():
+    generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance="flat"), FRAMES, 32)
+    latents = generator.sample_latents(2, seed=5)
+    last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
+    bias = last.layers[-1].bias if hasattr(last, "layers") else last.bias
+    assert bias.shape == (1,)  # the frame generator renders one channel: the mask
+    fore, back = np.split(generator.appearance(tf.cast(latents["content"], tf.float32)).numpy(), 2, -1)
+    for mask_logit, colour in ((20.0, fore), (-20.0, back)):
+        bias.assign([mask_logit])
+        videos = generator(latents).numpy()
+        np.testing.assert_allclose(videos, np.broadcast_to(colour[:, None, None, None], videos.shape),
+                                   atol=1e-5)
+    bias.assign([0.0])
+    videos, masks = generator(latents, with_masks=True)
+    np.testing.assert_allclose(videos.numpy(), masks * fore[:, None, None, None]
+                               + (1 - masks) * back[:, None, None, None], atol=1e-5)
+    assert np.abs(np.diff(masks.numpy(), axis=1)).max() > 0  # the motion is in the masks

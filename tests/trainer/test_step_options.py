@@ -163,7 +163,8 @@ def test_global_image_logit_and_pooled_video_discriminator_shapes():
 def test_bad_option_values_name_the_option():
     for options, name in ((dict(r1_every=0), "r1_every"), (dict(learning_rate=-1.0), "learning_rate"),
                           (dict(instance_noise=-0.1), "instance_noise"),
-                          (dict(image_warmup_steps=-1), "image_warmup_steps")):
+                          (dict(image_warmup_steps=-1), "image_warmup_steps"),
+                          (dict(mask_penalty=1.0), "mask_penalty=1.0 needs a mask")):
         with pytest.raises(config_lib.ConfigError, match=name):
             make_config(**options)
 
@@ -188,3 +189,23 @@ def test_resize_upsampling_generator_has_no_transposed_convolutions():
     assert "Conv2DTranspose" in [type(l).__name__ for l in paper._flatten_layers()]
     with pytest.raises(ValueError, match="gen_upsample"):
         config_lib.model_config("small", gen_upsample="bilinear")
+
+
+def test_mask_penalty_adds_its_weight_times_the_masks_mean_m_times_1_minus_m():
+    model = config_lib.model_config("small", gen_appearance="colour")
+    config = make_config(model=model, mask_penalty=3.0)
+    task, state = gan_step(config)
+    plain_task, plain_state = gan_step(dataclasses.replace(config, mask_penalty=0.0))
+    for name in ("generator", "image_discriminator", "video_discriminator"):
+        getattr(plain_state.models, name).set_weights(getattr(state.models, name).get_weights())
+    step = tf.constant(0, tf.int64)
+    # The step's own fakes, by hand: the D steps do not touch the generator before G's loss.
+    _, masks = state.models.generator(task._latents(step, step_lib._FAKE_STREAM),
+                                      training=True, with_masks=True)
+    by_hand = float(tf.reduce_mean(masks * (1.0 - masks)))
+    with_penalty = task.train_step(real_batch(), step)
+    without = plain_task.train_step(real_batch(), step)
+    assert float(with_penalty["loss/mask"]) == pytest.approx(by_hand, rel=1e-4) and by_hand > 0
+    assert "loss/mask" not in without
+    assert (float(with_penalty["loss/generator"]) - float(without["loss/generator"])
+            == pytest.approx(3.0 * by_hand, rel=1e-3, abs=1e-5))

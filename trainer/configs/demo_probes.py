@@ -106,6 +106,12 @@ PROBES = {
     # The image's colour varied across it, and the blobs changed colour as they crossed it
     # (ACD 41): one colour per video.
     "today_appearance_colour": {**THIRD_RECIPE, "gen_appearance": "colour"},
+    # Two colours per video and the frame generator drawing the mask alone (the colour layer's
+    # mask stayed at 0 in a fresh-clone run: the frame generator painted the blobs itself).
+    "today_flat": {**THIRD_RECIPE, "gen_appearance": "flat"},
+    # ... with the soft parts of the mask penalised (m * (1 - m)).
+    "today_flat_mask_1": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 1.0},
+    "today_flat_mask_10": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
