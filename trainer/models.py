@@ -26,7 +26,7 @@ from trainer.flag_fields import option
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
-GEN_APPEARANCE = ("none", "image", "colour", "flat")
+GEN_APPEARANCE = ("none", "image", "colour", "grey", "flat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,13 +82,15 @@ class ModelConfig:
     # mask reveals of A is the same in every frame. "image": A is a whole image, which the mask
     # can still cross (a blob moving over a colour gradient changes colour); "colour": A is one
     # colour per video, an inductive bias for objects of one colour, such as Shape Motion's.
+    # "grey": as "colour", but the frame generator's own pixels F are grey, so a blob's colour can
+    # come through the mask alone.
     # "flat": a frame is m * A + (1 - m) * B with A and B two colours per video, and the frame
     # generator renders the mask alone: all motion is in the mask and all colour in the content
     # code, so the frame generator cannot paint a blob of its own whose colour drifts (under
     # "colour" some runs left the mask at 0 and did just that).
     gen_appearance: str = option(
         "none", "Frame = mask * A + (1 - mask) * frame, with A an appearance the content code "
-        "alone renders: an image or one colour per video; flat: mask * A + (1 - mask) * B, "
+        "alone renders: an image or one colour per video (grey: over grey frames); flat: mask * A + (1 - mask) * B, "
         "with A and B two colours per video and the frame generator drawing the mask alone "
         "(default: the preset's).",
         choices=GEN_APPEARANCE, flag_default=None)
@@ -275,11 +277,11 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        channels = {"none": 3, "image": 4, "colour": 4, "flat": 1}[config.gen_appearance]
+        channels = {"none": 3, "image": 4, "colour": 4, "grey": 2, "flat": 1}[config.gen_appearance]
         self.frame_generator = FrameGenerator(config, image_size, channels, name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
-        elif config.gen_appearance in ("colour", "flat"):  # flat: A and B
+        elif config.gen_appearance in ("colour", "grey", "flat"):  # flat: A and B
             self.appearance = keras.layers.Dense(6 if channels == 1 else 3, activation="tanh",
                                                  dtype="float32", name="appearance")
 
@@ -349,7 +351,7 @@ class Generator(keras.Model):
         return videos
 
     def _reveal(self, frames, content, num_frames, training):
-        """[B*T, H, W, 4] frames and masks (flat: masks alone, [B*T, H, W, 1]) ->
+        """[B*T, H, W, 4] frames and masks (grey: 2, a grey F; flat: masks alone, 1) ->
         (m * A + (1 - m) * F, m), [B*T, H, W, 3 and 1]; flat: F is the colour B everywhere.
 
         Written F + m * (A - F) with one split, on 4-D tensors: on CPU, channel slices and 5-D
@@ -363,7 +365,7 @@ class Generator(keras.Model):
         if self.config.gen_appearance == "flat":
             (appearance, pixels), mask = tf.split(appearance, 2, axis=-1), frames
         else:
-            pixels, mask = tf.split(frames, [3, 1], axis=-1)
+            pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
         return pixels + mask * (appearance - pixels), mask
 

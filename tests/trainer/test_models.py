@@ -365,3 +365,22 @@ def test_a_flat_generator_draws_masks_alone_between_two_colours_per_video():
     np.testing.assert_allclose(videos.numpy(), masks * fore[:, None, None, None]
                                + (1 - masks) * back[:, None, None, None], atol=1e-5)
     assert np.abs(np.diff(masks.numpy(), axis=1)).max() > 0  # the motion is in the masks
+
+
+def test_a_grey_generator_gets_its_colour_through_the_mask_alone():
+    keras.utils.set_random_seed(2)
+    generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance="grey"), FRAMES, 32)
+    latents = generator.sample_latents(2, seed=6)
+    last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
+    bias = last.layers[-1].bias if hasattr(last, "layers") else last.bias
+    assert bias.shape == (2,)  # grey pixels and the mask
+    colour = generator.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    bias.assign([0.0, -20.0])  # mask 0: the frame generator's own frames, grey, and moving
+    videos = generator(latents).numpy()
+    np.testing.assert_allclose(videos[..., 0], videos[..., 1], atol=1e-6)
+    np.testing.assert_allclose(videos[..., 0], videos[..., 2], atol=1e-6)
+    assert np.abs(np.diff(videos, axis=1)).max() > 0
+    bias.assign([0.0, 20.0])  # mask 1: the video's colour in every pixel
+    videos = generator(latents).numpy()
+    np.testing.assert_allclose(videos, np.broadcast_to(colour[:, None, None, None], videos.shape),
+                               atol=1e-5)

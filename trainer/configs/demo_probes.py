@@ -112,6 +112,11 @@ PROBES = {
     # ... with the soft parts of the mask penalised (m * (1 - m)).
     "today_flat_mask_1": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 1.0},
     "today_flat_mask_10": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 10.0},
+    # The flat one's masks stayed soft (90% of pixels between 0.05 and 0.95) and its backgrounds
+    # grey: the frame generator draws the background and a mask, in grey, and colour comes
+    # through the mask alone.
+    "today_grey": {**THIRD_RECIPE, "gen_appearance": "grey"},
+    "today_grey_mask_1": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 1.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
