@@ -265,7 +265,7 @@ def demo_step_figures() -> dict:
     before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE)
     # Instance noise as in its annealing phase (sigma held at 0.1): the draw's own cost.
     noisy = dataclasses.replace(now, instance_noise=0.1, instance_noise_steps=0)
-    # The recipe without its colour layer: bare frames from the frame generator.
+    # The recipe without its colour layer (--gen_appearance): bare frames from the frame generator.
     bare = dataclasses.replace(now, model=dataclasses.replace(now.model, gen_appearance="none"))
     runs = {"before": demo_run(before), "now": demo_run(now), "noisy": demo_run(noisy),
             "bare": demo_run(bare)}
