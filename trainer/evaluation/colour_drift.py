@@ -15,6 +15,12 @@ colour (`shape_metrics.frame_colours`, the mean colour of the largest blob's int
 
 each the median (r2) or mean over videos, for the generated videos and, with --tfrecords, for
 real clips beside them. All four are 0-255 colour levels or shares; none needs a download.
+
+For a generator with a mask (--gen_appearance), where a frame is m * A + (1 - m) * F, it adds
+
+    mask_interior     the mean mask on the blobs' interiors: 1 when the interior is A alone
+    mask_background   the share of background pixels (not foreground) where the mask is > 0.05
+    mask_soft         the share of all pixels whose mask is between 0.05 and 0.95
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
@@ -65,18 +71,40 @@ def diagnose(videos: np.ndarray) -> dict[str, float]:
             "position_r2": float(np.median(fits[:, 0])), "time_r2": float(np.median(fits[:, 1]))}
 
 
+def mask_figures(videos: np.ndarray, masks: np.ndarray) -> dict[str, float]:
+    """The three mask figures of the module docstring: videos [N, T, H, W, 3] uint8 or in
+    [-1, 1], masks [N, T, H, W] in [0, 1]."""
+    interior = shape_metrics.content_mask(shape_metrics.blob_stats(videos))
+    background = ~shape_metrics.foreground_mask(videos)
+    return {"mask_interior": float(masks[interior].mean()) if interior.any() else float("nan"),
+            "mask_background": (float((masks[background] > 0.05).mean()) if background.any()
+                                else float("nan")),
+            "mask_soft": float(((masks > 0.05) & (masks < 0.95)).mean())}
+
+
+def generated_with_masks(generator, num_videos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Videos in [-1, 1] and their masks [N, T, H, W] from a --gen_appearance generator."""
+    videos, masks = generator(generator.sample_latents(num_videos, seed=seed), with_masks=True)
+    return videos.numpy(), masks.numpy()[..., 0]
+
+
 def main(argv):
     del argv
     f = flags.FLAGS
     generator, config = restore.load_generator(f.model_dir)
-    columns = {"generated": diagnose(evaluate.generate_videos(generator, config, f.num_videos,
-                                                               seed=f.seed))}
+    if config.model.gen_appearance != "none":
+        videos, masks = generated_with_masks(generator, f.num_videos, f.seed)
+        columns = {"generated": {**diagnose(videos), **mask_figures(videos, masks)}}
+    else:
+        columns = {"generated": diagnose(evaluate.generate_videos(generator, config, f.num_videos,
+                                                                   seed=f.seed))}
     if f.tfrecords:
         real, _, _ = evaluate.load_real_clips(f.tfrecords, "train", f.num_videos, f.seed)
         columns["real"] = diagnose(real)
     print(f"{'':16s}" + "".join(f"{name:>12s}" for name in columns))
     for key in columns["generated"]:
-        print(f"{key:16s}" + "".join(f"{column[key]:12.3g}" for column in columns.values()))
+        print(f"{key:16s}" + "".join(f"{column.get(key, float('nan')):12.3g}"
+                                     for column in columns.values()))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,27 @@ def test_frame_colours_are_the_interior_means_and_nan_without_a_blob():
     colours = shape_metrics.frame_colours(videos)
     np.testing.assert_array_equal(colours[0, [0, 2]], [[200, 100, 50]] * 2)
     assert np.isnan(colours[0, 1]).all()
+
+
+def test_mask_figures_tell_a_hard_mask_from_a_soft_one():
+    videos = moving_squares(lambda x: (200, 100, 50))
+    on_square = shape_metrics.foreground_mask(videos).astype(np.float32)
+    hard = colour_drift.mask_figures(videos, on_square)
+    assert hard == {"mask_interior": 1.0, "mask_background": 0.0, "mask_soft": 0.0}
+    soft = colour_drift.mask_figures(videos, 0.5 * on_square + 0.1 * (1 - on_square))
+    assert soft["mask_interior"] == pytest.approx(0.5)
+    assert soft["mask_background"] == 1.0 and soft["mask_soft"] == 1.0
+
+
+def test_a_masked_generator_gives_its_videos_with_their_masks():
+    import dataclasses
+
+    from trainer import models
+    config = dataclasses.replace(models.PRESETS["small"], gen_appearance="grey")
+    generator = models.build_generator(config, 4, 32)
+    videos, masks = colour_drift.generated_with_masks(generator, 3, seed=2)
+    assert videos.shape == (3, 4, 32, 32, 3) and masks.shape == (3, 4, 32, 32)
+    expected, _ = generator(generator.sample_latents(3, seed=2), with_masks=True)
+    np.testing.assert_allclose(videos, expected.numpy(), atol=1e-6)
+    assert set(colour_drift.mask_figures(videos, masks)) == {"mask_interior", "mask_background",
+                                                             "mask_soft"}
