@@ -2,8 +2,10 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 13 minutes of training on this project's 2-core machine (3,800 steps) on the 1,000
-Shape Motion videos `make demo` writes; a rerun trains 3,800 more from the last checkpoint.
+About 11-13 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
+Shape Motion videos `make demo` writes; a rerun trains 3,500 more from the last checkpoint.
+3,500, not the probes' 3,800: at 3,800 a fresh-clone `make demo` took 15 min 33 s on a slow day
+for this machine (36 clips/s against 43 on a fast one).
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
 reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
@@ -41,7 +43,7 @@ FLAGS = dict(
     gen_norm="content",
     gen_appearance="grey",
     ema_decay=0.99,
-    more_steps=3800,
+    more_steps=3500,
     checkpoint_every=500,
     summary_every=100,
     sample_every=500,
