@@ -26,7 +26,7 @@ from trainer.flag_fields import option
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
-GEN_APPEARANCE = ("none", "image", "colour", "grey", "flat")
+GEN_APPEARANCE = ("none", "image", "colour", "grey")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,15 +83,11 @@ class ModelConfig:
     # can still cross (a blob moving over a colour gradient changes colour); "colour": A is one
     # colour per video, an inductive bias for objects of one colour, such as Shape Motion's.
     # "grey": as "colour", but the frame generator's own pixels F are grey, so a blob's colour can
-    # come through the mask alone.
-    # "flat": a frame is m * A + (1 - m) * B with A and B two colours per video, and the frame
-    # generator renders the mask alone: all motion is in the mask and all colour in the content
-    # code, so the frame generator cannot paint a blob of its own whose colour drifts (under
-    # "colour" some runs left the mask at 0 and did just that).
+    # come through the mask alone (under "colour" some runs left the mask at 0 and painted
+    # blobs whose colour drifts).
     gen_appearance: str = option(
         "none", "Frame = mask * A + (1 - mask) * frame, with A an appearance the content code "
-        "alone renders: an image or one colour per video (grey: over grey frames); flat: mask * A + (1 - mask) * B, "
-        "with A and B two colours per video and the frame generator drawing the mask alone "
+        "alone renders: an image or one colour per video (grey: over grey frames) "
         "(default: the preset's).",
         choices=GEN_APPEARANCE, flag_default=None)
 
@@ -277,13 +273,13 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        channels = {"none": 3, "image": 4, "colour": 4, "grey": 2, "flat": 1}[config.gen_appearance]
+        channels = {"none": 3, "image": 4, "colour": 4, "grey": 2}[config.gen_appearance]
         self.frame_generator = FrameGenerator(config, image_size, channels, name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
-        elif config.gen_appearance in ("colour", "grey", "flat"):  # flat: A and B
-            self.appearance = keras.layers.Dense(6 if channels == 1 else 3, activation="tanh",
-                                                 dtype="float32", name="appearance")
+        elif config.gen_appearance in ("colour", "grey"):
+            self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
+                                                 name="appearance")
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -351,21 +347,18 @@ class Generator(keras.Model):
         return videos
 
     def _reveal(self, frames, content, num_frames, training):
-        """[B*T, H, W, 4] frames and masks (grey: 2, a grey F; flat: masks alone, 1) ->
-        (m * A + (1 - m) * F, m), [B*T, H, W, 3 and 1]; flat: F is the colour B everywhere.
+        """[B*T, H, W, 4] frames and masks (grey: 2, a grey F and m) ->
+        (m * A + (1 - m) * F, m), [B*T, H, W, 3 and 1].
 
         Written F + m * (A - F) with one split, on 4-D tensors: on CPU, channel slices and 5-D
         broadcasts made a demo step 1.19x as long as without the layer, against 1.06x this way
         (python -m trainer.benchmark --only_demo).
         """
-        appearance = self.appearance(content, training=training)  # [B, H, W, 3] or [B, 3 or 6]
+        appearance = self.appearance(content, training=training)  # [B, H, W, 3] or [B, 3]
         if appearance.shape.rank == 2:  # one colour everywhere
             appearance = appearance[:, None, None, :]
         appearance = tf.repeat(appearance, num_frames, axis=0)  # frames are video-major
-        if self.config.gen_appearance == "flat":
-            (appearance, pixels), mask = tf.split(appearance, 2, axis=-1), frames
-        else:
-            pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
+        pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
         return pixels + mask * (appearance - pixels), mask
 

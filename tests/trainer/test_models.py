@@ -348,25 +348,6 @@ def test_with_masks_is_refused_without_a_mask():
         generator(generator.sample_latents(1, seed=0), with_masks=True)
 
 
-def test_a_flat_generator_draws_masks_alone_between_two_colours_per_video():
-    generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance="flat"), FRAMES, 32)
-    latents = generator.sample_latents(2, seed=5)
-    last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
-    bias = last.layers[-1].bias if hasattr(last, "layers") else last.bias
-    assert bias.shape == (1,)  # the frame generator renders one channel: the mask
-    fore, back = np.split(generator.appearance(tf.cast(latents["content"], tf.float32)).numpy(), 2, -1)
-    for mask_logit, colour in ((20.0, fore), (-20.0, back)):
-        bias.assign([mask_logit])
-        videos = generator(latents).numpy()
-        np.testing.assert_allclose(videos, np.broadcast_to(colour[:, None, None, None], videos.shape),
-                                   atol=1e-5)
-    bias.assign([0.0])
-    videos, masks = generator(latents, with_masks=True)
-    np.testing.assert_allclose(videos.numpy(), masks * fore[:, None, None, None]
-                               + (1 - masks) * back[:, None, None, None], atol=1e-5)
-    assert np.abs(np.diff(masks.numpy(), axis=1)).max() > 0  # the motion is in the masks
-
-
 def test_a_grey_generator_gets_its_colour_through_the_mask_alone():
     keras.utils.set_random_seed(2)
     generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance="grey"), FRAMES, 32)

@@ -106,15 +106,10 @@ PROBES = {
     # The image's colour varied across it, and the blobs changed colour as they crossed it
     # (ACD 41): one colour per video.
     "today_appearance_colour": {**THIRD_RECIPE, "gen_appearance": "colour"},
-    # Two colours per video and the frame generator drawing the mask alone (the colour layer's
-    # mask stayed at 0 in a fresh-clone run: the frame generator painted the blobs itself).
-    "today_flat": {**THIRD_RECIPE, "gen_appearance": "flat"},
-    # ... with the soft parts of the mask penalised (m * (1 - m)).
-    "today_flat_mask_1": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 1.0},
-    "today_flat_mask_10": {**THIRD_RECIPE, "gen_appearance": "flat", "mask_penalty": 10.0},
-    # The flat one's masks stayed soft (90% of pixels between 0.05 and 0.95) and its backgrounds
-    # grey: the frame generator draws the background and a mask, in grey, and colour comes
-    # through the mask alone.
+    # Sixth session. The colour layer's mask stayed at 0 in a fresh-clone run: the frame
+    # generator painted the blobs itself. (Two colours per video with the frame generator drawing
+    # the mask alone, `flat`, lost: fd_shapes 285, single blob 0.05; removed.) Here the frame
+    # generator draws a mask and grey pixels, and colour comes through the mask alone.
     "today_grey": {**THIRD_RECIPE, "gen_appearance": "grey"},
     "today_grey_mask_1": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 1.0},
 }
