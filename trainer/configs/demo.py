@@ -2,7 +2,7 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 11-13 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
+About 11-12 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
 Shape Motion videos `make demo` writes; a rerun trains 3,500 more from the last checkpoint.
 3,500, not the probes' 3,800: at 3,800 a fresh-clone `make demo` took 15 min 33 s on a slow day
 for this machine (36 clips/s against 43 on a fast one).
@@ -23,7 +23,8 @@ reruns. What each setting buys, measured there:
   picks, so a blob cannot take the colour of where it is. Its probe gave the lowest fd_shapes
   (78.4) and ACD (10.4) of any. With the frame generator's pixels in colour
   (`gen_appearance="colour"`) a fresh-clone run left the mask at 0 and painted drifting blobs
-  itself (ACD 36.0). The blend makes a step about 1.06x as long.
+  itself (ACD 36.0). The blend makes a step 1.08x as long (`python -m trainer.benchmark
+  --only_demo`).
 Instance noise is not in it: it lowered fd_shapes on one feature net (57.5 -> 32.6) but not on
 the report's stable one (109 against 101-116), left the other scores where they were, and makes
 its steps 1.25x as long.
