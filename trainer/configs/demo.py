@@ -2,7 +2,7 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 11-12 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
+About 12 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
 Shape Motion videos `make demo` writes; a rerun trains 3,500 more from the last checkpoint.
 3,500, not the probes' 3,800: at 3,800 a fresh-clone `make demo` took 15 min 33 s on a slow day
 for this machine (36 clips/s against 43 on a fast one).
