@@ -112,6 +112,8 @@ PROBES = {
     # generator draws a mask and grey pixels, and colour comes through the mask alone.
     "today_grey": {**THIRD_RECIPE, "gen_appearance": "grey"},
     "today_grey_mask_1": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 1.0},
+    # At weight 1 the penalty's term sat near 0.008 and the mask did not sharpen: ten times that.
+    "today_grey_mask_10": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
