@@ -27,6 +27,8 @@ IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey")
+# What the frame generator renders under each: RGB; RGB and a mask; grey and a mask.
+_FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,8 +275,9 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        channels = {"none": 3, "image": 4, "colour": 4, "grey": 2}[config.gen_appearance]
-        self.frame_generator = FrameGenerator(config, image_size, channels, name="frame_generator")
+        self.frame_generator = FrameGenerator(config, image_size,
+                                              _FRAME_CHANNELS[config.gen_appearance],
+                                              name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
         elif config.gen_appearance in ("colour", "grey"):

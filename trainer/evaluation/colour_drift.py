@@ -33,6 +33,8 @@ from trainer.generation import restore
 
 # A fit over fewer frames than this says little; such videos are left out of the r2 medians.
 MIN_FRAMES_FOR_FIT = 6
+# A mask within this of 0 or 1 counts as off or on; between, as soft.
+MASK_MARGIN = 0.05
 
 
 def explained_variance(y: np.ndarray, x: np.ndarray) -> float:
@@ -77,9 +79,9 @@ def mask_figures(videos: np.ndarray, masks: np.ndarray) -> dict[str, float]:
     interior = shape_metrics.content_mask(shape_metrics.blob_stats(videos))
     background = ~shape_metrics.foreground_mask(videos)
     return {"mask_interior": float(masks[interior].mean()) if interior.any() else float("nan"),
-            "mask_background": (float((masks[background] > 0.05).mean()) if background.any()
-                                else float("nan")),
-            "mask_soft": float(((masks > 0.05) & (masks < 0.95)).mean())}
+            "mask_background": (float((masks[background] > MASK_MARGIN).mean())
+                                if background.any() else float("nan")),
+            "mask_soft": float(((masks > MASK_MARGIN) & (masks < 1 - MASK_MARGIN)).mean())}
 
 
 def generated_with_masks(generator, num_videos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
