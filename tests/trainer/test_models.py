@@ -365,3 +365,42 @@ def test_a_grey_generator_gets_its_colour_through_the_mask_alone():
     videos = generator(latents).numpy()
     np.testing.assert_allclose(videos, np.broadcast_to(colour[:, None, None, None], videos.shape),
                                atol=1e-5)
+
+
+def _last_bias(generator):
+    last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
+    return last.layers[-1].bias if hasattr(last, "layers") else last.bias
+
+
+def test_a_hard_mask_is_0_or_1_and_passes_the_soft_masks_gradient():
+    keras.utils.set_random_seed(3)
+    soft = models.build_generator(dataclasses.replace(SMALL, gen_appearance="grey"), FRAMES, 32)
+    hard = models.build_generator(dataclasses.replace(SMALL, gen_appearance="grey", gen_mask="hard"),
+                                  FRAMES, 32)
+    hard.set_weights(soft.get_weights())
+    latents = soft.sample_latents(2, seed=7)
+    videos, masks = hard(latents, with_masks=True)
+    soft_masks = soft(latents, with_masks=True)[1].numpy()
+    assert set(np.unique(masks.numpy())) == {0.0, 1.0}
+    np.testing.assert_array_equal(masks.numpy(), (soft_masks > 0.5).astype(np.float32))
+    colour = hard.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    inside = np.broadcast_to(masks.numpy() == 1.0, videos.shape)
+    np.testing.assert_allclose(videos.numpy()[inside],  # exactly the video's colour in the mask
+                               np.broadcast_to(colour[:, None, None, None], videos.shape)[inside],
+                               atol=1e-6)
+    weights = tf.random.stateless_normal(videos.shape, seed=[1, 2])
+    grads = []
+    for generator in (soft, hard):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(weights * generator(latents, training=True))
+        grads.append(tape.gradient(loss, _last_bias(generator)).numpy())
+    # The mask's bias moves only the mask, whose gradient the hard mask takes from the sigmoid.
+    assert abs(grads[0][1]) > 1e-3
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-4)
+
+
+def test_a_hard_mask_without_a_mask_is_refused():
+    with pytest.raises(ValueError, match="gen_mask='hard' needs a mask"):
+        dataclasses.replace(SMALL, gen_mask="hard")
+    with pytest.raises(ValueError, match="gen_mask='sharp'"):
+        dataclasses.replace(SMALL, gen_appearance="grey", gen_mask="sharp")

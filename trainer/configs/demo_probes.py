@@ -114,6 +114,9 @@ PROBES = {
     "today_grey_mask_1": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 1.0},
     # At weight 1 the penalty's term sat near 0.008 and the mask did not sharpen: ten times that.
     "today_grey_mask_10": {**THIRD_RECIPE, "gen_appearance": "grey", "mask_penalty": 10.0},
+    # Seventh session. Inside the blobs the soft mask averaged 0.76-0.94, so F's grey, which
+    # moves, shows through and the colour drifts (ACD 8-12). A hard mask shows A alone there.
+    "today_grey_hard": {**THIRD_RECIPE, "gen_appearance": "grey", "gen_mask": "hard"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
