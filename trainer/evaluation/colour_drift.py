@@ -84,18 +84,13 @@ def mask_figures(videos: np.ndarray, masks: np.ndarray) -> dict[str, float]:
             "mask_soft": float(((masks > MASK_MARGIN) & (masks < 1 - MASK_MARGIN)).mean())}
 
 
-def generated_with_masks(generator, num_videos: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Videos in [-1, 1] and their masks [N, T, H, W] from a --gen_appearance generator."""
-    videos, masks = generator(generator.sample_latents(num_videos, seed=seed), with_masks=True)
-    return videos.numpy(), masks.numpy()[..., 0]
-
-
 def main(argv):
     del argv
     f = flags.FLAGS
     generator, config = restore.load_generator(f.model_dir)
     if config.model.gen_appearance != "none":
-        videos, masks = generated_with_masks(generator, f.num_videos, f.seed)
+        videos, masks = evaluate.generate_videos(generator, config, f.num_videos, seed=f.seed,
+                                                 with_masks=True)
         columns = {"generated": {**diagnose(videos), **mask_figures(videos, masks)}}
     else:
         columns = {"generated": diagnose(evaluate.generate_videos(generator, config, f.num_videos,

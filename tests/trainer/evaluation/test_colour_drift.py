@@ -52,15 +52,24 @@ def test_mask_figures_tell_a_hard_mask_from_a_soft_one():
     assert soft["mask_background"] == 1.0 and soft["mask_soft"] == 1.0
 
 
-def test_a_masked_generator_gives_its_videos_with_their_masks():
+def test_a_masked_generator_gives_its_videos_with_their_masks_in_batches():
     import dataclasses
 
-    from trainer import models
-    config = dataclasses.replace(models.PRESETS["small"], gen_appearance="grey")
-    generator = models.build_generator(config, 4, 32)
-    videos, masks = colour_drift.generated_with_masks(generator, 3, seed=2)
+    from trainer import config as config_lib, models
+    from trainer.evaluation import evaluate
+    from trainer.generation import sample
+    model = dataclasses.replace(models.PRESETS["small"], gen_appearance="grey")
+    config = config_lib.Config(model=model, clip_shape=(4, 32, 32, 3))
+    generator = models.build_generator(model, 4, 32)
+    videos, masks = evaluate.generate_videos(generator, config, 3, seed=2, batch_size=2,
+                                             with_masks=True)
     assert videos.shape == (3, 4, 32, 32, 3) and masks.shape == (3, 4, 32, 32)
-    expected, _ = generator(generator.sample_latents(3, seed=2), with_masks=True)
-    np.testing.assert_allclose(videos, expected.numpy(), atol=1e-6)
+    # The same videos as without masks, batch by batch (seeds 2 and 4), and the masks of each.
+    np.testing.assert_array_equal(videos, evaluate.generate_videos(generator, config, 3, seed=2,
+                                                                   batch_size=2))
+    last = sample.generate(generator, config, 1, seed=4, with_masks=True)
+    _, expected = generator(generator.sample_latents(1, seed=4), with_masks=True)
+    np.testing.assert_allclose(masks[2:], expected.numpy()[..., 0], atol=1e-6)
+    np.testing.assert_array_equal(last[0], videos[2:])
     assert set(colour_drift.mask_figures(videos, masks)) == {"mask_interior", "mask_background",
                                                              "mask_soft"}
