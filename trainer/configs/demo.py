@@ -2,10 +2,11 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 12 minutes of training on this project's 2-core machine (3,500 steps) on the 1,000
-Shape Motion videos `make demo` writes; a rerun trains 3,500 more from the last checkpoint.
-3,500, not the probes' 3,800: at 3,800 a fresh-clone `make demo` took 15 min 33 s on a slow day
-for this machine (36 clips/s against 43 on a fast one).
+About 11 minutes of training (1,800 steps) on a 2-core AVX2 machine, the project's target, on
+the 1,000 Shape Motion videos `make demo` writes; a rerun trains 1,800 more from the last
+checkpoint. The probes before the seventh session ran on a machine with AVX-512 that trained
+twice as fast (42 against 20 clips/s, `python -m trainer.benchmark --only_demo`), at
+3,500-3,800 steps; on the AVX2 machine a fresh-clone `make demo` at 1,700 steps took 12 min 36 s.
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
 reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
@@ -23,8 +24,12 @@ reruns. What each setting buys, measured there:
   picks, so a blob cannot take the colour of where it is. Its probe gave the lowest fd_shapes
   (78.4) and ACD (10.4) of any. With the frame generator's pixels in colour
   (`gen_appearance="colour"`) a fresh-clone run left the mask at 0 and painted drifting blobs
-  itself (ACD 36.0). The blend makes a step 1.08x as long (`python -m trainer.benchmark
+  itself (ACD 36.0). The blend makes a step 1.07-1.08x as long (`python -m trainer.benchmark
   --only_demo`).
+- the mask is hard (`gen_mask="hard"`): 0 or 1 in the forward pass, the sigmoid's gradient in
+  the backward pass. Inside a soft mask (0.76-0.94 on the blobs' interiors) the grey frame
+  showed through and moved the blob's colour (ACD 8-12); with the hard mask a blob is its
+  video's colour exactly, on pure black (ACD 0.000 from a fresh clone at 1,700 steps).
 Instance noise is not in it: it lowered fd_shapes on one feature net (57.5 -> 32.6) but not on
 the report's stable one (109 against 101-116), left the other scores where they were, and makes
 its steps 1.25x as long.
@@ -43,8 +48,9 @@ FLAGS = dict(
     gen_upsample="resize",
     gen_norm="content",
     gen_appearance="grey",
+    gen_mask="hard",
     ema_decay=0.99,
-    more_steps=3500,
+    more_steps=1800,
     checkpoint_every=500,
     summary_every=100,
     sample_every=500,
