@@ -117,6 +117,11 @@ PROBES = {
     # Seventh session. Inside the blobs the soft mask averaged 0.76-0.94, so F's grey, which
     # moves, shows through and the colour drifts (ACD 8-12). A hard mask shows A alone there.
     "today_grey_hard": {**THIRD_RECIPE, "gen_appearance": "grey", "gen_mask": "hard"},
+    # A fresh clone of the hard mask drew specks of its colour all over the background (single
+    # blob 0.062): background pixels whose mask hovers near 0.5 flip to the full colour. The
+    # penalty's gradient on a hard mask pushes every pixel's sigmoid away from 0.5, to its side.
+    "today_grey_hard_mask_10": {**THIRD_RECIPE, "gen_appearance": "grey", "gen_mask": "hard",
+                                "mask_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
