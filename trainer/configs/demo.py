@@ -6,7 +6,7 @@ About 11 minutes of training (1,800 steps) on a 2-core AVX2 machine, the project
 the 1,000 Shape Motion videos `make demo` writes; a rerun trains 1,800 more from the last
 checkpoint. The probes before the seventh session ran on a machine with AVX-512 that trained
 twice as fast (42 against 20 clips/s, `python -m trainer.benchmark --only_demo`), at
-3,500-3,800 steps; on the AVX2 machine a fresh-clone `make demo` at 1,700 steps took 12 min 36 s.
+3,500-3,800 steps; on the AVX2 machine a fresh-clone `make demo` at 1,800 steps took 13 min 12 s.
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
 reruns. What each setting buys, measured there:
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
@@ -26,10 +26,10 @@ reruns. What each setting buys, measured there:
   (`gen_appearance="colour"`) a fresh-clone run left the mask at 0 and painted drifting blobs
   itself (ACD 36.0). The blend makes a step 1.07-1.08x as long (`python -m trainer.benchmark
   --only_demo`).
-- the mask is hard (`gen_mask="hard"`): 0 or 1 in the forward pass, the sigmoid's gradient in
-  the backward pass. Inside a soft mask (0.76-0.94 on the blobs' interiors) the grey frame
-  showed through and moved the blob's colour (ACD 8-12); with the hard mask a blob is its
-  video's colour exactly, on pure black (ACD 0.000 from a fresh clone at 1,700 steps).
+The hard mask (`--gen_mask=hard`: 0 or 1 forward, the sigmoid's gradient backward) is not in
+it: a blob is then exactly its video's colour (ACD 0.000 in both fresh-clone runs, against 12.6
+for this recipe's probe at 1,800 steps), but one of those two runs scattered specks of colour
+over the background (single blob 0.062, the other 0.765, against 0.828).
 Instance noise is not in it: it lowered fd_shapes on one feature net (57.5 -> 32.6) but not on
 the report's stable one (109 against 101-116), left the other scores where they were, and makes
 its steps 1.25x as long.
@@ -48,7 +48,6 @@ FLAGS = dict(
     gen_upsample="resize",
     gen_norm="content",
     gen_appearance="grey",
-    gen_mask="hard",
     ema_decay=0.99,
     more_steps=1800,
     checkpoint_every=500,
