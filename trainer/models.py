@@ -27,7 +27,7 @@ IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey")
-GEN_MASK = ("soft", "hard")
+GEN_MASK = ("soft", "hard", "hard_smooth")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask.
 _FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2}
 
@@ -96,10 +96,13 @@ class ModelConfig:
     # "soft": the mask is a sigmoid, so inside a blob some of F shows through and its colour
     # wanders with F. "hard": the mask is 0 or 1 in the forward pass (m > 0.5) and the sigmoid's
     # in the backward pass (a straight-through estimator, Bengio et al. 2013): a blob is exactly
-    # the video's colour, while G still learns where to move the mask's edge.
+    # the video's colour, while G still learns where to move the mask's edge. "hard_smooth": the
+    # same 0/1 decision on the sigmoid's mean over each 3x3 neighbourhood, which a lone pixel
+    # near 0.5 does not cross (the hard mask scattered such specks over one run's backgrounds).
     gen_mask: str = option(
         "soft", "The --gen_appearance mask: a sigmoid, or 0/1 with the sigmoid's gradient "
-        "(straight-through; default: the preset's).", choices=GEN_MASK, flag_default=None)
+        "(straight-through), decided per pixel or on 3x3 means (default: the preset's).",
+        choices=GEN_MASK, flag_default=None)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -126,9 +129,9 @@ class ModelConfig:
                              f"{GEN_APPEARANCE}")
         if self.gen_mask not in GEN_MASK:
             raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r}: choose one of {GEN_MASK}")
-        if self.gen_mask == "hard" and self.gen_appearance == "none":
-            raise ValueError("ModelConfig.gen_mask='hard' needs a mask: give gen_appearance="
-                             "grey, colour or image, or gen_mask='soft'")
+        if self.gen_mask != "soft" and self.gen_appearance == "none":
+            raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r} needs a mask: give "
+                             "gen_appearance=grey, colour or image, or gen_mask='soft'")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -376,9 +379,18 @@ class Generator(keras.Model):
         appearance = tf.repeat(appearance, num_frames, axis=0)  # frames are video-major
         pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
-        if self.config.gen_mask == "hard":  # 0/1 forward, the sigmoid's gradient backward
-            mask = mask + tf.stop_gradient(tf.cast(mask > 0.5, mask.dtype) - mask)
+        if self.config.gen_mask != "soft":
+            mask = hard_mask(mask, smooth=self.config.gen_mask == "hard_smooth")
         return pixels + mask * (appearance - pixels), mask
+
+
+def hard_mask(soft, smooth: bool = False):
+    """0/1 masks [N, H, W, 1] in the forward pass, m > 0.5, with the gradient of m backward
+    (straight-through). smooth: m is the mean of `soft` over each 3x3 neighbourhood (over the
+    pixels inside the frame at its edges)."""
+    if smooth:
+        soft = tf.nn.avg_pool2d(soft, 3, 1, "SAME")
+    return soft + tf.stop_gradient(tf.cast(soft > 0.5, soft.dtype) - soft)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -400,7 +400,34 @@ def test_a_hard_mask_is_0_or_1_and_passes_the_soft_masks_gradient():
 
 
 def test_a_hard_mask_without_a_mask_is_refused():
-    with pytest.raises(ValueError, match="gen_mask='hard' needs a mask"):
-        dataclasses.replace(SMALL, gen_mask="hard")
+    for choice in ("hard", "hard_smooth"):
+        with pytest.raises(ValueError, match=f"gen_mask='{choice}' needs a mask"):
+            dataclasses.replace(SMALL, gen_mask=choice)
     with pytest.raises(ValueError, match="gen_mask='sharp'"):
         dataclasses.replace(SMALL, gen_appearance="grey", gen_mask="sharp")
+
+
+def test_a_smoothed_hard_mask_drops_a_lone_pixel_and_keeps_a_shape():
+    soft = np.zeros((1, 8, 8, 1), np.float32)
+    soft[0, 1, 1] = 0.9  # a lone pixel near the top-left corner
+    soft[0, 3:7, 3:7] = 0.8  # a 4x4 shape
+    soft = tf.constant(soft)
+    per_pixel = models.hard_mask(soft).numpy()[0, ..., 0]
+    smoothed = models.hard_mask(soft, smooth=True).numpy()[0, ..., 0]
+    assert per_pixel[1, 1] == 1.0 and smoothed[1, 1] == 0.0
+    assert per_pixel[3:7, 3:7].all() and per_pixel.sum() == 17
+    # The shape loses its four corners (4 of 9 neighbours on: mean 0.36), keeps its edges (6 of 9:
+    # 0.53) and its inside, and gains nothing around it.
+    expected = np.zeros((8, 8), np.float32)
+    expected[3:7, 3:7] = 1.0
+    expected[[3, 3, 6, 6], [3, 6, 3, 6]] = 0.0
+    np.testing.assert_array_equal(smoothed, expected)
+    # Backward: the gradient of the 3x3 mean, whatever the 0/1 decision.
+    weights = tf.random.stateless_normal(soft.shape, seed=[3, 4])
+    grads = []
+    for f in (lambda x: models.hard_mask(x, smooth=True), lambda x: tf.nn.avg_pool2d(x, 3, 1, "SAME")):
+        with tf.GradientTape() as tape:
+            tape.watch(soft)
+            loss = tf.reduce_sum(weights * f(soft))
+        grads.append(tape.gradient(loss, soft).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5)
