@@ -151,7 +151,7 @@ class Config:
             (self.mask_penalty >= 0, f"mask_penalty={self.mask_penalty} must be >= 0"),
             (not self.mask_penalty or self.model.gen_appearance != "none",
              f"mask_penalty={self.mask_penalty} needs a mask: give --gen_appearance=grey, "
-             "colour or image, or --mask_penalty=0"),
+             "black, colour or image, or --mask_penalty=0"),
             (self.image_warmup_steps >= 0,
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,

@@ -26,10 +26,10 @@ from trainer.flag_fields import option
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
-GEN_APPEARANCE = ("none", "image", "colour", "grey")
+GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth")
-# What the frame generator renders under each: RGB; RGB and a mask; grey and a mask.
-_FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2}
+# What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
+_FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2, "black": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +87,14 @@ class ModelConfig:
     # colour per video, an inductive bias for objects of one colour, such as Shape Motion's.
     # "grey": as "colour", but the frame generator's own pixels F are grey, so a blob's colour can
     # come through the mask alone (under "colour" some runs left the mask at 0 and painted
-    # blobs whose colour drifts).
+    # blobs whose colour drifts). "black": as "grey" with F black everywhere, so the frame
+    # generator draws the mask alone: a black background by construction, for data such as
+    # Shape Motion's (the grey F showed through soft masks inside the blobs, and a hard mask's
+    # edges showed it as pale rims).
     gen_appearance: str = option(
         "none", "Frame = mask * A + (1 - mask) * frame, with A an appearance the content code "
-        "alone renders: an image or one colour per video (grey: over grey frames) "
+        "alone renders: an image or one colour per video (grey: over grey frames; black: over "
+        "black, the frame generator drawing the mask alone) "
         "(default: the preset's).",
         choices=GEN_APPEARANCE, flag_default=None)
     # "soft": the mask is a sigmoid, so inside a blob some of F shows through and its colour
@@ -131,7 +135,7 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r}: choose one of {GEN_MASK}")
         if self.gen_mask != "soft" and self.gen_appearance == "none":
             raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r} needs a mask: give "
-                             "gen_appearance=grey, colour or image, or gen_mask='soft'")
+                             "gen_appearance=grey, black, colour or image, or gen_mask='soft'")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -296,7 +300,7 @@ class Generator(keras.Model):
                                               name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
-        elif config.gen_appearance in ("colour", "grey"):
+        elif config.gen_appearance in ("colour", "grey", "black"):
             self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
                                                  name="appearance")
 
@@ -366,7 +370,7 @@ class Generator(keras.Model):
         return videos
 
     def _reveal(self, frames, content, num_frames, training):
-        """[B*T, H, W, 4] frames and masks (grey: 2, a grey F and m) ->
+        """[B*T, H, W, 4] frames and masks (grey: 2, a grey F and m; black: m alone, F = -1) ->
         (m * A + (1 - m) * F, m), [B*T, H, W, 3 and 1].
 
         Written F + m * (A - F) with one split, on 4-D tensors: on CPU, channel slices and 5-D
@@ -377,7 +381,10 @@ class Generator(keras.Model):
         if appearance.shape.rank == 2:  # one colour everywhere
             appearance = appearance[:, None, None, :]
         appearance = tf.repeat(appearance, num_frames, axis=0)  # frames are video-major
-        pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
+        if self.config.gen_appearance == "black":
+            pixels, mask = tf.constant(-1.0), frames
+        else:
+            pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
         if self.config.gen_mask != "soft":
             mask = hard_mask(mask, smooth=self.config.gen_mask == "hard_smooth")

@@ -367,6 +367,21 @@ def test_a_grey_generator_gets_its_colour_through_the_mask_alone():
                                atol=1e-5)
 
 
+def test_a_black_generator_draws_the_mask_alone_over_a_black_background():
+    keras.utils.set_random_seed(2)
+    generator = models.build_generator(dataclasses.replace(SMALL, gen_appearance="black"), FRAMES, 32)
+    latents = generator.sample_latents(2, seed=6)
+    bias = _last_bias(generator)
+    assert bias.shape == (1,)  # the mask alone
+    colour = generator.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    videos, masks = generator(latents, with_masks=True)
+    np.testing.assert_allclose(  # black where the mask is off, the video's colour where it is on
+        videos.numpy(), -1.0 + masks.numpy() * (colour[:, None, None, None] + 1.0), atol=1e-5)
+    assert 0.0 < masks.numpy().min() < masks.numpy().max() < 1.0
+    bias.assign([-20.0])
+    np.testing.assert_allclose(generator(latents).numpy(), -1.0, atol=1e-6)
+
+
 def _last_bias(generator):
     last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
     return last.layers[-1].bias if hasattr(last, "layers") else last.bias

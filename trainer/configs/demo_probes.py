@@ -125,6 +125,11 @@ PROBES = {
     # It did not: the masks shrank and the grey frame painted the blobs' pale parts (ACD 30.4).
     # Here the 0/1 decision is made on the mask's 3x3 means, which a lone pixel does not cross.
     "today_grey_hard_smooth": {**THIRD_RECIPE, "gen_appearance": "grey", "gen_mask": "hard_smooth"},
+    # Eighth session. With either mask the grey frame still shows: through a soft mask inside
+    # the blobs (ACD 12-27), as pale rims at a hard mask's edges. Here F is black everywhere and
+    # the frame generator draws the mask alone.
+    "today_black": {**THIRD_RECIPE, "gen_appearance": "black"},
+    "today_black_hard": {**THIRD_RECIPE, "gen_appearance": "black", "gen_mask": "hard"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
