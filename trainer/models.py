@@ -28,6 +28,7 @@ GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth")
+MOTION_NOISE = ("every_frame", "first_frame")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
 _FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2, "black": 1}
 
@@ -108,6 +109,14 @@ class ModelConfig:
         "(straight-through), decided per pixel or on 3x3 means (default: the preset's).",
         choices=GEN_MASK, flag_default=None)
 
+    # "every_frame": the paper's fresh GRU input at every step, so a motion may turn at any frame;
+    # "first_frame": the noise enters at the first step only (zeros after), so the GRU unrolls a
+    # motion its start fixes, as for objects that keep their velocity (Shape Motion's, which
+    # bounce): the generator need not learn to ignore the later noise first.
+    motion_noise: str = option(
+        "every_frame", "The GRU's noise input: fresh at every frame (the paper's) or at the "
+        "first frame only (default: the preset's).", choices=MOTION_NOISE, flag_default=None)
+
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
         for name in ("gen_channels", "image_disc_channels", "video_disc_channels"):
@@ -136,6 +145,9 @@ class ModelConfig:
         if self.gen_mask != "soft" and self.gen_appearance == "none":
             raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r} needs a mask: give "
                              "gen_appearance=grey, black, colour or image, or gen_mask='soft'")
+        if self.motion_noise not in MOTION_NOISE:
+            raise ValueError(f"ModelConfig.motion_noise={self.motion_noise!r}: choose one of "
+                             f"{MOTION_NOISE}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -329,12 +341,15 @@ class Generator(keras.Model):
         return latents
 
     def motion_codes(self, latents):
-        """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (and category) each step.
+        """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (or, "first_frame":
+        noise at step 0 and zeros after) and the category each step.
 
         T is the length of latents["motion_noise"], so videos may be longer than the clips.
         """
         noise = tf.cast(latents["motion_noise"], tf.float32)
         num_frames = noise.shape[1]
+        if self.config.motion_noise == "first_frame":
+            noise = noise * tf.one_hot(0, num_frames)[None, :, None]
         if self.config.conditional:
             labels = tf.cast(latents["labels"], tf.int32)
             onehot = tf.one_hot(labels, self.config.num_classes, dtype=tf.float32)

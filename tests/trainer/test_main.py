@@ -135,4 +135,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "Frame generator widths at 4, 8, 16 and 32 pixels" in text
     assert "--gen_appearance: <none|image|colour|grey|black>" in text
     assert "--gen_mask: <soft|hard|hard_smooth>" in text
-    assert len(names) + 4 == 49
+    assert "--motion_noise: <every_frame|first_frame>" in text
+    assert len(names) + 4 == 50

@@ -382,6 +382,24 @@ def test_a_black_generator_draws_the_mask_alone_over_a_black_background():
     np.testing.assert_allclose(generator(latents).numpy(), -1.0, atol=1e-6)
 
 
+def test_first_frame_motion_noise_ignores_the_later_noise_and_not_the_first():
+    generator = models.build_generator(dataclasses.replace(SMALL, motion_noise="first_frame"),
+                                       FRAMES, 32)
+    latents = generator.sample_latents(2, seed=8)
+    videos = generator(latents).numpy()
+    noise = latents["motion_noise"].numpy()
+    later = dict(latents, motion_noise=tf.constant(np.concatenate(
+        [noise[:, :1], noise[:, 1:] + 5.0], axis=1)))
+    np.testing.assert_array_equal(generator(later).numpy(), videos)
+    first = dict(latents, motion_noise=tf.constant(np.concatenate(
+        [noise[:, :1] + 5.0, noise[:, 1:]], axis=1)))
+    assert np.abs(generator(first).numpy() - videos).max() > 1e-3
+    paper = models.build_generator(SMALL, FRAMES, 32)  # every frame: the later noise moves it
+    assert np.abs(paper(later).numpy() - paper(latents).numpy()).max() > 1e-3
+    with pytest.raises(ValueError, match="motion_noise='sometimes'"):
+        dataclasses.replace(SMALL, motion_noise="sometimes")
+
+
 def _last_bias(generator):
     last = getattr(generator.frame_generator, f"upconv{generator.frame_generator.num_upconvs}")
     return last.layers[-1].bias if hasattr(last, "layers") else last.bias
