@@ -27,7 +27,7 @@ IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
 GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
-GEN_MASK = ("soft", "hard", "hard_smooth")
+GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
 _FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2, "black": 1}
@@ -104,9 +104,15 @@ class ModelConfig:
     # the video's colour, while G still learns where to move the mask's edge. "hard_smooth": the
     # same 0/1 decision on the sigmoid's mean over each 3x3 neighbourhood, which a lone pixel
     # near 0.5 does not cross (the hard mask scattered such specks over one run's backgrounds).
+    # "hard_at_sampling": soft in training, hard outside it (samples, evaluation, export). Under
+    # a mask that is hard in training, a background pixel's sigmoid gets no gradient while it
+    # stays below 0.5, so it drifts up to the threshold and flips: specks. Trained soft, D sees
+    # a faint colour wherever the mask is not 0 and G drives it there; the samples then show
+    # each blob in its exact colour, on exact black.
     gen_mask: str = option(
         "soft", "The --gen_appearance mask: a sigmoid, or 0/1 with the sigmoid's gradient "
-        "(straight-through), decided per pixel or on 3x3 means (default: the preset's).",
+        "(straight-through), decided per pixel or on 3x3 means, or soft in training and 0/1 "
+        "when sampling (default: the preset's).",
         choices=GEN_MASK, flag_default=None)
 
     # "every_frame": the paper's fresh GRU input at every step, so a motion may turn at any frame;
@@ -401,7 +407,8 @@ class Generator(keras.Model):
         else:
             pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
-        if self.config.gen_mask != "soft":
+        hard = {"soft": False, "hard_at_sampling": not training}.get(self.config.gen_mask, True)
+        if hard:
             mask = hard_mask(mask, smooth=self.config.gen_mask == "hard_smooth")
         return pixels + mask * (appearance - pixels), mask
 

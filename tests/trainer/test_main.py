@@ -134,6 +134,6 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--train_steps: Total iterations (D_I, D_V, G). (default: '100000')" in text
     assert "Frame generator widths at 4, 8, 16 and 32 pixels" in text
     assert "--gen_appearance: <none|image|colour|grey|black>" in text
-    assert "--gen_mask: <soft|hard|hard_smooth>" in text
+    assert "--gen_mask: <soft|hard|hard_smooth|hard_at_sampling>" in text
     assert "--motion_noise: <every_frame|first_frame>" in text
     assert len(names) + 4 == 50

@@ -432,8 +432,23 @@ def test_a_hard_mask_is_0_or_1_and_passes_the_soft_masks_gradient():
     np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-4)
 
 
+def test_a_mask_hard_at_sampling_is_soft_in_training_only():
+    looks = {mask: models.build_generator(dataclasses.replace(SMALL, gen_appearance="black",
+                                                              gen_mask=mask), FRAMES, 32)
+             for mask in ("soft", "hard", "hard_at_sampling")}
+    looks["hard"].set_weights(looks["soft"].get_weights())
+    looks["hard_at_sampling"].set_weights(looks["soft"].get_weights())
+    latents = looks["soft"].sample_latents(2, seed=9)
+    for training, like in ((True, "soft"), (False, "hard")):
+        videos, masks = looks["hard_at_sampling"](latents, training=training, with_masks=True)
+        want_videos, want_masks = looks[like](latents, training=training, with_masks=True)
+        np.testing.assert_array_equal(masks.numpy(), want_masks.numpy())
+        np.testing.assert_array_equal(videos.numpy(), want_videos.numpy())
+    assert set(np.unique(masks.numpy())) == {0.0, 1.0}  # outside training: 0 or 1
+
+
 def test_a_hard_mask_without_a_mask_is_refused():
-    for choice in ("hard", "hard_smooth"):
+    for choice in ("hard", "hard_smooth", "hard_at_sampling"):
         with pytest.raises(ValueError, match=f"gen_mask='{choice}' needs a mask"):
             dataclasses.replace(SMALL, gen_mask=choice)
     with pytest.raises(ValueError, match="gen_mask='sharp'"):
