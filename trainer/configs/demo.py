@@ -2,9 +2,9 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 12.6 minutes of training (1,800 steps) on a 2-core AVX2 machine, the project's target,
-on the 1,000 Shape Motion videos `make demo` writes; a rerun trains 1,800 more from the last
-checkpoint. The probes before the seventh session ran on a machine with AVX-512 that trained
+About 13.5 minutes of training (1,800 steps at 18-20 clips/s) on a 2-core AVX2 machine, the
+project's target, on the 1,000 Shape Motion videos `make demo` writes; a rerun trains 1,800 more
+from the last checkpoint. The probes before the seventh session ran on a machine with AVX-512 that trained
 twice as fast (42 against 20 clips/s, `python -m trainer.benchmark --only_demo`), at
 3,500-3,800 steps.
 Chosen from the probe table in BUILD.md ("The demo"), which `python -m trainer.configs.demo_probes`
