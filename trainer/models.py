@@ -29,6 +29,8 @@ GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
+# The appearances that are one colour per video (a Dense layer on the content code).
+ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
 _FRAME_CHANNELS = {"none": 3, "image": 4, "colour": 4, "grey": 2, "black": 1}
 
@@ -318,7 +320,7 @@ class Generator(keras.Model):
                                               name="frame_generator")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
-        elif config.gen_appearance in ("colour", "grey", "black"):
+        elif config.gen_appearance in ONE_COLOUR_APPEARANCES:
             self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
                                                  name="appearance")
 
@@ -407,10 +409,15 @@ class Generator(keras.Model):
         else:
             pixels, mask = tf.split(frames, [frames.shape[-1] - 1, 1], axis=-1)  # grey: 1 + 1
         mask = (mask + 1.0) / 2.0  # tanh(x) -> sigmoid(2x)
-        hard = {"soft": False, "hard_at_sampling": not training}.get(self.config.gen_mask, True)
-        if hard:
+        if self._mask_is_hard(training):
             mask = hard_mask(mask, smooth=self.config.gen_mask == "hard_smooth")
         return pixels + mask * (appearance - pixels), mask
+
+    def _mask_is_hard(self, training) -> bool:
+        """hard_at_sampling: 0/1 outside training only; hard and hard_smooth: always."""
+        if self.config.gen_mask == "hard_at_sampling":
+            return not training
+        return self.config.gen_mask != "soft"
 
 
 def hard_mask(soft, smooth: bool = False):
