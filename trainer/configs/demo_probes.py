@@ -139,6 +139,11 @@ PROBES = {
     # constant velocity: the GRU's noise only at the first frame.
     "today_black_sampled_first": {**THIRD_RECIPE, "gen_appearance": "black",
                                   "gen_mask": "hard_at_sampling", "motion_noise": "first_frame"},
+    # Ninth session. The recipe's generator drew no squares at all: no blob fills more than 0.95
+    # of its bounding box, where the real squares fill 1.0, and turning every real clip's shape
+    # into a disc alone costs fd_shapes 99-111. The shape classes, which the folder dataset
+    # labels, given to the GRU and to a class head on D_V (the paper's conditional MoCoGAN).
+    "today_conditional": {**RECIPE, "conditional": True},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
