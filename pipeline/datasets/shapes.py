@@ -107,18 +107,25 @@ def render_video(params: ShapeParams, num_frames: int, size: int = 64) -> np.nda
 
     No antialiasing: every frame holds exactly one connected blob of exactly the video's colour.
     """
-    if params.shape not in SHAPES:
-        raise ValueError(f"unknown shape {params.shape!r}; choose one of {SHAPES}")
-    centres = trajectory(params, num_frames, size)
+    return render_frames(params.shape, params.colour, params.size,
+                         trajectory(params, num_frames, size), size)
+
+
+def render_frames(shape: str, colour, radius: float, centres: np.ndarray, size: int = 64) -> np.ndarray:
+    """uint8 [T, size, size, 3]: the shape of `radius` (half the side for a square) at each of
+    `centres` [T, 2] (x, y). A frame whose centre is NaN stays black."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPES}")
+    centres = np.asarray(centres, np.float64)
     pixel = np.arange(size, dtype=np.float64) + 0.5
     dx = pixel[None, None, :] - centres[:, 0, None, None]  # [T, 1, W]
     dy = pixel[None, :, None] - centres[:, 1, None, None]  # [T, H, 1]
-    if params.shape == "circle":
-        inside = dx ** 2 + dy ** 2 <= params.size ** 2
+    if shape == "circle":
+        inside = dx ** 2 + dy ** 2 <= radius ** 2
     else:
-        inside = (np.abs(dx) <= params.size) & (np.abs(dy) <= params.size)
-    frames = np.zeros((num_frames, size, size, 3), np.uint8)
-    frames[inside] = np.asarray(params.colour, np.uint8)
+        inside = (np.abs(dx) <= radius) & (np.abs(dy) <= radius)
+    frames = np.zeros((len(centres), size, size, 3), np.uint8)
+    frames[inside] = np.asarray(colour, np.uint8)
     return frames
 
 

@@ -35,6 +35,8 @@ MODEL_NAME = "feature_net.keras"
 INFO_NAME = "feature_net.json"
 # Frames between which the direction of motion is read; short, so that a bounce rarely intervenes.
 DIRECTION_SPAN = 2
+# A first frame whose foreground fills more of its bounding box than this shows a square.
+SQUARE_FILL = 0.9
 
 
 def direction_labels(videos: np.ndarray) -> np.ndarray:
@@ -48,12 +50,8 @@ def direction_labels(videos: np.ndarray) -> np.ndarray:
 def shape_labels_from_pixels(videos: np.ndarray) -> np.ndarray:
     """0 circle, 1 square, from how fully the first frame's foreground fills its bounding box
     (pi/4 for a disc, 1 for a square); for shard sets without labels."""
-    mask = shape_metrics.foreground_mask(videos[:, :1])[:, 0]
-    rows, cols = mask.any(axis=2), mask.any(axis=1)
-    height = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
-    width = cols.shape[1] - np.argmax(cols[:, ::-1], axis=1) - np.argmax(cols, axis=1)
-    fill = mask.sum(axis=(1, 2)) / np.maximum(height * width, 1)
-    return (fill > 0.9).astype(np.int64)
+    fill, _ = shape_metrics.box_fill(shape_metrics.foreground_mask(videos[:, :1])[:, 0])
+    return (np.nan_to_num(fill) > SQUARE_FILL).astype(np.int64)
 
 
 @keras.saving.register_keras_serializable(package="shape_motion")

@@ -178,6 +178,20 @@ def motion_deviation(stats: BlobStats) -> dict[str, float | None]:
     }
 
 
+def box_fill(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fill, aspect) of each mask [..., H, W]: its pixels over its bounding box's (pi/4 for a
+    disc, 1 for an axis-aligned square) and the box's height over its width; NaN where empty."""
+    masks = np.asarray(masks, bool)
+    rows, cols = masks.any(axis=-1), masks.any(axis=-2)
+    height = rows.shape[-1] - np.argmax(rows[..., ::-1], axis=-1) - np.argmax(rows, axis=-1)
+    width = cols.shape[-1] - np.argmax(cols[..., ::-1], axis=-1) - np.argmax(cols, axis=-1)
+    empty = ~rows.any(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.where(empty, np.nan, masks.sum(axis=(-2, -1)) / (height * width))
+        aspect = np.where(empty, np.nan, height / width)
+    return fill, aspect
+
+
 def interior(masks: np.ndarray) -> np.ndarray:
     """Foreground pixels whose 8 neighbours are all foreground (a 3x3 erosion of [..., H, W]).
 

@@ -1,0 +1,75 @@
+"""The fd attribution fits clean shapes faithfully and swaps exactly one attribute."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pipeline.datasets import shapes
+from trainer.evaluation import fd_attribution, shape_metrics
+
+
+def clips(shape=None, count=8, frames=12):
+    params = [shapes.sample_params(3, k) for k in range(count)]
+    if shape:
+        params = [dataclasses.replace(p, shape=shape) for p in params]
+    return np.stack([shapes.render_video(p, frames) for p in params]), params
+
+
+def test_the_fit_of_clean_shapes_draws_them_again():
+    videos, params = clips()
+    attributes, figures = fd_attribution.fit(videos)
+    assert list(attributes.shape) == [p.shape for p in params]
+    np.testing.assert_array_equal(attributes.colour, [p.colour for p in params])
+    np.testing.assert_allclose(attributes.size, [p.size for p in params], atol=0.6)
+    np.testing.assert_allclose(attributes.track, [shapes.trajectory(p, 12, 64) for p in params], atol=0.5)
+    redrawn = fd_attribution.render(attributes, 64)
+    assert (redrawn != videos).any(axis=-1).mean() < 0.005  # at most a few edge pixels differ
+    squares = np.mean([p.shape == "square" for p in params])
+    assert figures["square_fraction"] == squares and 0 < squares < 1
+    assert figures["full_box_frames"] == squares  # every square frame fills its box, no disc does
+
+
+def test_box_fill_tells_discs_from_squares_and_ellipses():
+    frame = np.zeros((3, 20, 20), bool)
+    frame[0, 2:8, 3:9] = True
+    frame[1] = shapes.render_frames("circle", (255, 255, 255), 6, [[10, 10]], 20)[0, ..., 0] > 0
+    frame[2, 5:7, 2:10] = True
+    fill, aspect = shape_metrics.box_fill(frame)
+    assert fill[0] == 1.0 and abs(fill[1] - np.pi / 4) < 0.05 and fill[2] == 1.0
+    np.testing.assert_allclose(aspect, [1.0, 1.0, 0.25])
+    assert np.isnan(shape_metrics.box_fill(np.zeros((1, 4, 4), bool))[0]).all()
+
+
+def test_a_swap_takes_one_attribute_and_leaves_the_rest():
+    circles, _ = fd_attribution.fit(clips("circle")[0])
+    squares, _ = fd_attribution.fit(clips("square", frames=12)[0][::-1])
+    swapped = circles.swapped(squares, "shape")
+    assert (swapped.shape == "square").all()
+    for name in ("colour", "size", "track"):
+        np.testing.assert_array_equal(getattr(swapped, name), getattr(circles, name))
+    with pytest.raises(ValueError, match="unknown attribute 'hue'"):
+        circles.swapped(squares, "hue")
+
+
+def box_fill_features(videos):
+    """A stand-in feature net that sees the shape (fill of the box) and the colour."""
+    stats = shape_metrics.blob_stats(videos)
+    fill, _ = shape_metrics.box_fill(stats.largest_mask)
+    colour = shape_metrics.to_colour_scale(videos).max(axis=(1, 2, 3)) / 255
+    return np.c_[np.nanmean(fill, axis=1), colour]
+
+
+def test_a_generator_that_only_gets_the_shape_wrong_is_charged_to_the_shape():
+    real, _ = clips("circle", count=16)
+    generated, _ = clips("square", count=16)  # the same colours, sizes and tracks
+    against = real[::-1]
+    result = fd_attribution.attribution(generated, real, against, box_fill_features)
+    d = result["distances"]
+    assert d["generated"] > 0.01 and d["real"] < 1e-6
+    assert d["real with generated shape"] == pytest.approx(d["generated"], rel=0.05, abs=1e-4)
+    assert d["generated with real shape"] < 0.05 * d["generated"]
+    for name in ("colour", "size", "track"):
+        assert d[f"real with generated {name}"] < 0.05 * d["generated"]
+    assert result["attributes"]["generated"]["square_fraction"] == 1.0
+    assert result["attributes"]["real"]["square_fraction"] == 0.0
