@@ -144,6 +144,13 @@ PROBES = {
     # into a disc alone costs fd_shapes 99-111. The shape classes, which the folder dataset
     # labels, given to the GRU and to a class head on D_V (the paper's conditional MoCoGAN).
     "today_conditional": {**RECIPE, "conditional": True},
+    # The conditional generator drew no squares either (0.008 of its videos): knowing the class
+    # does not give the networks the means to draw one. A wider D_I to see corners, a wider
+    # frame generator to draw them, and both.
+    "today_wide_di": {**RECIPE, "image_disc_channels": (32, 64, 128)},
+    "today_wide_gen": {**RECIPE, "gen_channels": (128, 64, 32, 16)},
+    "today_wide_both": {**RECIPE, "image_disc_channels": (32, 64, 128),
+                        "gen_channels": (128, 64, 32, 16)},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
