@@ -29,6 +29,7 @@ GEN_NORM = ("batch", "content")
 GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
+GEN_MOTION = ("draw", "translate")
 # The appearances that are one colour per video (a Dense layer on the content code).
 ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
@@ -125,6 +126,19 @@ class ModelConfig:
         "every_frame", "The GRU's noise input: fresh at every frame (the paper's) or at the "
         "first frame only (default: the preset's).", choices=MOTION_NOISE, flag_default=None)
 
+    # "draw": the paper's frame generator draws every frame from [content, motion code], so an
+    # object must be drawn again, and may change, at each position. "translate": it draws one
+    # image per video from the content code alone, and each frame is that image moved by an
+    # offset a linear layer reads off the frame's motion code (a sprite; bilinear, so the offset
+    # gets gradients). An inductive bias for rigid objects that move across the frame, such as
+    # Shape Motion's: the shape cannot change from frame to frame, and the frame generator need
+    # not learn to draw it at every position.
+    gen_motion: str = option(
+        "draw", "How motion enters a frame: the frame generator draws each frame from content "
+        "and motion (the paper's), or draws one image per video from content and each frame "
+        "translates it by an offset read off the motion code (default: the preset's).",
+        choices=GEN_MOTION, flag_default=None)
+
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
         for name in ("gen_channels", "image_disc_channels", "video_disc_channels"):
@@ -156,6 +170,9 @@ class ModelConfig:
         if self.motion_noise not in MOTION_NOISE:
             raise ValueError(f"ModelConfig.motion_noise={self.motion_noise!r}: choose one of "
                              f"{MOTION_NOISE}")
+        if self.gen_motion not in GEN_MOTION:
+            raise ValueError(f"ModelConfig.gen_motion={self.gen_motion!r}: choose one of "
+                             f"{GEN_MOTION}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -318,6 +335,8 @@ class Generator(keras.Model):
         self.frame_generator = FrameGenerator(config, image_size,
                                               _FRAME_CHANNELS[config.gen_appearance],
                                               name="frame_generator")
+        if config.gen_motion == "translate":  # motion code -> (x, y) offset in [-1, 1] frames
+            self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
         elif config.gen_appearance in ONE_COLOUR_APPEARANCES:
@@ -381,9 +400,12 @@ class Generator(keras.Model):
         motion = self.motion_codes(latents)
         num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
-        codes = tf.concat([tf.repeat(content[:, None], num_frames, axis=1), motion], axis=-1)
-        codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
-        frames = tf.cast(self.frame_generator(codes, training=training), tf.float32)
+        if self.config.gen_motion == "translate":
+            frames = self._translated_frames(content, motion, training)
+        else:
+            codes = tf.concat([tf.repeat(content[:, None], num_frames, axis=1), motion], axis=-1)
+            codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
+            frames = tf.cast(self.frame_generator(codes, training=training), tf.float32)
         if self.config.gen_appearance != "none":
             frames, masks = self._reveal(frames, content, num_frames, training)
         size = self.image_size
@@ -391,6 +413,15 @@ class Generator(keras.Model):
         if with_masks:
             return videos, tf.reshape(masks, [-1, num_frames, size, size, 1])
         return videos
+
+    def _translated_frames(self, content, motion, training):
+        """[B*T, H, W, C]: one image per video from the content code, moved in each frame by the
+        offset of its motion code (up to half the frame each way); -1 (black, or mask 0) is
+        shifted in at the edges."""
+        image = tf.cast(self.frame_generator(content, training=training), tf.float32)
+        offsets = self.offset(motion) * (self.image_size / 2)  # [B, T, 2] pixels, (x, y)
+        moved = translate(image + 1.0, offsets) - 1.0
+        return tf.reshape(moved, [-1, *moved.shape[2:]])
 
     def _reveal(self, frames, content, num_frames, training):
         """[B*T, H, W, 4] frames and masks (grey: 2, a grey F and m; black: m alone, F = -1) ->
@@ -418,6 +449,24 @@ class Generator(keras.Model):
         if self.config.gen_mask == "hard_at_sampling":
             return not training
         return self.config.gen_mask != "soft"
+
+
+def translate(images, offsets):
+    """images [B, H, W, C] moved by offsets [B, T, 2] (x, y, in pixels, any real value) ->
+    [B, T, H, W, C], bilinear, zeros shifted in.
+
+    A move is separable: each output row is a blend of the input rows it falls between, with
+    the hat weights max(0, 1 - |y - dy - i|), and the same for columns. As two small matrix
+    products per frame it is differentiable in the offsets (through the weights) and costs
+    about H * W * (H + W) multiply-adds per frame and channel.
+    """
+    def hat_weights(length, shift):  # [B, T, out, in]
+        position = tf.range(length, dtype=tf.float32)
+        return tf.nn.relu(1.0 - tf.abs(position[:, None] - shift[..., None, None] - position[None, :]))
+
+    rows = hat_weights(images.shape[1], offsets[..., 1])
+    cols = hat_weights(images.shape[2], offsets[..., 0])
+    return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
 
 
 def hard_mask(soft, smooth: bool = False):

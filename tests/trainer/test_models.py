@@ -482,3 +482,36 @@ def test_a_smoothed_hard_mask_drops_a_lone_pixel_and_keeps_a_shape():
             loss = tf.reduce_sum(weights * f(soft))
         grads.append(tape.gradient(loss, soft).numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5)
+
+
+def test_translate_moves_whole_pixels_exactly_and_blends_between_them():
+    image = np.zeros((1, 8, 8, 1), np.float32)
+    image[0, 2, 3] = 1.0
+    offsets = tf.Variable([[[1.0, 2.0], [0.5, 0.0], [-3.0, 0.0]]])  # (x, y) per frame
+    with tf.GradientTape() as tape:
+        moved = models.translate(image, offsets)
+        pulled = tf.reduce_sum(moved[0, 1, 2, 4])  # the right half of the half-pixel move
+    frames = moved.numpy()[0, ..., 0]
+    assert frames[0, 4, 4] == 1.0 and frames[0].sum() == 1.0  # 1 right, 2 down
+    np.testing.assert_allclose(frames[1, 2, 3:5], [0.5, 0.5])
+    assert frames[2].sum() == 1.0 and frames[2, 2, 0] == 1.0
+    assert tape.gradient(pulled, offsets).numpy()[0, 1, 0] > 0  # moving right fills it more
+    np.testing.assert_array_equal(models.translate(image, tf.constant([[[9.0, 0.0]]])), 0.0)
+
+
+def test_a_translating_generator_moves_one_image_per_video():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black")
+    generator = models.build_generator(config, FRAMES, 32)
+    latents = generator.sample_latents(2, seed=3)
+    videos, masks = generator(latents, with_masks=True)
+    assert videos.shape == [2, FRAMES, 32, 32, 3]
+    generator.offset.kernel.assign(tf.zeros_like(generator.offset.kernel))
+    still = generator(latents).numpy()  # offset 0 everywhere: every frame is the video's image
+    np.testing.assert_allclose(still, np.repeat(still[:, :1], FRAMES, axis=1), atol=1e-6)
+    assert np.abs(still[0] - still[1]).max() > 1e-3  # each video its own image
+    generator.offset.bias.assign(np.arctanh([4 / 16, 0.0]).astype(np.float32))  # 4 px right
+    moved = generator(latents).numpy()
+    np.testing.assert_allclose(moved[:, :, :, 4:], still[:, :, :, :-4], atol=1e-4)
+    np.testing.assert_allclose(moved[:, :, :, :4], -1.0, atol=1e-6)  # black shifted in
+    with pytest.raises(ValueError, match="gen_motion='slide'"):
+        dataclasses.replace(SMALL, gen_motion="slide")

@@ -151,6 +151,10 @@ PROBES = {
     "today_wide_gen": {**RECIPE, "gen_channels": (128, 64, 32, 16)},
     "today_wide_both": {**RECIPE, "image_disc_channels": (32, 64, 128),
                         "gen_channels": (128, 64, 32, 16)},
+    # Or the frame generator must learn to draw the shape again at every position, and draws a
+    # ragged blob that changes as it moves: here it draws one image per video from the content
+    # code and the motion code moves it (`--gen_motion=translate`).
+    "today_translate": {**RECIPE, "gen_motion": "translate"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
