@@ -155,6 +155,11 @@ PROBES = {
     # ragged blob that changes as it moves: here it draws one image per video from the content
     # code and the motion code moves it (`--gen_motion=translate`).
     "today_translate": {**RECIPE, "gen_motion": "translate"},
+    # A wider frame generator drew the best blobs (today_wide_gen) but made a step 1.5x as long:
+    # it drew 128 frames a step. Translating, it draws 8 images, so width costs little.
+    "today_translate_wide": {**RECIPE, "gen_motion": "translate", "gen_channels": (128, 64, 32, 16)},
+    "today_translate_wider": {**RECIPE, "gen_motion": "translate",
+                              "gen_channels": (256, 128, 64, 32)},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
