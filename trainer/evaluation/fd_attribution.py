@@ -23,8 +23,9 @@ prints the Fréchet distance of
     real with generated X       refit real clips, each with one generated video's X: what X costs
     generated with real X       the reverse: what the other three cost
 
-and figures of the attributes: the share of videos fitted as squares, the share of frames whose
-blob fills its box to FULL_BOX or more (squares do, discs never), the median |log| of the box's
+and figures of the attributes: the share of videos fitted as squares, the median over videos of
+that fill (a clean disc's pi/4 = 0.785, a ragged blob's less), the share of frames whose blob
+fills its box to FULL_BOX or more (squares do, discs never), the median |log| of the box's
 height over width (0 for discs and squares, more for ellipses), and the median area.
 """
 
@@ -79,6 +80,7 @@ def fit(videos: np.ndarray) -> tuple[Attributes, dict[str, float]]:
         size=np.where(square, np.sqrt(area) / 2, np.sqrt(area / np.pi)),
         track=stats.centroid)
     figures = {"square_fraction": float(square.mean()),
+               "median_fill": float(np.median(median_fill[seen.any(axis=1)])) if seen.any() else 0.0,
                "full_box_frames": float((fill[seen] >= FULL_BOX).mean()) if seen.any() else 0.0,
                "box_log_aspect": float(np.median(np.abs(np.log(aspect[seen])))) if seen.any() else 0.0,
                "median_area": float(np.median(area))}

@@ -73,3 +73,5 @@ def test_a_generator_that_only_gets_the_shape_wrong_is_charged_to_the_shape():
         assert d[f"real with generated {name}"] < 0.05 * d["generated"]
     assert result["attributes"]["generated"]["square_fraction"] == 1.0
     assert result["attributes"]["real"]["square_fraction"] == 0.0
+    assert result["attributes"]["generated"]["median_fill"] == 1.0
+    assert abs(result["attributes"]["real"]["median_fill"] - np.pi / 4) < 0.06
