@@ -26,7 +26,8 @@ prints the Fréchet distance of
 and figures of the attributes: the share of videos fitted as squares, the median over videos of
 that fill (a clean disc's pi/4 = 0.785, a ragged blob's less), the share of frames whose blob
 fills its box to FULL_BOX or more (squares do, discs never), the median |log| of the box's
-height over width (0 for discs and squares, more for ellipses), and the median area.
+height over width (0 for discs and squares, more for ellipses), and the median area. For a
+conditional generator it then prints the same figures for videos of each class.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
@@ -38,7 +39,7 @@ from absl import flags
 
 from pipeline.datasets import shapes
 from trainer.evaluation import evaluate, feature_net, frechet, shape_metrics
-from trainer.generation import restore
+from trainer.generation import restore, sample
 
 # A video whose blob fills more of its bounding box than this (median over frames) is a square:
 # midway between a disc's pi/4 and a square's 1.
@@ -143,6 +144,27 @@ def main(argv):
     count = min(len(against), len(real))
     generated = evaluate.generate_videos(generator, config, count, seed=f.seed)
     print(format_attribution(attribution(generated, real[:count], against[:count], features)))
+    if config.conditional:
+        print("\n" + format_per_class(per_class_figures(generator, config, count, f.seed)))
+
+
+def per_class_figures(generator, config, count: int, seed: int) -> dict[str, dict[str, float]]:
+    """A conditional generator's attribute figures for `count` videos of each class: whether
+    the class changes the shape it draws, or only something else."""
+    figures = {}
+    for name in config.class_names:
+        videos = sample.generate(generator, config, count, label=name, seed=seed)
+        stats = shape_metrics.blob_stats(videos)
+        area = stats.largest_area[stats.largest_area > 0]
+        figures[name] = {**fit(videos)[1], "mean_area": float(area.mean()) if area.size else 0.0}
+    return figures
+
+
+def format_per_class(figures: dict[str, dict[str, float]]) -> str:
+    lines = [f"{'generated, by class':30s}" + "".join(f"{name:>10s}" for name in figures)]
+    for key in next(iter(figures.values())):
+        lines.append(f"{key:30s}" + "".join(f"{column[key]:10.3g}" for column in figures.values()))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,15 @@ def test_a_generator_that_only_gets_the_shape_wrong_is_charged_to_the_shape():
     assert result["attributes"]["real"]["square_fraction"] == 0.0
     assert result["attributes"]["generated"]["median_fill"] == 1.0
     assert abs(result["attributes"]["real"]["median_fill"] - np.pi / 4) < 0.06
+
+
+def test_a_conditional_generator_is_measured_class_by_class(monkeypatch):
+    drawn = {"circle": clips("circle")[0], "square": clips("square")[0]}
+    monkeypatch.setattr(fd_attribution.sample, "generate",
+                        lambda generator, config, count, label, seed: drawn[label][:count])
+    config = type("Config", (), {"class_names": ("circle", "square")})()
+    figures = fd_attribution.per_class_figures(None, config, 6, seed=0)
+    assert list(figures) == ["circle", "square"]
+    assert figures["circle"]["square_fraction"] == 0.0 and figures["square"]["square_fraction"] == 1.0
+    assert figures["square"]["mean_area"] > figures["circle"]["mean_area"]  # 4 r^2 against pi r^2
+    assert "square_fraction" in fd_attribution.format_per_class(figures)
