@@ -160,6 +160,11 @@ PROBES = {
     "today_translate_wide": {**RECIPE, "gen_motion": "translate", "gen_channels": (128, 64, 32, 16)},
     "today_translate_wider": {**RECIPE, "gen_motion": "translate",
                               "gen_channels": (256, 128, 64, 32)},
+    # Wider or translating, no generator draws a square: the discs may be what D_I's R1 at 10
+    # lets through, a smooth D_I that sees a blob's presence, colour and size but not its corners
+    # (StyleGAN2-ADA's heuristic for 64 frames of 64x64 gives 0.013).
+    "today_di_r1_1": {**RECIPE, "r1_gamma_image": 1.0},
+    "today_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
