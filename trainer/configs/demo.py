@@ -35,6 +35,11 @@ reruns. What each setting buys, measured there:
 Instance noise is not in it: it lowered fd_shapes on one feature net (57.5 -> 32.6) but not on
 the report's stable one (109 against 101-116), left the other scores where they were, and makes
 its steps 1.25x as long.
+Not in it either, from the tenth session's probes: `--conditional` (the class head on D_V was
+satisfied by the blobs' area, and single blob fell to 0.54), a frame generator twice as wide
+(1.5x a step) and `--gen_motion=translate` (its canvas's specks come into view). None of them,
+nor training to 5,400 steps, draws a square, and the shapes are most of what fd_shapes charges
+(`python -m trainer.evaluation.fd_attribution`).
 The Makefile's 1,000 videos instead of 300 keep D_V from learning the clips by heart (its loss
 stays near 0.75 instead of falling to 0.15-0.5): single blob 0.81 -> 0.92.
 """
