@@ -2,7 +2,7 @@
 
 - Nothing in `pipeline/` imports the trainer.
 - The trainer imports from the pipeline only what both halves share: the shard format and layout,
-  the media, file, lock and TensorFlow start-up helpers; never the pipeline's jobs.
+  the media, file, lock and TensorFlow start-up helpers, the drawing of a Shape Motion shape; never the pipeline's jobs.
 - Inside `trainer/`, a folder imports only folders below it: the training core (the top level and
   `configs/`) < `generation/` < `evaluation/` < `retraining/`.
 """
@@ -11,7 +11,7 @@ import ast
 import pathlib
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SHARED = {"schema", "shard_layout", "media", "files", "run_lock", "tf_startup"}
+SHARED = {"schema", "shard_layout", "media", "files", "run_lock", "tf_startup", "shape_drawing"}
 LAYERS = ("core", "generation", "evaluation", "retraining")
 # Arrows that point up on purpose, each with why.
 UPWARD = {

@@ -11,7 +11,7 @@ attributes a Shape Motion video is made of,
     size     the radius (half the side for a square) of that shape at the blob's median area
     track    the largest blob's centroid in each frame (no shape where a frame has none)
 
-and drawn again as one clean shape from them (`shapes.render_frames`). Through the run's own
+and drawn again as one clean shape from them (`pipeline.shape_drawing.render_frames`). Through the run's own
 feature net (`<model_dir>/feature_net`, which the report trains) and against the same real clips it
 prints the Fréchet distance of
 
@@ -37,7 +37,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from pipeline.datasets import shapes
+from pipeline import shape_drawing
 from trainer.evaluation import evaluate, feature_net, frechet, shape_metrics
 from trainer.generation import restore, sample
 
@@ -90,7 +90,7 @@ def fit(videos: np.ndarray) -> tuple[Attributes, dict[str, float]]:
 
 def render(attributes: Attributes, size: int) -> np.ndarray:
     """uint8 [N, T, size, size, 3]: each video drawn again as one clean shape."""
-    return np.stack([shapes.render_frames(*video, size) for video in zip(
+    return np.stack([shape_drawing.render_frames(*video, size) for video in zip(
         attributes.shape, attributes.colour, attributes.size, attributes.track)])
 
 

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from pipeline import shape_drawing
 from pipeline.datasets import shapes
 from trainer.evaluation import fd_attribution, shape_metrics
 
@@ -33,7 +34,7 @@ def test_the_fit_of_clean_shapes_draws_them_again():
 def test_box_fill_tells_discs_from_squares_and_ellipses():
     frame = np.zeros((3, 20, 20), bool)
     frame[0, 2:8, 3:9] = True
-    frame[1] = shapes.render_frames("circle", (255, 255, 255), 6, [[10, 10]], 20)[0, ..., 0] > 0
+    frame[1] = shape_drawing.render_frames("circle", (255, 255, 255), 6, [[10, 10]], 20)[0, ..., 0] > 0
     frame[2, 5:7, 2:10] = True
     fill, aspect = shape_metrics.box_fill(frame)
     assert fill[0] == 1.0 and abs(fill[1] - np.pi / 4) < 0.05 and fill[2] == 1.0
