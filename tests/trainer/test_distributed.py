@@ -100,7 +100,10 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
     # and two replicas, so a weight whose gradient is near zero can get Adam's step with the other
     # sign: a few may differ by up to two steps, the rest (counted below) agree to rounding.
     assert max(diff for _, diff in report["deltas"]) < 4e-4
-    assert report["differing_fraction"] < 1e-3, report["differing_fraction"]
+    # Seen at 0.0011 in one run of two on the same commit (a machine whose TensorFlow uses
+    # AVX-512): the count of near-zero gradients varies with the summation order. A broken
+    # all-reduce moves most weights apart, not one in a few hundred.
+    assert report["differing_fraction"] < 3e-3, report["differing_fraction"]
 
 
 def free_ports(count):
