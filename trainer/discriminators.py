@@ -1,6 +1,7 @@
 """MoCoGAN's two discriminators (Tulyakov et al., CVPR 2018).
 
 - `ImageDiscriminator`: patch logits for single frames (or one logit per frame).
+  Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`).
 - `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
   16-frame 64x64 clip, as in the paper), on clips pooled in space if asked, and a class head when
   conditional.
@@ -11,7 +12,7 @@ Both are built from a `trainer.models.ModelConfig` by `trainer.models.build_mode
 import keras
 import tensorflow as tf
 
-from trainer.layers import KERNEL, LEAKY_SLOPE, SpectralNorm, set_numbered
+from trainer.layers import KERNEL, LEAKY_SLOPE, SpectralNorm, minibatch_std, set_numbered
 
 
 def _check_disc_size(image_size: int, channels: tuple, name: str):
@@ -40,6 +41,7 @@ class _Discriminator(keras.Model):
     def __init__(self, config, channels, rank, layers_spec, pad=None, **kwargs):
         super().__init__(**kwargs)
         self.num_layers, self.pad = len(channels), pad
+        self.minibatch_std = int(config.disc_minibatch_std)
         for i, (width, (kernel, strides, padding)) in enumerate(zip(channels, layers_spec)):
             use_norm = i > 0 and config.disc_batch_norm
             conv = _disc_conv(rank, width, kernel, strides, padding, config.spectral_norm,
@@ -75,6 +77,8 @@ class _Discriminator(keras.Model):
         return x
 
     def logits(self, features, training):
+        if self.minibatch_std:
+            features = minibatch_std(features, self.minibatch_std)
         return tf.cast(self.logits_conv(features, training=training), tf.float32)
 
 

@@ -1,5 +1,7 @@
 """Building blocks shared by the generator and the discriminators."""
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -12,6 +14,29 @@ def set_numbered(owner, prefix, index, layer):
     lists Keras 3 tracks, so layers kept only in a list would be missing from checkpoints."""
     setattr(owner, f"{prefix}{index}", layer)
 
+
+def minibatch_std(x, group_size: int):
+    """x [N, ..., C] -> [N, ..., C + 1]: one more channel holding, for each sample, the standard
+    deviation of every feature over its group of samples, averaged to one number (StyleGAN's
+    minibatch standard deviation, Karras et al. 2018). A discriminator then sees how varied a
+    batch is, so a generator that drops a mode (all its videos alike) is told apart.
+
+    Groups are strided, sample i with i + N/G, i + 2N/G, ...: the image discriminator's frames
+    come clip by clip, so neighbours are frames of one video. G is the largest divisor of N up
+    to group_size (a batch of 1 gives 0).
+    """
+    n = x.shape[0]
+    if n is None:
+        raise ValueError("minibatch_std needs a batch size known when the graph is built")
+    group = math.gcd(n, group_size)
+    values = tf.cast(x, tf.float32)
+    grouped = tf.reshape(values, [group, n // group, *values.shape[1:]])
+    variance = tf.reduce_mean(tf.square(grouped - tf.reduce_mean(grouped, 0)), 0)
+    std = tf.reduce_mean(tf.sqrt(variance + 1e-8), axis=list(range(1, values.shape.rank)))
+    std = tf.tile(std, [group])  # sample a * N/G + b gets group b's
+    channel = tf.broadcast_to(tf.reshape(std, [n] + [1] * (values.shape.rank - 1)),
+                              [n, *values.shape[1:-1], 1])
+    return tf.concat([x, tf.cast(channel, x.dtype)], axis=-1)
 
 
 class SpectralNorm(keras.layers.Layer):

@@ -61,6 +61,12 @@ class ModelConfig:
     image_disc_logits: str = option(
         "patch", "Image discriminator output: the paper's 4x4 patch logits or one logit per "
         "frame (default: the preset's).", choices=IMAGE_DISC_LOGITS, flag_default=None)
+    # StyleGAN's minibatch standard deviation before each discriminator's logits: a batch's
+    # spread is one more feature, against a generator that covers one mode of the data (the
+    # demo's draw discs only, where 41% of the real shapes are squares).
+    disc_minibatch_std: int = option(
+        0, "Group size of a minibatch standard deviation channel before both discriminators' "
+        "logits (StyleGAN uses 4; 0: off).")
     # D_V sees clips average-pooled by this factor in space (DVD-GAN's temporal discriminator
     # works on 2x-downsampled clips): motion and colour constancy survive, the Conv3Ds cost
     # about factor**2 less, and D_I still judges every frame at full resolution.
@@ -173,6 +179,9 @@ class ModelConfig:
         if self.gen_motion not in GEN_MOTION:
             raise ValueError(f"ModelConfig.gen_motion={self.gen_motion!r}: choose one of "
                              f"{GEN_MOTION}")
+        if int(self.disc_minibatch_std) < 0:
+            raise ValueError(f"ModelConfig.disc_minibatch_std must be >= 0 (0: off), got "
+                             f"{self.disc_minibatch_std}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 

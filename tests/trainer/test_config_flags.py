@@ -82,6 +82,7 @@ def test_a_config_written_before_the_newer_fields_still_loads():
                 "r1_every", "instance_noise", "ema_rampup", "skip_corrupt_shards", "mask_penalty"):
         del data[key]
     for key in ("image_disc_logits", "video_disc_pool", "gen_upsample", "gen_norm",
-                "gen_appearance", "gen_mask", "motion_noise", "gen_motion"):
+                "gen_appearance", "gen_mask", "motion_noise", "gen_motion",
+                "disc_minibatch_std"):
         del data["model"][key]
     assert config_lib.Config.from_json(json.dumps(data)) == config

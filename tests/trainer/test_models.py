@@ -515,3 +515,48 @@ def test_a_translating_generator_moves_one_image_per_video():
     np.testing.assert_allclose(moved[:, :, :, :4], -1.0, atol=1e-6)  # black shifted in
     with pytest.raises(ValueError, match="gen_motion='slide'"):
         dataclasses.replace(SMALL, gen_motion="slide")
+
+
+def test_minibatch_std_is_the_spread_of_each_strided_group():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3, 3, 5)).astype(np.float32)
+    out = layers.minibatch_std(tf.constant(x), 4).numpy()
+    np.testing.assert_array_equal(out[..., :5], x)  # the features pass unchanged
+    for b in range(2):  # groups are samples b, b+2, b+4, b+6
+        expected = x[b::2].std(axis=0).mean()
+        np.testing.assert_allclose(out[b::2, ..., 5], expected, rtol=1e-5)
+    identical = layers.minibatch_std(tf.constant(np.repeat(x[:1], 8, axis=0)), 4).numpy()
+    np.testing.assert_allclose(identical[..., 5], 0.0, atol=1e-3)
+    assert layers.minibatch_std(tf.constant(x[:3]), 4).shape == (3, 3, 3, 6)  # gcd(3, 4) = 1
+
+
+@pytest.mark.parametrize("disc", ["image", "video"])
+def test_a_minibatch_std_discriminator_scores_a_sample_by_its_group(disc):
+    """With the option, changing one sample changes the logits of its group and of no other
+    sample; without it, of none but its own."""
+    frames = 16 if disc == "video" else None
+    shape = [8, 16, 64, 64, 3] if disc == "video" else [8, 64, 64, 3]
+    inputs = tf.random.stateless_uniform(shape, [1, 2], -1.0, 1.0)
+    changed = tf.tensor_scatter_nd_update(inputs, [[0]], -inputs[:1])
+    for group in (0, 4):
+        config = dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=group,
+                                     disc_batch_norm=False)
+        if disc == "video":
+            net = discriminators.VideoDiscriminator(config, frames, 64)
+            logits = lambda v: net(v)[0]
+        else:
+            net = discriminators.ImageDiscriminator(config, 64)
+            logits = net
+        moved = np.abs(logits(changed) - logits(inputs)).reshape(8, -1).max(axis=1)
+        assert moved[0] > 0
+        group_mates = moved[[2, 4, 6]]  # strided groups: 0, 2, 4, 6 and 1, 3, 5, 7
+        if group:
+            assert group_mates.min() > 0
+        else:
+            assert group_mates.max() == 0
+        assert moved[[1, 3, 5, 7]].max() == 0
+
+
+def test_a_negative_minibatch_std_group_is_refused():
+    with pytest.raises(ValueError, match="disc_minibatch_std"):
+        dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=-1)

@@ -165,6 +165,11 @@ PROBES = {
     # (StyleGAN2-ADA's heuristic for 64 frames of 64x64 gives 0.013).
     "today_di_r1_1": {**RECIPE, "r1_gamma_image": 1.0},
     "today_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
+    # Eleventh session. With R1 at any weight D_I lets the discs through: the generator may have
+    # dropped the square mode, which a discriminator that sees one frame (or clip) at a time
+    # cannot notice. StyleGAN's minibatch standard deviation shows both discriminators the
+    # spread of a group of 4.
+    "today_mbstd": {**RECIPE, "disc_minibatch_std": 4},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
