@@ -1,10 +1,12 @@
 """MoCoGAN's two discriminators (Tulyakov et al., CVPR 2018).
 
 - `ImageDiscriminator`: patch logits for single frames (or one logit per frame).
-  Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`).
 - `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
   16-frame 64x64 clip, as in the paper), on clips pooled in space if asked, and a class head when
-  conditional.
+  conditional (the paper's conditioning).
+
+Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`),
+and with `conditioning="projection"` both are projection discriminators, given the labels.
 
 Both are built from a `trainer.models.ModelConfig` by `trainer.models.build_models`.
 """
@@ -51,6 +53,12 @@ class _Discriminator(keras.Model):
         kernel, strides, padding = layers_spec[-1]
         self.logits_conv = _disc_conv(rank, 1, kernel, strides, padding, config.spectral_norm,
                                       "logits", True, dtype="float32")
+        self.num_classes = config.num_classes
+        self.class_embedding = None
+        if config.projection:  # y -> a vector the pooled features are projected on
+            self.class_embedding = keras.layers.Embedding(
+                config.num_classes, channels[-1], dtype="float32", name="class_embedding")
+            self.class_embedding.build((None,))  # its weights exist for a checkpoint to restore
 
     @property
     def convs(self):
@@ -76,10 +84,20 @@ class _Discriminator(keras.Model):
             x = tf.maximum(x, LEAKY_SLOPE * x)  # leaky ReLU, slope < 1
         return x
 
-    def logits(self, features, training):
+    def logits(self, features, training, labels=None):
+        """Realness logits; a projection discriminator adds <embed(y), pooled features> to each
+        (none where y is -1, unknown, or labels is None, as when the network is built)."""
+        pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=list(range(1, features.shape.rank - 1)))
         if self.minibatch_std:
             features = minibatch_std(features, self.minibatch_std)
-        return tf.cast(self.logits_conv(features, training=training), tf.float32)
+        logits = tf.cast(self.logits_conv(features, training=training), tf.float32)
+        if self.class_embedding is None or labels is None:
+            return logits
+        labels = tf.cast(labels, tf.int32)
+        embedded = self.class_embedding(tf.maximum(labels, 0))
+        embedded *= tf.cast(labels >= 0, tf.float32)[:, None]
+        projection = tf.reduce_sum(embedded * pooled, axis=-1)
+        return logits + tf.reshape(projection, [-1] + [1] * (logits.shape.rank - 1))
 
 
 class ImageDiscriminator(_Discriminator):
@@ -97,8 +115,8 @@ class ImageDiscriminator(_Discriminator):
             spec.append((KERNEL, 2, "same"))
         super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
 
-    def call(self, frames, training=False):
-        return self.logits(self.features(frames, training), training)
+    def call(self, frames, training=False, labels=None):
+        return self.logits(self.features(frames, training), training, labels)
 
 
 def _video_disc_spec(num_frames: int, image_size: int, layers: int):
@@ -134,15 +152,15 @@ class VideoDiscriminator(_Discriminator):
         super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
         self.pool = pool
         self.class_head = None
-        if config.conditional:
+        if config.conditional and not config.projection:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
 
-    def call(self, clips, training=False):
+    def call(self, clips, training=False, labels=None):
         if self.pool > 1:
             clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
                                      [1, 1, self.pool, self.pool, 1], "VALID")
         features = self.features(clips, training)
-        logits = self.logits(features, training)
+        logits = self.logits(features, training, labels)
         if self.class_head is None:
             return logits, None
         pooled = tf.reduce_mean(features, axis=[1, 2, 3])

@@ -25,17 +25,15 @@ def minibatch_std(x, group_size: int):
     come clip by clip, so neighbours are frames of one video. G is the largest divisor of N up
     to group_size (a batch of 1 gives 0).
     """
-    n = x.shape[0]
-    if n is None:
-        raise ValueError("minibatch_std needs a batch size known when the graph is built")
-    group = math.gcd(n, group_size)
+    n = tf.shape(x)[0]  # the batch may be known only when the step runs
+    sizes = tf.range(group_size, 0, -1)
+    group = sizes[tf.argmax(tf.cast(n % sizes == 0, tf.int32))]  # the first size that divides n
     values = tf.cast(x, tf.float32)
-    grouped = tf.reshape(values, [group, n // group, *values.shape[1:]])
+    grouped = tf.reshape(values, tf.concat([[group, n // group], tf.shape(values)[1:]], 0))
     variance = tf.reduce_mean(tf.square(grouped - tf.reduce_mean(grouped, 0)), 0)
     std = tf.reduce_mean(tf.sqrt(variance + 1e-8), axis=list(range(1, values.shape.rank)))
     std = tf.tile(std, [group])  # sample a * N/G + b gets group b's
-    channel = tf.broadcast_to(tf.reshape(std, [n] + [1] * (values.shape.rank - 1)),
-                              [n, *values.shape[1:-1], 1])
+    channel = tf.ones_like(values[..., :1]) * tf.reshape(std, [-1] + [1] * (values.shape.rank - 1))
     return tf.concat([x, tf.cast(channel, x.dtype)], axis=-1)
 
 

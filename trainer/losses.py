@@ -78,7 +78,7 @@ def r1_penalty(gradients, gamma):
     return 0.5 * gamma * squared
 
 
-def logits_and_r1(discriminator, real_inputs, gamma, training=True):
+def logits_and_r1(discriminator, real_inputs, gamma, training=True, labels=None):
     """Runs `discriminator` on real inputs and returns (its output, R1 penalty [B]).
 
     The gradient is of each example's MEAN realness logit, the same reduction the losses apply
@@ -87,12 +87,14 @@ def logits_and_r1(discriminator, real_inputs, gamma, training=True):
     at gamma 10 that flattened the image discriminator to logits of about 0 within 1,000
     steps.) With training-mode batch norm the penalty also sees the batch statistics, as is
     usual. Video discriminators return (logits, class_logits); the first element is used. Call
-    it inside the D step's own tape so the penalty's gradient reaches D's weights.
+    it inside the D step's own tape so the penalty's gradient reaches D's weights. `labels` go
+    to a projection discriminator.
     """
     real_inputs = tf.convert_to_tensor(real_inputs)
     with tf.GradientTape() as tape:
         tape.watch(real_inputs)
-        outputs = discriminator(real_inputs, training=training)
+        kwargs = {} if labels is None else {"labels": labels}
+        outputs = discriminator(real_inputs, training=training, **kwargs)
         logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
         # Examples are independent (up to batch norm): the gradient of the sum over examples of
         # their means is each example's own gradient.

@@ -30,6 +30,7 @@ GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
+CONDITIONING = ("paper", "projection")
 # The appearances that are one colour per video (a Dense layer on the content code).
 ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
@@ -52,6 +53,19 @@ class ModelConfig:
         "32,64,128 (default: the preset's).", flag_default=None)
     video_disc_channels: tuple = (64, 128, 256, 512)
     num_classes: int = 0  # 0: unconditional; else the category is fed to the GRU and D_V
+    # How a conditional model uses the class. "paper": one-hot into the GRU and a class head on
+    # D_V (an auxiliary classifier), which the tenth session's generator satisfied with the
+    # blobs' area (a square of half-side r covers 4r^2, a disc pi r^2) and never drew a square.
+    # "projection": the one-hot also joins the content code, so the frame generator and its
+    # content-set norms see the class, and both discriminators are projection discriminators
+    # (Miyato & Koyama, ICLR 2018): the logit of a frame or clip gains <embed(y), features>, so D
+    # asks whether it is a real member of its class, not which class it resembles, and D_I asks
+    # it of every frame at full resolution, where corners are seen.
+    conditioning: str = option(
+        "paper", "With --conditional: the class into the GRU and a class head on the video "
+        "discriminator (the paper's), or also into the content code, with both discriminators "
+        "projection discriminators (default: the preset's).", choices=CONDITIONING,
+        flag_default=None)
     spectral_norm: bool = option(False, "Spectral norm in the discriminators.")
     # After the discriminators' first convolution.
     disc_batch_norm: bool = option(True, "Batch norm in the discriminators (default: the "
@@ -144,6 +158,14 @@ class ModelConfig:
         "and motion (the paper's), or draws one image per video from content and each frame "
         "translates it by an offset read off the motion code (default: the preset's).",
         choices=GEN_MOTION, flag_default=None)
+    # With "translate", the drawn image fades to black (mask 0) beyond this fraction of the
+    # frame from its centre, so specks the canvas holds far from its object do not come into
+    # view as the object moves (today_translate's single blob 0.667). 0.3 of 64 pixels is well
+    # outside the data's largest shape (a square's corner at 14 pixels): the window does not
+    # draw the object's outline.
+    sprite_radius: float = option(
+        0.0, "With --gen_motion=translate: fade the drawn image to black beyond this fraction "
+        "of the frame from its centre, e.g. 0.3 (0: the whole canvas).")
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -179,15 +201,26 @@ class ModelConfig:
         if self.gen_motion not in GEN_MOTION:
             raise ValueError(f"ModelConfig.gen_motion={self.gen_motion!r}: choose one of "
                              f"{GEN_MOTION}")
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(f"ModelConfig.conditioning={self.conditioning!r}: choose one of "
+                             f"{CONDITIONING}")
         if int(self.disc_minibatch_std) < 0:
             raise ValueError(f"ModelConfig.disc_minibatch_std must be >= 0 (0: off), got "
                              f"{self.disc_minibatch_std}")
+        if self.sprite_radius < 0 or (self.sprite_radius and self.gen_motion != "translate"):
+            raise ValueError(f"ModelConfig.sprite_radius={self.sprite_radius} needs "
+                             "gen_motion='translate' and a value > 0 (0: off)")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
+
+    @property
+    def projection(self) -> bool:
+        """Conditional with projection discriminators and the class in the content code."""
+        return self.conditional and self.conditioning == "projection"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -283,7 +316,8 @@ class FrameGenerator(keras.layers.Layer):
         widths = config.gen_channels[:stages]
         self.seed_width = widths[0]
         self.num_upconvs = stages
-        self.content_dim = config.content_dim
+        # With projection conditioning the class one-hot is part of the content code.
+        self.content_dim = config.content_dim + (config.num_classes if config.projection else 0)
         # A dense layer onto 4x4 equals the paper's transposed conv on a 1x1 input.
         self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False, name="project")
         self.bn0 = _frame_norm(config.gen_norm, widths[0], "bn0")
@@ -409,6 +443,9 @@ class Generator(keras.Model):
         motion = self.motion_codes(latents)
         num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
+        if self.config.projection:  # the class is part of what stays fixed in a video
+            onehot = tf.one_hot(tf.cast(latents["labels"], tf.int32), self.config.num_classes)
+            content = tf.concat([content, onehot], axis=-1)
         if self.config.gen_motion == "translate":
             frames = self._translated_frames(content, motion, training)
         else:
@@ -427,9 +464,11 @@ class Generator(keras.Model):
         """[B*T, H, W, C]: one image per video from the content code, moved in each frame by the
         offset of its motion code (up to half the frame each way); -1 (black, or mask 0) is
         shifted in at the edges."""
-        image = tf.cast(self.frame_generator(content, training=training), tf.float32)
+        image = tf.cast(self.frame_generator(content, training=training), tf.float32) + 1.0
+        if self.config.sprite_radius:
+            image *= sprite_window(self.image_size, self.config.sprite_radius)[None, :, :, None]
         offsets = self.offset(motion) * (self.image_size / 2)  # [B, T, 2] pixels, (x, y)
-        moved = translate(image + 1.0, offsets) - 1.0
+        moved = translate(image, offsets) - 1.0
         return tf.reshape(moved, [-1, *moved.shape[2:]])
 
     def _reveal(self, frames, content, num_frames, training):
@@ -476,6 +515,14 @@ def translate(images, offsets):
     rows = hat_weights(images.shape[1], offsets[..., 1])
     cols = hat_weights(images.shape[2], offsets[..., 0])
     return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
+
+
+def sprite_window(size: int, radius: float, fade: float = 0.05):
+    """[size, size] weights: 1 within radius * size pixels of the frame's centre, falling
+    linearly to 0 over the next fade * size pixels."""
+    position = tf.range(size, dtype=tf.float32) + 0.5 - size / 2
+    distance = tf.sqrt(position[:, None] ** 2 + position[None, :] ** 2)
+    return tf.clip_by_value(1.0 - (distance - radius * size) / (fade * size), 0.0, 1.0)
 
 
 def hard_mask(soft, smooth: bool = False):

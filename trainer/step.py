@@ -68,6 +68,7 @@ class GanStep:
         self.batch = config.batch_size // num_replicas
         self.image_batch = config.image_batch_size // num_replicas
         self.augment_policy = augment_lib.parse_policy(config.augment)
+        self.projection = config.model.projection  # the discriminators take the labels
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -147,18 +148,25 @@ class GanStep:
         """R1's gamma on a step that applies it (times k when lazy), 0 on the others."""
         return gamma * self.config.r1_every if apply_r1 else 0.0
 
-    def _real_logits_and_r1(self, disc, real_inputs, apply_r1, gamma):
+    def _labels(self, labels, picks=None):
+        """What a projection discriminator is given: the labels of the clips, or with `picks` of
+        the frames picked from them; None when the discriminators take no labels."""
+        if not self.projection or labels is None:
+            return None
+        return labels if picks is None else tf.gather(labels, picks[:, 0])
+
+    def _real_logits_and_r1(self, disc, real_inputs, apply_r1, gamma, labels=None):
         gamma = self.r1_weight(apply_r1, gamma)
         if gamma > 0:
-            return losses.logits_and_r1(disc, real_inputs, gamma)
-        return disc(real_inputs, training=True), tf.zeros([tf.shape(real_inputs)[0]])
+            return losses.logits_and_r1(disc, real_inputs, gamma, labels=labels)
+        return disc(real_inputs, training=True, labels=labels), tf.zeros([tf.shape(real_inputs)[0]])
 
-    def _image_d_step(self, real_frames, fake_frames, apply_r1):
+    def _image_d_step(self, real_frames, fake_frames, apply_r1, real_labels=None, fake_labels=None):
         cfg, disc = self.config, self.image_discriminator
         with tf.GradientTape() as tape:
             real_logits, r1 = self._real_logits_and_r1(disc, real_frames, apply_r1,
-                                                       cfg.image_r1_gamma)
-            fake_logits = disc(fake_frames, training=True)
+                                                       cfg.image_r1_gamma, real_labels)
+            fake_logits = disc(fake_frames, training=True, labels=fake_labels)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             loss = self._average(per_example, cfg.image_batch_size)
             scaled = self._scaled("di", loss)
@@ -168,14 +176,14 @@ class GanStep:
                 "d_image/real_logit": tf.reduce_mean(real_logits),
                 "d_image/fake_logit": tf.reduce_mean(fake_logits)}
 
-    def _video_d_step(self, real_videos, labels, fake_videos, apply_r1):
+    def _video_d_step(self, real_videos, labels, fake_videos, apply_r1, fake_labels=None):
         cfg, disc = self.config, self.video_discriminator
         with tf.GradientTape() as tape:
-            (real_logits, real_classes), r1 = self._real_logits_and_r1(disc, real_videos, apply_r1,
-                                                                       cfg.r1_gamma)
-            fake_logits, _ = disc(fake_videos, training=True)
+            (real_logits, real_classes), r1 = self._real_logits_and_r1(
+                disc, real_videos, apply_r1, cfg.r1_gamma, self._labels(labels))
+            fake_logits, _ = disc(fake_videos, training=True, labels=self._labels(fake_labels))
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
-            if cfg.conditional:
+            if real_classes is not None:  # the paper's class head
                 per_example += losses.category_loss(real_classes, labels)
             loss = self._average(per_example, cfg.batch_size)
             scaled = self._scaled("dv", loss)
@@ -189,14 +197,16 @@ class GanStep:
         cfg = self.config
         fake_frames = self._disc_input(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
-        image_logits = self.image_discriminator(fake_frames, training=True)
+        image_logits = self.image_discriminator(fake_frames, training=True,
+                                                labels=self._labels(fake_labels, picks))
         loss = self._average(losses.generator_loss(image_logits, cfg.loss), cfg.image_batch_size)
         if warmup:
             return loss
         fake_videos = self._disc_input(fake_videos, step, _FAKE_VIDEOS, cfg.batch_size, self.batch)
-        video_logits, classes = self.video_discriminator(fake_videos, training=True)
+        video_logits, classes = self.video_discriminator(fake_videos, training=True,
+                                                         labels=self._labels(fake_labels))
         per_video = losses.generator_loss(video_logits, cfg.loss)
-        if cfg.conditional:
+        if classes is not None:  # the paper's class head
             per_video += losses.category_loss(classes, fake_labels)
         return loss + self._average(per_video, cfg.batch_size)
 
@@ -231,13 +241,16 @@ class GanStep:
                 detached = tf.stop_gradient(fakes)
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
                                           cfg.image_batch_size, self.image_batch)
-                metrics = self._image_d_step(real_frames, fake_frames, apply_r1)
+                fake_labels = latents.get("labels")
+                metrics = self._image_d_step(real_frames, fake_frames, apply_r1,
+                                             self._labels(labels, picks),
+                                             self._labels(fake_labels, picks))
                 if not warmup:
                     metrics.update(self._video_d_step(
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
                         labels,
                         self._disc_input(detached, step, _FAKE_VIDEOS, cfg.batch_size, self.batch),
-                        apply_r1))
+                        apply_r1, fake_labels))
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
             if not cfg.reuse_fakes:

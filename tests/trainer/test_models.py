@@ -517,6 +517,25 @@ def test_a_translating_generator_moves_one_image_per_video():
         dataclasses.replace(SMALL, gen_motion="slide")
 
 
+def test_a_sprite_window_keeps_the_drawn_image_near_its_centre_in_every_frame():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25)
+    generator = models.build_generator(config, FRAMES, 32)
+    generator.offset.kernel.assign(tf.zeros_like(generator.offset.kernel))
+    latents = generator.sample_latents(2, seed=3)
+    window = models.sprite_window(32, 0.25).numpy()
+    assert window[16, 16] == 1.0 and window[0, 0] == 0.0 and window[16, 16 + 7] == 1.0
+    still = generator(latents).numpy()
+    np.testing.assert_allclose(still[:, :, window == 0], -1.0, atol=1e-6)  # black outside
+    assert (still[:, :, window == 1] > -1.0 + 1e-3).any()  # the drawing inside is kept
+    generator.offset.bias.assign(np.arctanh([4 / 16, 0.0]).astype(np.float32))  # 4 px right
+    moved = generator(latents).numpy()
+    outside = np.roll(window, 4, axis=1) == 0  # the window moves with the image
+    np.testing.assert_allclose(moved[:, :, outside], -1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="sprite_radius"):
+        dataclasses.replace(SMALL, sprite_radius=0.3)  # the paper's drawing has no sprite
+
+
 def test_minibatch_std_is_the_spread_of_each_strided_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 3, 3, 5)).astype(np.float32)
@@ -527,7 +546,13 @@ def test_minibatch_std_is_the_spread_of_each_strided_group():
         np.testing.assert_allclose(out[b::2, ..., 5], expected, rtol=1e-5)
     identical = layers.minibatch_std(tf.constant(np.repeat(x[:1], 8, axis=0)), 4).numpy()
     np.testing.assert_allclose(identical[..., 5], 0.0, atol=1e-3)
-    assert layers.minibatch_std(tf.constant(x[:3]), 4).shape == (3, 3, 3, 6)  # gcd(3, 4) = 1
+    assert layers.minibatch_std(tf.constant(x[:3]), 4).shape == (3, 3, 3, 6)  # groups of 1
+    # In a step the batch size is known only when it runs.
+    unknown_batch = tf.function(lambda v: layers.minibatch_std(v, 4),
+                                input_signature=[tf.TensorSpec([None, 3, 3, 5])])
+    np.testing.assert_allclose(unknown_batch(tf.constant(x)).numpy(), out, rtol=1e-6)
+    np.testing.assert_allclose(unknown_batch(tf.constant(x[:6])).numpy()[0::2, ..., 5],
+                               x[0:6:2].std(axis=0).mean(), rtol=1e-5)  # 6: 2 groups of 3
 
 
 @pytest.mark.parametrize("disc", ["image", "video"])
@@ -560,3 +585,40 @@ def test_a_minibatch_std_discriminator_scores_a_sample_by_its_group(disc):
 def test_a_negative_minibatch_std_group_is_refused():
     with pytest.raises(ValueError, match="disc_minibatch_std"):
         dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=-1)
+
+
+def test_projection_discriminators_add_the_class_embedding_times_the_pooled_features():
+    config = conditional(SMALL, 3, conditioning="projection")
+    nets = models.build_models(config, FRAMES, 32)
+    assert nets.video_discriminator.class_head is None  # no auxiliary classifier
+    frames = tf.random.stateless_uniform([4, 32, 32, 3], [0, 1], -1.0, 1.0)
+    clips = tf.random.stateless_uniform([4, FRAMES, 32, 32, 3], [0, 2], -1.0, 1.0)
+    labels = tf.constant([0, 1, 2, -1])
+    for disc, inputs in ((nets.image_discriminator, frames), (nets.video_discriminator, clips)):
+        def logits(y):
+            out = disc(inputs, labels=y)
+            return (out[0] if isinstance(out, tuple) else out).numpy().reshape(4, -1)
+        features = disc.features(inputs, training=False).numpy()
+        pooled = features.reshape(4, -1, features.shape[-1]).mean(axis=1)
+        embedding = disc.class_embedding.embeddings.numpy()
+        expected = np.array([pooled[i] @ embedding[y] if y >= 0 else 0.0
+                             for i, y in enumerate(labels.numpy())])
+        moved = logits(labels) - logits(None)
+        np.testing.assert_allclose(moved, np.repeat(expected[:, None], moved.shape[1], axis=1),
+                                   atol=1e-5)
+        assert np.abs(expected[:3]).min() > 0
+
+
+def test_projection_conditioning_gives_the_frame_generator_the_class(monkeypatch):
+    config = conditional(SMALL, 3, conditioning="projection", gen_norm="content")
+    generator = models.build_models(config, FRAMES, 32).generator
+    assert generator.frame_generator.content_dim == SMALL.content_dim + 3
+    latents = generator.sample_latents(2, labels=[0, 0], seed=1)
+    # With the motion codes held fixed, the class still changes the frames: through the content.
+    motion = generator.motion_codes(latents)
+    monkeypatch.setattr(generator, "motion_codes", lambda _: motion)
+    videos = {label: generator(dict(latents, labels=tf.constant([label, label]))).numpy()
+              for label in (0, 2)}
+    assert np.abs(videos[0] - videos[2]).mean() > 1e-6
+    with pytest.raises(ValueError, match="conditioning"):
+        dataclasses.replace(SMALL, conditioning="film")

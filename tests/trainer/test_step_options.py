@@ -209,3 +209,14 @@ def test_mask_penalty_adds_its_weight_times_the_masks_mean_m_times_1_minus_m():
     assert "loss/mask" not in without
     assert (float(with_penalty["loss/generator"]) - float(without["loss/generator"])
             == pytest.approx(3.0 * by_hand, rel=1e-3, abs=1e-5))
+
+
+def test_a_projection_step_trains_both_discriminators_class_embeddings():
+    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), conditioning="projection")
+    task, state = gan_step(make_config(model, conditional=True))
+    discs = (state.models.image_discriminator, state.models.video_discriminator)
+    before = [d.class_embedding.embeddings.numpy().copy() for d in discs]
+    batch = dict(real_batch(), label=tf.constant([0, 1, 0, 1]))
+    task.train_step(batch, tf.constant(0, tf.int64))
+    for disc, old in zip(discs, before):
+        assert np.abs(disc.class_embedding.embeddings.numpy() - old).max() > 0, disc.name

@@ -170,6 +170,17 @@ PROBES = {
     # cannot notice. StyleGAN's minibatch standard deviation shows both discriminators the
     # spread of a group of 4.
     "today_mbstd": {**RECIPE, "disc_minibatch_std": 4},
+    # The conditional model (today_conditional) gave the frame generator the class only through
+    # the GRU's motion codes, and its D_V class head was satisfied by area. Projection
+    # conditioning puts the class in the content code and asks both discriminators, D_I at full
+    # resolution, whether a frame is a real member of its class.
+    "today_projection": {**RECIPE, "conditional": True, "conditioning": "projection"},
+    # The recipe's blobs change outline from frame to frame. Translating one drawn image keeps
+    # it rigid, but the canvas's specks came into view (today_translate*); here the image fades
+    # to black beyond 0.3 of the frame from its centre. Drawing 8 images a step instead of 128
+    # frames, the frame generator can be 4x as wide and a step still costs less.
+    "today_sprite": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                     "gen_channels": (256, 128, 64, 32)},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 

@@ -26,8 +26,8 @@ prints the Fréchet distance of
 and figures of the attributes: the share of videos fitted as squares, the median over videos of
 that fill (a clean disc's pi/4 = 0.785, a ragged blob's less), the share of frames whose blob
 fills its box to FULL_BOX or more (squares do, discs never), the median |log| of the box's
-height over width (0 for discs and squares, more for ellipses), and the median area. For a
-conditional generator it then prints the same figures for videos of each class.
+height over width (0 for discs and squares, more for ellipses), and the median and mean areas.
+For a conditional generator it then prints the same figures for videos of each class.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
@@ -84,7 +84,8 @@ def fit(videos: np.ndarray) -> tuple[Attributes, dict[str, float]]:
                "median_fill": float(np.median(median_fill[seen.any(axis=1)])) if seen.any() else 0.0,
                "full_box_frames": float((fill[seen] >= FULL_BOX).mean()) if seen.any() else 0.0,
                "box_log_aspect": float(np.median(np.abs(np.log(aspect[seen])))) if seen.any() else 0.0,
-               "median_area": float(np.median(area))}
+               "median_area": float(np.median(area)),
+               "mean_area": float(stats.largest_area[seen].mean()) if seen.any() else 0.0}
     return attributes, figures
 
 
@@ -154,9 +155,7 @@ def per_class_figures(generator, config, count: int, seed: int) -> dict[str, dic
     figures = {}
     for name in config.class_names:
         videos = sample.generate(generator, config, count, label=name, seed=seed)
-        stats = shape_metrics.blob_stats(videos)
-        area = stats.largest_area[stats.largest_area > 0]
-        figures[name] = {**fit(videos)[1], "mean_area": float(area.mean()) if area.size else 0.0}
+        figures[name] = fit(videos)[1]
     return figures
 
 
