@@ -181,6 +181,13 @@ PROBES = {
     # frames, the frame generator can be 4x as wide and a step still costs less.
     "today_sprite": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                      "gen_channels": (256, 128, 64, 32)},
+    # The recipe's masks are soft in training: of the pixels above 0.1, 65% lie between 0.1 and
+    # 0.9, so D judges haloed blobs and the sampled 0/1 outline is where a shallow ramp crosses
+    # 0.5, ragged. The penalty on m * (1 - m), which lifted single blob over grey frames (0.796
+    # -> 0.900), pushes the masks to 0 or 1 while D can still see them.
+    "today_mask_10": {**RECIPE, "mask_penalty": 10.0},
+    "today_projection_mask_10": {**RECIPE, "conditional": True, "conditioning": "projection",
+                                 "mask_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 

@@ -10,6 +10,8 @@ writes into --out_dir:
                         row labelled
     motion.gif          rows share a content code, columns a motion (MoCoGAN's split)
     content.gif         rows share a motion, columns a content code
+    class.gif           a conditional model's: one row per class, each column one content code
+                        and motion
     metrics.json        every trainer.evaluation.evaluate metric that applies to the data, for the untrained
                         generator (same architecture, fresh weights), the trained one and real
                         clips, with the feature network behind each Fréchet distance
@@ -101,10 +103,12 @@ def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count:
 
 def write_factor_grids(out_dir: str, generator, config, fps: float, size: int = 4) -> dict:
     """MoCoGAN's split shown: motion.gif (rows share content, columns motion) and content.gif
-    (rows share motion, columns content), size x size videos each."""
+    (rows share motion, columns content), size x size videos each; for a conditional model
+    class.gif too, a row per class and size columns."""
     paths = {}
-    for vary in ("motion", "content"):
-        latents = sample.factor_latents(generator, config, size, size, vary, seed=0)
+    for vary in ("motion", "content") + (("class",) if config.conditional else ()):
+        rows = len(config.class_names) if vary == "class" else size
+        latents = sample.factor_latents(generator, config, rows, size, vary, seed=0)
         videos = pixels.to_uint8(generator(latents, training=False))
         paths[f"{vary}_grid"] = media.write_video(os.path.join(out_dir, f"{vary}.gif"),
                                                   grids.video_grid(videos, size), fps)

@@ -52,6 +52,18 @@ def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
         assert f"\n{row} " in table, row
 
 
+def test_a_conditional_models_report_has_a_grid_row_per_class(tmp_path):
+    model_dir = trained_model_dir(tmp_path, conditional=True, ema_decay=0.0)
+    shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=6, shape=SHAPE, seed=1)
+    options = report.ReportOptions(model_dir=model_dir, tfrecords=shards,
+                                   out_dir=str(tmp_path / "out"), num_videos=4, grid_videos=4)
+    result = report.build_report(options)
+    classes = len(json.loads(open(os.path.join(model_dir, "config.json")).read())["class_names"])
+    frames = media.read_video(result["files"]["class_grid"])
+    assert classes >= 2  # rows 2 px apart
+    assert frames.shape == (SHAPE[0], classes * SHAPE[1] + 2 * (classes - 1), 4 * SHAPE[2] + 6, 3)
+
+
 def test_report_on_footage_leaves_the_shape_scores_out_and_says_so(tmp_path):
     model_dir = trained_model_dir(tmp_path, conditional=False, ema_decay=0.0)
     shards = write_shards(tmp_path / "real", num_files=2, clips_per_file=12, shape=SHAPE, seed=1)
