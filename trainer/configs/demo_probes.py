@@ -186,6 +186,13 @@ PROBES = {
     # 0.5, ragged. The penalty on m * (1 - m), which lifted single blob over grey frames (0.796
     # -> 0.900), pushes the masks to 0 or 1 while D can still see them.
     "today_mask_10": {**RECIPE, "mask_penalty": 10.0},
+    # The windowed sprite (today_sprite) drew rigid, steadily moving blobs; with the class in
+    # its content code and projection discriminators, or with the masks pushed to 0 or 1.
+    "today_sprite_projection": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                                "gen_channels": (256, 128, 64, 32), "conditional": True,
+                                "conditioning": "projection"},
+    "today_sprite_mask_10": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                             "gen_channels": (256, 128, 64, 32), "mask_penalty": 10.0},
     "today_projection_mask_10": {**RECIPE, "conditional": True, "conditioning": "projection",
                                  "mask_penalty": 10.0},
 }
