@@ -33,7 +33,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from pipeline import schema, shard_layout
+from pipeline import schema, shape_drawing, shard_layout
 from trainer import config as config_lib
 from trainer import data
 from trainer import losses
@@ -261,12 +261,14 @@ def demo_step_figures() -> dict:
     """clips/s of the demo recipe's iteration and of the recipe it replaced, interleaved. Lazy R1
     runs its penalty one step in k, so each timed call is k iterations of the recipe's own mix."""
     shape = (_NUM_FRAMES.value, _IMAGE_SIZE.value, _IMAGE_SIZE.value, 3)
-    now = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), image_warmup_steps=0)
-    before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE)
+    classes = dict(class_names=shape_drawing.SHAPES)  # the demo data's, for a conditional recipe
+    now = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), image_warmup_steps=0, **classes)
+    before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE, **classes)
     # Instance noise as in its annealing phase (sigma held at 0.1): the draw's own cost.
     noisy = dataclasses.replace(now, instance_noise=0.1, instance_noise_steps=0)
     # The recipe without its colour layer (--gen_appearance): bare frames from the frame generator.
-    bare = dataclasses.replace(now, model=dataclasses.replace(now.model, gen_appearance="none"))
+    bare = dataclasses.replace(now, model=dataclasses.replace(now.model, gen_appearance="none",
+                                                              gen_mask="soft"))
     runs = {"before": demo_run(before), "now": demo_run(now), "noisy": demo_run(noisy),
             "bare": demo_run(bare)}
     return time_interleaved(runs, _DEMO_STEPS.value, now.batch_size), now

@@ -20,10 +20,11 @@ def recipe(name: str) -> dict:
     return dict(importlib.import_module(f"trainer.configs.{name}").FLAGS)
 
 
-def recipe_config(name: str, clip_shape, **fields):
-    """The trainer.config.Config a recipe gives for clips of clip_shape, with `fields` on top;
-    the flags are read as trainer.main reads them (`preset` and the model flags choose the nets)."""
+def recipe_config(name: str, clip_shape, class_names=(), **fields):
+    """The trainer.config.Config a recipe gives for clips of clip_shape (of a shard set with
+    these class names, which a conditional recipe needs), with `fields` on top; the flags are
+    read as trainer.main reads them (`preset` and the model flags choose the nets)."""
     from trainer import config as config_lib
 
     values = {k: v for k, v in {**recipe(name), **fields}.items() if k not in MAIN_ONLY_FLAGS}
-    return config_lib.from_options(values, clip_shape)
+    return config_lib.from_options(values, clip_shape, class_names)

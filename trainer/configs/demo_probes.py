@@ -193,6 +193,28 @@ PROBES = {
                                 "conditioning": "projection"},
     "today_sprite_mask_10": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                              "gen_channels": (256, 128, 64, 32), "mask_penalty": 10.0},
+    "today_sprite_projection_mask_10": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                                        "gen_channels": (256, 128, 64, 32), "conditional": True,
+                                        "conditioning": "projection", "mask_penalty": 10.0},
+    # The last two trade single blob (0.965 without the penalty, 0.81 with it) against
+    # fd_shapes (138 against 66.6): the penalty at 3, and each of the two again from seed 1.
+    "today_sprite_projection_mask_3": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                                       "gen_channels": (256, 128, 64, 32), "conditional": True,
+                                       "conditioning": "projection", "mask_penalty": 3.0},
+    "today_sprite_projection_seed1": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+                                      "gen_channels": (256, 128, 64, 32), "conditional": True,
+                                      "conditioning": "projection", "seed": 1},
+    "today_sprite_projection_mask_10_seed1": {
+        **RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+        "gen_channels": (256, 128, 64, 32), "conditional": True, "conditioning": "projection",
+        "mask_penalty": 10.0, "seed": 1},
+    # 30 of that run's 128 videos show two objects in some frames: the 0.3 window holds two
+    # small shapes side by side. 0.22 of 64 pixels (14.1) is where the largest square's corner
+    # lies, so the window still takes any Shape Motion shape whole.
+    "today_sprite_projection_mask_10_r22_seed1": {
+        **RECIPE, "gen_motion": "translate", "sprite_radius": 0.22,
+        "gen_channels": (256, 128, 64, 32), "conditional": True, "conditioning": "projection",
+        "mask_penalty": 10.0, "seed": 1},
     "today_projection_mask_10": {**RECIPE, "conditional": True, "conditioning": "projection",
                                  "mask_penalty": 10.0},
 }
