@@ -29,13 +29,16 @@ def test_every_probe_parses_to_its_own_values():
 def test_the_recipe_probe_is_the_demo_recipe():
     assert demo_probes.PROBES["recipe"] == {k: v for k, v in recipe("demo").items()
                                             if k != "more_steps"}
-    # The second and third sessions' recipes, which the recipe_* and today_* rows of BUILD.md
-    # add to: today's is the third with one colour per video under a mask over black (soft in
-    # training, 0/1 when sampling) and the GRU's noise at the first frame only; the second is
-    # the third without the content-set batch norm.
+    # The earlier recipes, which the recipe_* and today_* rows of BUILD.md add to: the eighth
+    # to tenth sessions' is the third with one colour per video under a mask over black (soft
+    # in training, 0/1 when sampling) and the GRU's noise at the first frame only; today's adds
+    # the eleventh session's sprite, projection conditioning and mask penalty to it, and its
+    # probe ran from seed 1; the second is the third without the content-set batch norm.
     assert {**demo_probes.THIRD_RECIPE, "gen_appearance": "black", "gen_mask": "hard_at_sampling",
-            "motion_noise": "first_frame"} == demo_probes.RECIPE
-    assert demo_probes.PROBES["today_black_sampled_first"] == demo_probes.RECIPE
+            "motion_noise": "first_frame"} == demo_probes.TENTH_RECIPE
+    assert demo_probes.PROBES["today_black_sampled_first"] == demo_probes.TENTH_RECIPE
+    chosen = dict(demo_probes.PROBES["today_sprite_projection_mask_10_r22_seed1"])
+    assert chosen.pop("seed") == 1 and chosen == demo_probes.RECIPE
     assert {**demo_probes.SECOND_RECIPE, "gen_norm": "content"} == demo_probes.THIRD_RECIPE
     assert demo_probes.flag_args({"disc_batch_norm": False, "gen_channels": (8, 4)}) == [
         "--nodisc_batch_norm", "--gen_channels=8,4"]

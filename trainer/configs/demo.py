@@ -38,7 +38,7 @@ reruns. What each setting buys, measured there:
   pixels, where the largest square's corner lies), four times as wide (it draws 8 images a step
   instead of 128 frames, so a step costs the same): each blob keeps its outline as it moves,
   where the frame-by-frame drawing changed it in every frame. A window of 0.3 held two small
-  shapes side by side in 30 of one run's 128 videos (single blob 0.735 against 0.928 at 0.22);
+  shapes side by side in some videos (single blob 0.735 against 0.928 at 0.22, one seed);
 - the class (Shape Motion's folders, circle and square) joins the content code, and both
   discriminators are projection discriminators (`conditional`, `conditioning="projection"`);
 - the penalty on m * (1 - m) at 10 (`mask_penalty`) pushes the soft training masks to 0 or 1,

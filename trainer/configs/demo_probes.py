@@ -5,7 +5,8 @@
 
 trains every named probe into <out>/<name> (BASE, the demo recipe before the probes, with the
 probe's flags on top, for --steps steps; those named recipe_* start from the second session's
-recipe, today_* from the third's, and `recipe` is today's),
+recipe, today_* from the third's or, from the ninth session on, from the eighth to tenth
+sessions' (TENTH_RECIPE), and `recipe` is today's),
 runs `trainer.evaluation.report` on it (the Shape Motion metrics of 128 generated videos against
 128 real clips, one feature net shared by all probes) and writes a row per probe of this run to
 <out>/probes.md (and probes.jsonl): setting, steps, training minutes and the report's metrics.
@@ -37,6 +38,9 @@ SECOND_RECIPE = dict(BASE, image_batch_size=64, r1_every=16, video_disc_pool=2,
                      gen_upsample="resize", summary_every=100)
 # The third session's recipe (the content-set batch norm on top), which the today_* probes add to.
 THIRD_RECIPE = dict(SECOND_RECIPE, gen_norm="content")
+# The recipe of the eighth to tenth sessions, which the ninth to eleventh sessions' probes add to.
+TENTH_RECIPE = dict(THIRD_RECIPE, gen_appearance="black", gen_mask="hard_at_sampling",
+                    motion_noise="first_frame", ema_decay=0.99)
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -143,80 +147,76 @@ PROBES = {
     # of its bounding box, where the real squares fill 1.0, and turning every real clip's shape
     # into a disc alone costs fd_shapes 99-111. The shape classes, which the folder dataset
     # labels, given to the GRU and to a class head on D_V (the paper's conditional MoCoGAN).
-    "today_conditional": {**RECIPE, "conditional": True},
+    "today_conditional": {**TENTH_RECIPE, "conditional": True},
     # The conditional generator drew no squares either (0.008 of its videos): knowing the class
     # does not give the networks the means to draw one. A wider D_I to see corners, a wider
     # frame generator to draw them, and both.
-    "today_wide_di": {**RECIPE, "image_disc_channels": (32, 64, 128)},
-    "today_wide_gen": {**RECIPE, "gen_channels": (128, 64, 32, 16)},
-    "today_wide_both": {**RECIPE, "image_disc_channels": (32, 64, 128),
+    "today_wide_di": {**TENTH_RECIPE, "image_disc_channels": (32, 64, 128)},
+    "today_wide_gen": {**TENTH_RECIPE, "gen_channels": (128, 64, 32, 16)},
+    "today_wide_both": {**TENTH_RECIPE, "image_disc_channels": (32, 64, 128),
                         "gen_channels": (128, 64, 32, 16)},
     # Or the frame generator must learn to draw the shape again at every position, and draws a
     # ragged blob that changes as it moves: here it draws one image per video from the content
     # code and the motion code moves it (`--gen_motion=translate`).
-    "today_translate": {**RECIPE, "gen_motion": "translate"},
+    "today_translate": {**TENTH_RECIPE, "gen_motion": "translate"},
     # A wider frame generator drew the best blobs (today_wide_gen) but made a step 1.5x as long:
     # it drew 128 frames a step. Translating, it draws 8 images, so width costs little.
-    "today_translate_wide": {**RECIPE, "gen_motion": "translate", "gen_channels": (128, 64, 32, 16)},
-    "today_translate_wider": {**RECIPE, "gen_motion": "translate",
+    "today_translate_wide": {**TENTH_RECIPE, "gen_motion": "translate", "gen_channels": (128, 64, 32, 16)},
+    "today_translate_wider": {**TENTH_RECIPE, "gen_motion": "translate",
                               "gen_channels": (256, 128, 64, 32)},
     # Wider or translating, no generator draws a square: the discs may be what D_I's R1 at 10
     # lets through, a smooth D_I that sees a blob's presence, colour and size but not its corners
     # (StyleGAN2-ADA's heuristic for 64 frames of 64x64 gives 0.013).
-    "today_di_r1_1": {**RECIPE, "r1_gamma_image": 1.0},
-    "today_di_r1_01": {**RECIPE, "r1_gamma_image": 0.1},
+    "today_di_r1_1": {**TENTH_RECIPE, "r1_gamma_image": 1.0},
+    "today_di_r1_01": {**TENTH_RECIPE, "r1_gamma_image": 0.1},
     # Eleventh session. With R1 at any weight D_I lets the discs through: the generator may have
     # dropped the square mode, which a discriminator that sees one frame (or clip) at a time
     # cannot notice. StyleGAN's minibatch standard deviation shows both discriminators the
     # spread of a group of 4.
-    "today_mbstd": {**RECIPE, "disc_minibatch_std": 4},
+    "today_mbstd": {**TENTH_RECIPE, "disc_minibatch_std": 4},
     # The conditional model (today_conditional) gave the frame generator the class only through
     # the GRU's motion codes, and its D_V class head was satisfied by area. Projection
     # conditioning puts the class in the content code and asks both discriminators, D_I at full
     # resolution, whether a frame is a real member of its class.
-    "today_projection": {**RECIPE, "conditional": True, "conditioning": "projection"},
+    "today_projection": {**TENTH_RECIPE, "conditional": True, "conditioning": "projection"},
     # The recipe's blobs change outline from frame to frame. Translating one drawn image keeps
     # it rigid, but the canvas's specks came into view (today_translate*); here the image fades
     # to black beyond 0.3 of the frame from its centre. Drawing 8 images a step instead of 128
     # frames, the frame generator can be 4x as wide and a step still costs less.
-    "today_sprite": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    "today_sprite": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                      "gen_channels": (256, 128, 64, 32)},
-    # The recipe's masks are soft in training: of the pixels above 0.1, 65% lie between 0.1 and
-    # 0.9, so D judges haloed blobs and the sampled 0/1 outline is where a shallow ramp crosses
-    # 0.5, ragged. The penalty on m * (1 - m), which lifted single blob over grey frames (0.796
-    # -> 0.900), pushes the masks to 0 or 1 while D can still see them.
-    "today_mask_10": {**RECIPE, "mask_penalty": 10.0},
     # The windowed sprite (today_sprite) drew rigid, steadily moving blobs; with the class in
-    # its content code and projection discriminators, or with the masks pushed to 0 or 1.
-    "today_sprite_projection": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    # its content code and projection discriminators, or with the masks pushed to 0 or 1. The
+    # recipe's masks are soft in training, a halo around each blob, so D judges haloed blobs and
+    # the sampled 0/1 outline is where a shallow ramp crosses 0.5. The penalty on m * (1 - m),
+    # which lifted single blob over grey frames (0.796 -> 0.900), pushes them to 0 or 1.
+    "today_sprite_projection": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                                 "gen_channels": (256, 128, 64, 32), "conditional": True,
                                 "conditioning": "projection"},
-    "today_sprite_mask_10": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    "today_sprite_mask_10": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                              "gen_channels": (256, 128, 64, 32), "mask_penalty": 10.0},
-    "today_sprite_projection_mask_10": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    "today_sprite_projection_mask_10": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                                         "gen_channels": (256, 128, 64, 32), "conditional": True,
                                         "conditioning": "projection", "mask_penalty": 10.0},
     # The last two trade single blob (0.965 without the penalty, 0.81 with it) against
     # fd_shapes (138 against 66.6): the penalty at 3, and each of the two again from seed 1.
-    "today_sprite_projection_mask_3": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    "today_sprite_projection_mask_3": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                                        "gen_channels": (256, 128, 64, 32), "conditional": True,
                                        "conditioning": "projection", "mask_penalty": 3.0},
-    "today_sprite_projection_seed1": {**RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+    "today_sprite_projection_seed1": {**TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
                                       "gen_channels": (256, 128, 64, 32), "conditional": True,
                                       "conditioning": "projection", "seed": 1},
     "today_sprite_projection_mask_10_seed1": {
-        **RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
+        **TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.3,
         "gen_channels": (256, 128, 64, 32), "conditional": True, "conditioning": "projection",
         "mask_penalty": 10.0, "seed": 1},
-    # 30 of that run's 128 videos show two objects in some frames: the 0.3 window holds two
+    # Some of that run's videos show two objects in some frames: the 0.3 window holds two
     # small shapes side by side. 0.22 of 64 pixels (14.1) is where the largest square's corner
     # lies, so the window still takes any Shape Motion shape whole.
     "today_sprite_projection_mask_10_r22_seed1": {
-        **RECIPE, "gen_motion": "translate", "sprite_radius": 0.22,
+        **TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.22,
         "gen_channels": (256, 128, 64, 32), "conditional": True, "conditioning": "projection",
         "mask_penalty": 10.0, "seed": 1},
-    "today_projection_mask_10": {**RECIPE, "conditional": True, "conditioning": "projection",
-                                 "mask_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
