@@ -53,7 +53,6 @@ class _Discriminator(keras.Model):
         kernel, strides, padding = layers_spec[-1]
         self.logits_conv = _disc_conv(rank, 1, kernel, strides, padding, config.spectral_norm,
                                       "logits", True, dtype="float32")
-        self.num_classes = config.num_classes
         self.class_embedding = None
         if config.projection:  # y -> a vector the pooled features are projected on
             self.class_embedding = keras.layers.Embedding(
@@ -87,12 +86,12 @@ class _Discriminator(keras.Model):
     def logits(self, features, training, labels=None):
         """Realness logits; a projection discriminator adds <embed(y), pooled features> to each
         (none where y is -1, unknown, or labels is None, as when the network is built)."""
-        pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=list(range(1, features.shape.rank - 1)))
-        if self.minibatch_std:
-            features = minibatch_std(features, self.minibatch_std)
-        logits = tf.cast(self.logits_conv(features, training=training), tf.float32)
+        spread = minibatch_std(features, self.minibatch_std) if self.minibatch_std else features
+        logits = tf.cast(self.logits_conv(spread, training=training), tf.float32)
         if self.class_embedding is None or labels is None:
             return logits
+        space = list(range(1, features.shape.rank - 1))
+        pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=space)
         labels = tf.cast(labels, tf.int32)
         embedded = self.class_embedding(tf.maximum(labels, 0))
         embedded *= tf.cast(labels >= 0, tf.float32)[:, None]
