@@ -1,7 +1,5 @@
 """Building blocks shared by the generator and the discriminators."""
 
-import math
-
 import keras
 import tensorflow as tf
 

@@ -380,6 +380,9 @@ class Generator(keras.Model):
                                               name="frame_generator")
         if config.gen_motion == "translate":  # motion code -> (x, y) offset in [-1, 1] frames
             self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
+            # A constant of the config, made once rather than at every call.
+            self.window = (sprite_window(image_size, config.sprite_radius)[None, :, :, None]
+                           if config.sprite_radius else None)
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
         elif config.gen_appearance in ONE_COLOUR_APPEARANCES:
@@ -410,6 +413,10 @@ class Generator(keras.Model):
             latents["labels"] = tf.broadcast_to(tf.cast(labels, tf.int32), [batch_size])
         return latents
 
+    def _class_onehot(self, latents):
+        return tf.one_hot(tf.cast(latents["labels"], tf.int32), self.config.num_classes,
+                          dtype=tf.float32)
+
     def motion_codes(self, latents):
         """[B, T, motion_dim]: the GRU unrolled over T steps, fresh noise (or, "first_frame":
         noise at step 0 and zeros after) and the category each step.
@@ -421,9 +428,7 @@ class Generator(keras.Model):
         if self.config.motion_noise == "first_frame":
             noise = noise * tf.one_hot(0, num_frames)[None, :, None]
         if self.config.conditional:
-            labels = tf.cast(latents["labels"], tf.int32)
-            onehot = tf.one_hot(labels, self.config.num_classes, dtype=tf.float32)
-            onehot = tf.repeat(onehot[:, None], num_frames, axis=1)
+            onehot = tf.repeat(self._class_onehot(latents)[:, None], num_frames, axis=1)
             noise = tf.concat([noise, onehot], axis=-1)
         state = tf.cast(latents["h0"], tf.float32)
         codes = []
@@ -444,8 +449,7 @@ class Generator(keras.Model):
         num_frames = motion.shape[1]
         content = tf.cast(latents["content"], tf.float32)
         if self.config.projection:  # the class is part of what stays fixed in a video
-            onehot = tf.one_hot(tf.cast(latents["labels"], tf.int32), self.config.num_classes)
-            content = tf.concat([content, onehot], axis=-1)
+            content = tf.concat([content, self._class_onehot(latents)], axis=-1)
         if self.config.gen_motion == "translate":
             frames = self._translated_frames(content, motion, training)
         else:
@@ -465,8 +469,8 @@ class Generator(keras.Model):
         offset of its motion code (up to half the frame each way); -1 (black, or mask 0) is
         shifted in at the edges."""
         image = tf.cast(self.frame_generator(content, training=training), tf.float32) + 1.0
-        if self.config.sprite_radius:
-            image *= sprite_window(self.image_size, self.config.sprite_radius)[None, :, :, None]
+        if self.window is not None:
+            image *= self.window
         offsets = self.offset(motion) * (self.image_size / 2)  # [B, T, 2] pixels, (x, y)
         moved = translate(image, offsets) - 1.0
         return tf.reshape(moved, [-1, *moved.shape[2:]])
