@@ -156,6 +156,8 @@ class Config:
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,
              "conditional training needs a shard set whose manifest has class names"),
+            (not self.model.image_class_head or self.conditional,
+             "--image_class_head needs --conditional (a shard set with class names)"),
             (self.model.num_classes == (len(self.class_names) if self.conditional else 0),
              "model.num_classes must equal the number of classes when conditional, else 0"),
         ]

@@ -102,7 +102,8 @@ class _Discriminator(keras.Model):
 class ImageDiscriminator(_Discriminator):
     """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
     PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
-    or [N, 1, 1, 1] with image_disc_logits="global"."""
+    or [N, 1, 1, 1] with image_disc_logits="global". With `image_class_head`, `with_classes`
+    also gives class logits [N, K] from the pooled features."""
 
     def __init__(self, config, image_size: int, **kwargs):
         _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
@@ -113,9 +114,18 @@ class ImageDiscriminator(_Discriminator):
         else:
             spec.append((KERNEL, 2, "same"))
         super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
+        self.class_head = None
+        if config.conditional and config.image_class_head:
+            self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
 
     def call(self, frames, training=False, labels=None):
         return self.logits(self.features(frames, training), training, labels)
+
+    def with_classes(self, frames, training=False, labels=None):
+        """(realness logits, class logits [N, K]) from one pass; needs the class head."""
+        features = self.features(frames, training)
+        pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2])
+        return self.logits(features, training, labels), self.class_head(pooled)
 
 
 def _video_disc_spec(num_frames: int, image_size: int, layers: int):

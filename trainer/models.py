@@ -75,6 +75,13 @@ class ModelConfig:
     image_disc_logits: str = option(
         "patch", "Image discriminator output: the paper's 4x4 patch logits or one logit per "
         "frame (default: the preset's).", choices=IMAGE_DISC_LOGITS, flag_default=None)
+    # AC-GAN's auxiliary classifier (Odena et al., ICML 2017) on D_I: it learns the class of
+    # real frames, and the generator pays the cross-entropy of its frames against their own
+    # class. Unlike a projection, it must tell the classes apart, so on data where only the
+    # shape does that (Shape Motion with equal areas) it has to learn corners.
+    image_class_head: bool = option(
+        False, "With --conditional: a class head on the image discriminator, trained on real "
+        "frames, whose cross-entropy on generated frames the generator pays (AC-GAN).")
     # StyleGAN's minibatch standard deviation before each discriminator's logits: a batch's
     # spread is one more feature, against a generator that covers one mode of the data (the
     # demo's draw discs only, where 41% of the real shapes are squares).
@@ -557,6 +564,7 @@ def build_models(config: ModelConfig, num_frames: int, image_size: int) -> Model
     generator = build_generator(config, num_frames, image_size)
     image_disc = ImageDiscriminator(config, image_size, name="image_discriminator")
     video_disc = VideoDiscriminator(config, num_frames, image_size, name="video_discriminator")
-    image_disc(tf.zeros([1, image_size, image_size, 3]), training=False)
+    frame = tf.zeros([1, image_size, image_size, 3])
+    image_disc.with_classes(frame) if image_disc.class_head else image_disc(frame)
     video_disc(tf.zeros([1, num_frames, image_size, image_size, 3]), training=False)
     return Models(generator, image_disc, video_disc)

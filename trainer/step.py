@@ -161,20 +161,31 @@ class GanStep:
             return losses.logits_and_r1(disc, real_inputs, gamma, labels=labels)
         return disc(real_inputs, training=True, labels=labels), tf.zeros([tf.shape(real_inputs)[0]])
 
-    def _image_d_step(self, real_frames, fake_frames, apply_r1, real_labels=None, fake_labels=None):
+    def _image_d_step(self, real_frames, fake_frames, apply_r1, real_labels=None, fake_labels=None,
+                      real_classes=None):
+        """real_classes: the class of each real frame, for D_I's class head (None: no head)."""
         cfg, disc = self.config, self.image_discriminator
         with tf.GradientTape() as tape:
-            real_logits, r1 = self._real_logits_and_r1(disc, real_frames, apply_r1,
-                                                       cfg.image_r1_gamma, real_labels)
+            real_logits, r1 = self._real_logits_and_r1(
+                disc if real_classes is None else disc.with_classes, real_frames, apply_r1,
+                cfg.image_r1_gamma, real_labels)
+            if real_classes is not None:
+                real_logits, class_logits = real_logits
             fake_logits = disc(fake_frames, training=True, labels=fake_labels)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
+            if real_classes is not None:  # AC-GAN: D_I learns the class of real frames
+                per_example += losses.category_loss(class_logits, real_classes)
             loss = self._average(per_example, cfg.image_batch_size)
             scaled = self._scaled("di", loss)
         norm = self._apply("di", tape, scaled, disc.trainable_variables)
-        return {"loss/d_image": loss, "grad_norm/d_image": norm,
-                "r1/d_image": self._average(r1, cfg.image_batch_size),
-                "d_image/real_logit": tf.reduce_mean(real_logits),
-                "d_image/fake_logit": tf.reduce_mean(fake_logits)}
+        metrics = {"loss/d_image": loss, "grad_norm/d_image": norm,
+                   "r1/d_image": self._average(r1, cfg.image_batch_size),
+                   "d_image/real_logit": tf.reduce_mean(real_logits),
+                   "d_image/fake_logit": tf.reduce_mean(fake_logits)}
+        if real_classes is not None:  # how well the class head reads real frames
+            hits = tf.argmax(class_logits, axis=-1, output_type=tf.int32) == tf.cast(real_classes, tf.int32)
+            metrics["d_image/class_accuracy"] = tf.reduce_mean(tf.cast(hits, tf.float32))
+        return metrics
 
     def _video_d_step(self, real_videos, labels, fake_videos, apply_r1, fake_labels=None):
         cfg, disc = self.config, self.video_discriminator
@@ -197,9 +208,15 @@ class GanStep:
         cfg = self.config
         fake_frames = self._disc_input(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
-        image_logits = self.image_discriminator(fake_frames, training=True,
-                                                labels=self._labels(fake_labels, picks))
-        loss = self._average(losses.generator_loss(image_logits, cfg.loss), cfg.image_batch_size)
+        disc, frame_labels = self.image_discriminator, self._labels(fake_labels, picks)
+        if disc.class_head is None:
+            per_frame = losses.generator_loss(disc(fake_frames, training=True, labels=frame_labels),
+                                              cfg.loss)
+        else:  # and the cross-entropy of D_I's class head against each frame's own class
+            image_logits, classes = disc.with_classes(fake_frames, training=True, labels=frame_labels)
+            per_frame = (losses.generator_loss(image_logits, cfg.loss)
+                         + losses.category_loss(classes, tf.gather(fake_labels, picks[:, 0])))
+        loss = self._average(per_frame, cfg.image_batch_size)
         if warmup:
             return loss
         fake_videos = self._disc_input(fake_videos, step, _FAKE_VIDEOS, cfg.batch_size, self.batch)
@@ -242,9 +259,10 @@ class GanStep:
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
                                           cfg.image_batch_size, self.image_batch)
                 fake_labels = latents.get("labels")
-                metrics = self._image_d_step(real_frames, fake_frames, apply_r1,
-                                             self._labels(labels, picks),
-                                             self._labels(fake_labels, picks))
+                metrics = self._image_d_step(
+                    real_frames, fake_frames, apply_r1, self._labels(labels, picks),
+                    self._labels(fake_labels, picks),
+                    tf.gather(labels, picks[:, 0]) if self.image_discriminator.class_head else None)
                 if not warmup:
                     metrics.update(self._video_d_step(
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),

@@ -32,6 +32,9 @@ FORMATS = ("avi", "mp4")
 
 # Ranges in pixels of a 64-pixel frame; scaled with --size.
 SIZE_RANGE = (5.0, 10.0)  # radius of a circle, half the side of a square
+# With equal_areas a square's half side is the drawn radius times this, so that it covers what a
+# circle of that radius covers (pi r^2): the two classes then differ in shape and not in size.
+EQUAL_AREA_HALF_SIDE = math.sqrt(math.pi) / 2
 SPEED_RANGE = (1.5, 3.5)  # pixels per frame
 # Colours are at least this bright (ITU-R BT.601 luma, 0-255) so that lossy encoding, which blurs
 # colour at edges but keeps luma sharp, leaves the shape well above the metrics' foreground threshold.
@@ -71,14 +74,19 @@ def _sample_colour(rng: np.random.Generator) -> tuple[int, int, int]:
             return colour
 
 
-def sample_params(seed: int, index: int, size: int = 64) -> ShapeParams:
-    """Draws the parameters of video `index`: shape, a bright colour, size, start and velocity."""
+def sample_params(seed: int, index: int, size: int = 64, equal_areas: bool = False) -> ShapeParams:
+    """Draws the parameters of video `index`: shape, a bright colour, size, start and velocity.
+
+    equal_areas: a square's size is scaled so it covers a circle's area for the same draw (every
+    other draw is the same as without it)."""
     own_seed = video_seed(seed, index)
     rng = np.random.default_rng(own_seed)
     scale = size / 64.0
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     colour = _sample_colour(rng)
     radius = rng.uniform(*SIZE_RANGE) * scale
+    if equal_areas and shape == "square":
+        radius *= EQUAL_AREA_HALF_SIDE
     position = tuple(float(v) for v in rng.uniform(radius, size - radius, size=2))
     quadrant = int(rng.integers(4))
     angle = quadrant * math.pi / 2 + rng.uniform(MIN_ANGLE_FROM_AXIS, math.pi / 2 - MIN_ANGLE_FROM_AXIS)
@@ -116,8 +124,14 @@ def video_path(params: ShapeParams, index: int, fmt: str) -> str:
     return os.path.join(params.shape, f"video_{index:05d}.{fmt}")
 
 
-def _settings(seed: int, num_frames: int, size: int, fps: float, fmt: str) -> dict:
-    return {"seed": seed, "num_frames": num_frames, "size": size, "fps": fps, "format": fmt}
+def _settings(seed: int, num_frames: int, size: int, fps: float, fmt: str,
+              equal_areas: bool) -> dict:
+    return {"seed": seed, "num_frames": num_frames, "size": size, "fps": fps, "format": fmt,
+            "equal_areas": equal_areas}
+
+
+# Settings added after data sets were written: a folder without one was made with this value.
+LATER_SETTINGS = {"equal_areas": False}
 
 
 def _check_folder_matches(out: str, settings: dict) -> None:
@@ -127,7 +141,7 @@ def _check_folder_matches(out: str, settings: dict) -> None:
         return
     with open(path) as f:
         existing = json.load(f)
-    old = {key: existing.get(key) for key in settings}
+    old = {key: existing.get(key, LATER_SETTINGS.get(key)) for key in settings}
     if old != settings:
         raise ValueError(
             f"{out} already holds Shape Motion videos made with {old}, not {settings}; "
@@ -147,7 +161,8 @@ def _write_one(out: str, params: ShapeParams, index: int, num_frames: int, size:
 
 
 def write_dataset(out: str, num_videos: int, seed: int = 0, num_frames: int = 32, size: int = 64,
-                  fps: float = 25.0, fmt: str = "avi", num_workers: int | None = None) -> dict:
+                  fps: float = 25.0, fmt: str = "avi", num_workers: int | None = None,
+                  equal_areas: bool = False) -> dict:
     """Writes `num_videos` encoded videos and the ground truth JSON; returns the ground truth.
 
     Videos already present (from an earlier run with the same settings) are kept as they are.
@@ -157,10 +172,10 @@ def write_dataset(out: str, num_videos: int, seed: int = 0, num_frames: int = 32
     if num_videos < 1 or num_frames < 2 or size < 16:
         raise ValueError(f"need num_videos >= 1, num_frames >= 2 and size >= 16, got "
                          f"{num_videos}, {num_frames}, {size}")
-    settings = _settings(seed, num_frames, size, fps, fmt)
+    settings = _settings(seed, num_frames, size, fps, fmt, equal_areas)
     os.makedirs(out, exist_ok=True)
     _check_folder_matches(out, settings)
-    all_params = [sample_params(seed, index, size) for index in range(num_videos)]
+    all_params = [sample_params(seed, index, size, equal_areas) for index in range(num_videos)]
     # Each task runs one ffmpeg process, so threads are enough to keep every core busy.
     with concurrent.futures.ThreadPoolExecutor(num_workers or os.cpu_count() or 1) as pool:
         written = sum(pool.map(
@@ -193,7 +208,8 @@ def main(argv: Sequence[str]) -> None:
     from absl import flags
     f = flags.FLAGS
     truth = write_dataset(f.out, f.num_videos, seed=f.seed, num_frames=f.num_frames, size=f.size,
-                          fps=f.fps, fmt=f.format, num_workers=f.num_workers)
+                          fps=f.fps, fmt=f.format, num_workers=f.num_workers,
+                          equal_areas=f.equal_areas)
     counts = {name: sum(v["shape"] == name for v in truth["videos"]) for name in SHAPES}
     print(f"Shape Motion: {truth['num_videos']} videos in {f.out} ({truth['written']} newly written, "
           f"the rest reused); per class {counts}; ground truth in {os.path.join(f.out, GROUND_TRUTH_NAME)}")
@@ -208,6 +224,8 @@ def _define_flags() -> None:
     flags.DEFINE_integer("size", 64, "Frame height and width in pixels.")
     flags.DEFINE_float("fps", 25.0, "Frame rate written into the files.")
     flags.DEFINE_enum("format", "avi", list(FORMATS), "avi (xvid) or mp4 (h264).")
+    flags.DEFINE_bool("equal_areas", False, "Squares as large in area as circles of the same "
+                      "drawn radius, so that size tells nothing of the class.")
     flags.DEFINE_integer("num_workers", None, "Parallel ffmpeg encoders; default one per core.")
     flags.mark_flag_as_required("out")
 

@@ -35,6 +35,25 @@ def test_parameters_vary_across_videos():
     assert np.std([p.size for p in params]) > 1.0
 
 
+def test_equal_areas_give_squares_a_circles_area_and_change_nothing_else():
+    plain = [shapes.sample_params(0, k) for k in range(200)]
+    equal = [shapes.sample_params(0, k, equal_areas=True) for k in range(200)]
+    for a, b in zip(plain, equal):
+        assert (a.shape, a.colour, a.velocity) == (b.shape, b.colour, b.velocity)
+        assert b.size == (a.size * shapes.EQUAL_AREA_HALF_SIDE if a.shape == "square" else a.size)
+    # A square covers what a circle of the radius drawn for it would cover, pixels counted.
+    ratios = [(shapes.render_video(b, 1).max(-1) > 0).sum() / (np.pi * a.size ** 2)
+              for a, b in zip(plain, equal) if a.shape == "square"]
+    assert abs(np.mean(ratios) - 1) < 0.03  # without it, 4 / pi = 1.27
+
+
+def test_a_folder_keeps_its_area_setting(tmp_path):
+    out = str(tmp_path / "shapes")
+    shapes.write_dataset(out, num_videos=1, num_frames=4, size=16)
+    with pytest.raises(ValueError, match="equal_areas"):
+        shapes.write_dataset(out, num_videos=1, num_frames=4, size=16, equal_areas=True)
+
+
 def test_bounce_keeps_the_whole_shape_in_the_frame():
     params = shapes.ShapeParams(shape="square", colour=(200, 200, 50), size=6.0,
                                 position=(10.0, 50.0), velocity=(3.0, 2.5), seed=0)

@@ -217,6 +217,11 @@ PROBES = {
         **TENTH_RECIPE, "gen_motion": "translate", "sprite_radius": 0.22,
         "gen_channels": (256, 128, 64, 32), "conditional": True, "conditioning": "projection",
         "mask_penalty": 10.0, "seed": 1},
+    # Twelfth session, on Shape Motion made with --equal_areas (a square covers a circle's area,
+    # so size tells nothing of the class): D_I gets an AC-GAN class head, which has to learn
+    # corners to read real frames, and the generator pays when its frames do not read as their
+    # class.
+    "today_image_class_head": {**RECIPE, "image_class_head": True},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
