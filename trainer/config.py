@@ -79,6 +79,8 @@ class Config:
     mask_penalty: float = option(0.0, "Weight of the mean of m * (1 - m) over the "
                                  "--gen_appearance masks m, added to the generator's loss "
                                  "(0: off).")
+    image_class_weight: float = option(1.0, "With --image_class_head: weight of its "
+                                       "cross-entropy in D_I's loss and in the generator's.")
     image_warmup_steps: int = option(0, "First steps train the frame generator against the "
                                      "image discriminator alone.")
     # With neither a decay nor a half-life there is no EMA generator.
@@ -156,6 +158,8 @@ class Config:
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,
              "conditional training needs a shard set whose manifest has class names"),
+            (self.image_class_weight >= 0,
+             f"image_class_weight={self.image_class_weight} must be >= 0"),
             (not self.model.image_class_head or self.conditional,
              "--image_class_head needs --conditional (a shard set with class names)"),
             (self.model.num_classes == (len(self.class_names) if self.conditional else 0),

@@ -174,7 +174,7 @@ class GanStep:
             fake_logits = disc(fake_frames, training=True, labels=fake_labels)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             if real_classes is not None:  # AC-GAN: D_I learns the class of real frames
-                per_example += losses.category_loss(class_logits, real_classes)
+                per_example += cfg.image_class_weight * losses.category_loss(class_logits, real_classes)
             loss = self._average(per_example, cfg.image_batch_size)
             scaled = self._scaled("di", loss)
         norm = self._apply("di", tape, scaled, disc.trainable_variables)
@@ -214,8 +214,8 @@ class GanStep:
                                               cfg.loss)
         else:  # and the cross-entropy of D_I's class head against each frame's own class
             image_logits, classes = disc.with_classes(fake_frames, training=True, labels=frame_labels)
-            per_frame = (losses.generator_loss(image_logits, cfg.loss)
-                         + losses.category_loss(classes, tf.gather(fake_labels, picks[:, 0])))
+            per_frame = (losses.generator_loss(image_logits, cfg.loss) + cfg.image_class_weight
+                         * losses.category_loss(classes, tf.gather(fake_labels, picks[:, 0])))
         loss = self._average(per_frame, cfg.image_batch_size)
         if warmup:
             return loss

@@ -222,11 +222,11 @@ def test_a_projection_step_trains_both_discriminators_class_embeddings():
         assert np.abs(disc.class_embedding.embeddings.numpy() - old).max() > 0, disc.name
 
 
-def _class_head_twins(bias_a, bias_b):
+def _class_head_twins(bias_a, bias_b, weight=1.0):
     """Two steps of an image-class-head model with the same weights, but for the head, which
     reads nothing (kernel 0) and gives every frame the class logits bias_a or bias_b."""
     model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head=True)
-    config = make_config(model, conditional=True)
+    config = make_config(model, conditional=True, image_class_weight=weight)
     (task_a, state_a), (task_b, state_b) = gan_step(config), gan_step(config)
     for name in ("generator", "image_discriminator", "video_discriminator"):
         getattr(state_b.models, name).set_weights(getattr(state_a.models, name).get_weights())
@@ -238,19 +238,20 @@ def _class_head_twins(bias_a, bias_b):
 
 
 def test_image_class_head_charges_d_on_real_frames_and_g_on_its_own_frames():
-    # Logits (0, 0) cost log 2 a frame; (30, -30) cost 0 for class 0 and 60 for class 1.
-    task_a, task_b = _class_head_twins([0.0, 0.0], [30.0, -30.0])
+    # Logits (0, 0) cost log 2 a frame; (30, -30) cost 0 for class 0 and 60 for class 1; the
+    # weight scales both.
+    task_a, task_b = _class_head_twins([0.0, 0.0], [30.0, -30.0], weight=2.0)
     frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
     step = tf.constant(0, tf.int64)
     d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=tf.zeros([4], tf.int32))
                 for t in (task_a, task_b))
-    assert float(d_a["loss/d_image"]) - float(d_b["loss/d_image"]) == pytest.approx(np.log(2), rel=1e-4)
+    assert float(d_a["loss/d_image"]) - float(d_b["loss/d_image"]) == pytest.approx(2 * np.log(2), rel=1e-4)
     assert float(d_b["d_image/class_accuracy"]) == 1.0
     videos = tf.random.stateless_uniform([4, 4, 32, 32, 3], [3, 4], -1.0, 1.0)
     picks = tf.constant([[0, 0], [1, 1], [2, 2], [3, 3]])
     labels = tf.ones([4], tf.int32)
     g_a, g_b = (float(t._generator_loss(videos, labels, picks, step, False)) for t in (task_a, task_b))
-    assert g_b - g_a == pytest.approx(60.0 - np.log(2), rel=1e-4)
+    assert g_b - g_a == pytest.approx(2 * (60.0 - np.log(2)), rel=1e-4)
 
 
 def test_image_class_head_is_trained_and_needs_classes():
