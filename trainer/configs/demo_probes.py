@@ -222,6 +222,7 @@ PROBES = {
     # corners to read real frames, and the generator pays when its frames do not read as their
     # class.
     "today_image_class_head": {**RECIPE, "image_class_head": True},
+    "today_image_class_head_seed1": {**RECIPE, "image_class_head": True, "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
