@@ -223,6 +223,9 @@ PROBES = {
     # class.
     "today_image_class_head": {**RECIPE, "image_class_head": True},
     "today_image_class_head_seed1": {**RECIPE, "image_class_head": True, "seed": 1},
+    # Inside the GAN the head read real frames at 0.4-0.9 after 1,800 steps, where alone
+    # (`trainer.evaluation.class_probe`) the same network reads 0.9 after 300-400.
+    "today_image_class_head_weight_5": {**RECIPE, "image_class_head": True, "image_class_weight": 5.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
