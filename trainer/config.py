@@ -160,7 +160,7 @@ class Config:
              "conditional training needs a shard set whose manifest has class names"),
             (self.image_class_weight >= 0,
              f"image_class_weight={self.image_class_weight} must be >= 0"),
-            (not self.model.image_class_head or self.conditional,
+            (self.model.image_class_head == "none" or self.conditional,
              "--image_class_head needs --conditional (a shard set with class names)"),
             (self.model.num_classes == (len(self.class_names) if self.conditional else 0),
              "model.num_classes must equal the number of classes when conditional, else 0"),

@@ -99,11 +99,35 @@ class _Discriminator(keras.Model):
         return logits + tf.reshape(projection, [-1] + [1] * (logits.shape.rank - 1))
 
 
+class _ClassBranch(keras.layers.Layer):
+    """A class head with a body of its own: D_I's strided convolutions (batch norm after the
+    first, leaky ReLU), pooled, then one dense layer of class logits."""
+
+    def __init__(self, config, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.convs, self.norms = [], []
+        for i, width in enumerate(channels):
+            use_norm = i > 0 and config.disc_batch_norm
+            self.convs.append(_disc_conv(2, width, KERNEL, 2, "same", config.spectral_norm,
+                                         f"conv{i}", not use_norm))
+            self.norms.append(keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
+        self.head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
+
+    def call(self, x, training=False):
+        for conv, norm in zip(self.convs, self.norms):
+            x = conv(x, training=training)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = tf.maximum(x, LEAKY_SLOPE * x)  # as _Discriminator.features, for the same reason
+        return self.head(tf.reduce_mean(tf.cast(x, tf.float32), axis=[1, 2]))
+
+
 class ImageDiscriminator(_Discriminator):
     """frames [N, H, W, 3] -> patch logits float32 [N, H/2^(L+1), W/2^(L+1), 1] (the paper's
     PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
     or [N, 1, 1, 1] with image_disc_logits="global". With `image_class_head`, `with_classes`
-    also gives class logits [N, K] from the pooled features."""
+    also gives class logits [N, K], from the pooled features ("shared") or from a network of
+    their own ("separate")."""
 
     def __init__(self, config, image_size: int, **kwargs):
         _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
@@ -114,18 +138,28 @@ class ImageDiscriminator(_Discriminator):
         else:
             spec.append((KERNEL, 2, "same"))
         super().__init__(config, config.image_disc_channels, 2, spec, **kwargs)
-        self.class_head = None
-        if config.conditional and config.image_class_head:
+        self.class_head = self.class_branch = None
+        mode = config.image_class_head if config.conditional else "none"
+        if mode == "shared":
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
+        elif mode == "separate":
+            self.class_branch = _ClassBranch(config, config.image_disc_channels, name="class_branch")
+
+    @property
+    def has_class_head(self) -> bool:
+        return self.class_head is not None or self.class_branch is not None
 
     def call(self, frames, training=False, labels=None):
         return self.logits(self.features(frames, training), training, labels)
 
     def with_classes(self, frames, training=False, labels=None):
-        """(realness logits, class logits [N, K]) from one pass; needs the class head."""
+        """(realness logits, class logits [N, K]); needs a class head."""
         features = self.features(frames, training)
+        logits = self.logits(features, training, labels)
+        if self.class_branch is not None:
+            return logits, self.class_branch(frames, training=training)
         pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2])
-        return self.logits(features, training, labels), self.class_head(pooled)
+        return logits, self.class_head(pooled)
 
 
 def _video_disc_spec(num_frames: int, image_size: int, layers: int):

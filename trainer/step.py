@@ -209,7 +209,7 @@ class GanStep:
         fake_frames = self._disc_input(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
         disc, frame_labels = self.image_discriminator, self._labels(fake_labels, picks)
-        if disc.class_head is None:
+        if not disc.has_class_head:
             per_frame = losses.generator_loss(disc(fake_frames, training=True, labels=frame_labels),
                                               cfg.loss)
         else:  # and the cross-entropy of D_I's class head against each frame's own class
@@ -262,7 +262,7 @@ class GanStep:
                 metrics = self._image_d_step(
                     real_frames, fake_frames, apply_r1, self._labels(labels, picks),
                     self._labels(fake_labels, picks),
-                    tf.gather(labels, picks[:, 0]) if self.image_discriminator.class_head else None)
+                    tf.gather(labels, picks[:, 0]) if self.image_discriminator.has_class_head else None)
                 if not warmup:
                     metrics.update(self._video_d_step(
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),

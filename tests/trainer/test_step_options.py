@@ -225,7 +225,7 @@ def test_a_projection_step_trains_both_discriminators_class_embeddings():
 def _class_head_twins(bias_a, bias_b, weight=1.0):
     """Two steps of an image-class-head model with the same weights, but for the head, which
     reads nothing (kernel 0) and gives every frame the class logits bias_a or bias_b."""
-    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head=True)
+    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head="shared")
     config = make_config(model, conditional=True, image_class_weight=weight)
     (task_a, state_a), (task_b, state_b) = gan_step(config), gan_step(config)
     for name in ("generator", "image_discriminator", "video_discriminator"):
@@ -262,4 +262,20 @@ def test_image_class_head_is_trained_and_needs_classes():
     metrics = task.train_step(dict(real_batch(), label=tf.zeros([4], tf.int32)), tf.constant(0, tf.int64))
     assert np.abs(head.bias.numpy() - before).max() > 0 and "d_image/class_accuracy" in metrics
     with pytest.raises(config_lib.ConfigError, match="image_class_head needs --conditional"):
-        make_config(config_lib.model_config("small", image_class_head=True))
+        make_config(config_lib.model_config("small", image_class_head="separate"))
+
+
+def test_a_separate_class_branch_shares_no_weight_with_the_realness_logits():
+    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head="separate")
+    disc = train_lib.build_state(make_config(model, conditional=True)).models.image_discriminator
+    frames = tf.random.stateless_uniform([4, 32, 32, 3], [5, 6], -1.0, 1.0)
+    branch = disc.class_branch.trainable_variables
+    body = [v for v in disc.trainable_variables if all(v is not b for b in branch)]
+    assert branch and body
+    with tf.GradientTape(persistent=True) as tape:
+        logits, classes = disc.with_classes(frames, training=True)
+    assert classes.shape == (4, len(CLASS_NAMES))
+    assert all(g is None for g in tape.gradient(classes, body))
+    assert all(g is None for g in tape.gradient(logits, branch))
+    assert all(g is not None for g in tape.gradient(classes, branch))
+    np.testing.assert_allclose(logits.numpy(), disc(frames, training=True).numpy(), rtol=1e-5, atol=1e-6)

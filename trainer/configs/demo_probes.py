@@ -221,11 +221,13 @@ PROBES = {
     # so size tells nothing of the class): D_I gets an AC-GAN class head, which has to learn
     # corners to read real frames, and the generator pays when its frames do not read as their
     # class.
-    "today_image_class_head": {**RECIPE, "image_class_head": True},
-    "today_image_class_head_seed1": {**RECIPE, "image_class_head": True, "seed": 1},
+    "today_image_class_head": {**RECIPE, "image_class_head": "shared"},
+    "today_image_class_head_seed1": {**RECIPE, "image_class_head": "shared", "seed": 1},
     # Inside the GAN the head read real frames at 0.4-0.9 after 1,800 steps, where alone
     # (`trainer.evaluation.class_probe`) the same network reads 0.9 after 300-400.
-    "today_image_class_head_weight_5": {**RECIPE, "image_class_head": True, "image_class_weight": 5.0},
+    "today_image_class_head_weight_5": {**RECIPE, "image_class_head": "shared", "image_class_weight": 5.0},
+    # The head with a body of its own, which only the class teaches.
+    "today_image_class_branch": {**RECIPE, "image_class_head": "separate"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 

@@ -3,7 +3,7 @@
     python -m trainer.evaluation.class_probe --tfrecords=demo/shards --recipe=demo --steps=400
 
 Trains a fresh image discriminator of the recipe's widths, with its class head
-(`--image_class_head`), as a plain classifier of real frames: fed as the GAN step feeds it
+(`--image_class_head=shared`), as a plain classifier of real frames: fed as the GAN step feeds it
 (`image_batch_size` frames from `batch_size` clips), with the recipe's Adam and learning rate,
 and nothing else to learn. Every --every steps it prints its accuracy on frames of the shard
 set's test split, with batch norm in training mode as in the GAN step. A run's TensorBoard
@@ -50,7 +50,7 @@ def train_classifier(tfrecords: str, recipe: str, steps: int, every: int, seed: 
                          f"{manifest.class_names}); make it from labelled folders")
     test = data.resolve_shards(tfrecords, split="test")
     config = recipe_config(recipe, manifest.clip_shape, manifest.class_names,
-                           **{"conditional": True, "image_class_head": True, **fields})
+                           **{"conditional": True, "image_class_head": "shared", **fields})
     disc = discriminators.ImageDiscriminator(config.model, manifest.clip_shape[1])
     disc.with_classes(tf.zeros([1, *manifest.clip_shape[1:]]))
     # The body and the class head; the realness logits (and a projection) have nothing to learn.
