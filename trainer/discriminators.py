@@ -103,7 +103,7 @@ class _ClassBranch(keras.layers.Layer):
     """A class head with a body of its own: D_I's strided convolutions (batch norm after the
     first, leaky ReLU), pooled, then one dense layer of class logits."""
 
-    def __init__(self, config, channels, **kwargs):
+    def __init__(self, config, channels, num_outputs, **kwargs):
         super().__init__(**kwargs)
         self.convs, self.norms = [], []
         for i, width in enumerate(channels):
@@ -111,7 +111,7 @@ class _ClassBranch(keras.layers.Layer):
             self.convs.append(_disc_conv(2, width, KERNEL, 2, "same", config.spectral_norm,
                                          f"conv{i}", not use_norm))
             self.norms.append(keras.layers.BatchNormalization(name=f"bn{i}") if use_norm else None)
-        self.head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
+        self.head = keras.layers.Dense(num_outputs, dtype="float32", name="class_head")
 
     def call(self, x, training=False):
         for conv, norm in zip(self.convs, self.norms):
@@ -127,7 +127,7 @@ class ImageDiscriminator(_Discriminator):
     PatchGAN: kernel 4, stride 2, padding 1 everywhere, which 'same' gives inside the conv op),
     or [N, 1, 1, 1] with image_disc_logits="global". With `image_class_head`, `with_classes`
     also gives class logits [N, K], from the pooled features ("shared") or from a network of
-    their own ("separate")."""
+    their own ("separate"), or [N, 2K] (real classes, then generated ones: "adc")."""
 
     def __init__(self, config, image_size: int, **kwargs):
         _check_disc_size(image_size, config.image_disc_channels, "image discriminator")
@@ -142,8 +142,11 @@ class ImageDiscriminator(_Discriminator):
         mode = config.image_class_head if config.conditional else "none"
         if mode == "shared":
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
-        elif mode == "separate":
-            self.class_branch = _ClassBranch(config, config.image_disc_channels, name="class_branch")
+        elif mode in ("separate", "adc"):  # adc: classes 0..K-1 real, K..2K-1 generated
+            outputs = config.num_classes * (2 if mode == "adc" else 1)
+            self.class_branch = _ClassBranch(config, config.image_disc_channels, outputs,
+                                             name="class_branch")
+        self.classifies_fakes = mode == "adc"
 
     @property
     def has_class_head(self) -> bool:

@@ -31,7 +31,7 @@ GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
 CONDITIONING = ("paper", "projection")
-IMAGE_CLASS_HEAD = ("none", "shared", "separate")
+IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # The appearances that are one colour per video (a Dense layer on the content code).
 ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
@@ -83,11 +83,15 @@ class ModelConfig:
     # D_I's own features, as AC-GAN does; inside the GAN the realness task kept it from learning
     # the classes (0.4-0.9 on real frames after 1,800 steps, where the same network alone reads
     # 0.9 after 300-400). "separate" gives it a body of its own, of D_I's widths, trained on
-    # real frames only.
+    # real frames only: it learnt the classes by step 300, and the generator fooled it with
+    # stripes it had never seen. "adc" is that network with 2K classes, real k and generated k
+    # (ADC-GAN, Hou et al., ICML 2022): it also learns the generated frames of each class, so
+    # what fools it must look like the real frames of that class.
     image_class_head: str = option(
         "none", "With --conditional: a class head on the image discriminator, trained on real "
         "frames, whose cross-entropy on generated frames the generator pays (AC-GAN), reading "
-        "D_I's features (shared) or a network of its own (separate).", choices=IMAGE_CLASS_HEAD)
+        "D_I's features (shared) or a network of its own (separate); adc: a network of its own "
+        "that also learns generated frames as K classes more.", choices=IMAGE_CLASS_HEAD)
     # StyleGAN's minibatch standard deviation before each discriminator's logits: a batch's
     # spread is one more feature, against a generator that covers one mode of the data (the
     # demo's draw discs only, where 41% of the real shapes are squares).

@@ -162,8 +162,9 @@ class GanStep:
         return disc(real_inputs, training=True, labels=labels), tf.zeros([tf.shape(real_inputs)[0]])
 
     def _image_d_step(self, real_frames, fake_frames, apply_r1, real_labels=None, fake_labels=None,
-                      real_classes=None):
-        """real_classes: the class of each real frame, for D_I's class head (None: no head)."""
+                      real_classes=None, fake_classes=None):
+        """real_classes, fake_classes: the class of each frame, for D_I's class head (None: no
+        head)."""
         cfg, disc = self.config, self.image_discriminator
         with tf.GradientTape() as tape:
             real_logits, r1 = self._real_logits_and_r1(
@@ -171,10 +172,18 @@ class GanStep:
                 cfg.image_r1_gamma, real_labels)
             if real_classes is not None:
                 real_logits, class_logits = real_logits
-            fake_logits = disc(fake_frames, training=True, labels=fake_labels)
+            if disc.classifies_fakes:
+                fake_logits, fake_class_logits = disc.with_classes(fake_frames, training=True,
+                                                                   labels=fake_labels)
+            else:
+                fake_logits = disc(fake_frames, training=True, labels=fake_labels)
             per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
             if real_classes is not None:  # AC-GAN: D_I learns the class of real frames
                 per_example += cfg.image_class_weight * losses.category_loss(class_logits, real_classes)
+            if disc.classifies_fakes:  # ADC-GAN: and generated class k as class K + k
+                offset = tf.cast(cfg.model.num_classes, tf.int32)
+                per_example += cfg.image_class_weight * losses.category_loss(
+                    fake_class_logits, tf.cast(fake_classes, tf.int32) + offset)
             loss = self._average(per_example, cfg.image_batch_size)
             scaled = self._scaled("di", loss)
         norm = self._apply("di", tape, scaled, disc.trainable_variables)
@@ -259,10 +268,12 @@ class GanStep:
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
                                           cfg.image_batch_size, self.image_batch)
                 fake_labels = latents.get("labels")
+                heads = self.image_discriminator.has_class_head
                 metrics = self._image_d_step(
                     real_frames, fake_frames, apply_r1, self._labels(labels, picks),
                     self._labels(fake_labels, picks),
-                    tf.gather(labels, picks[:, 0]) if self.image_discriminator.has_class_head else None)
+                    tf.gather(labels, picks[:, 0]) if heads else None,
+                    tf.gather(fake_labels, picks[:, 0]) if heads else None)
                 if not warmup:
                     metrics.update(self._video_d_step(
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),

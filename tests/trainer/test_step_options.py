@@ -222,16 +222,17 @@ def test_a_projection_step_trains_both_discriminators_class_embeddings():
         assert np.abs(disc.class_embedding.embeddings.numpy() - old).max() > 0, disc.name
 
 
-def _class_head_twins(bias_a, bias_b, weight=1.0):
+def _class_head_twins(bias_a, bias_b, weight=1.0, mode="shared"):
     """Two steps of an image-class-head model with the same weights, but for the head, which
     reads nothing (kernel 0) and gives every frame the class logits bias_a or bias_b."""
-    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head="shared")
+    model = config_lib.model_config("small", num_classes=len(CLASS_NAMES), image_class_head=mode)
     config = make_config(model, conditional=True, image_class_weight=weight)
     (task_a, state_a), (task_b, state_b) = gan_step(config), gan_step(config)
     for name in ("generator", "image_discriminator", "video_discriminator"):
         getattr(state_b.models, name).set_weights(getattr(state_a.models, name).get_weights())
     for state, bias in ((state_a, bias_a), (state_b, bias_b)):
-        head = state.models.image_discriminator.class_head
+        disc = state.models.image_discriminator
+        head = disc.class_head or disc.class_branch.head
         head.kernel.assign(tf.zeros_like(head.kernel))
         head.bias.assign(bias)
     return task_a, task_b
@@ -239,19 +240,19 @@ def _class_head_twins(bias_a, bias_b, weight=1.0):
 
 def test_image_class_head_charges_d_on_real_frames_and_g_on_its_own_frames():
     # Logits (0, 0) cost log 2 a frame; (30, -30) cost 0 for class 0 and 60 for class 1; the
-    # weight scales both.
+    # weight scales both. G first: the D step moves the heads.
     task_a, task_b = _class_head_twins([0.0, 0.0], [30.0, -30.0], weight=2.0)
-    frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
     step = tf.constant(0, tf.int64)
-    d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=tf.zeros([4], tf.int32))
-                for t in (task_a, task_b))
-    assert float(d_a["loss/d_image"]) - float(d_b["loss/d_image"]) == pytest.approx(2 * np.log(2), rel=1e-4)
-    assert float(d_b["d_image/class_accuracy"]) == 1.0
     videos = tf.random.stateless_uniform([4, 4, 32, 32, 3], [3, 4], -1.0, 1.0)
     picks = tf.constant([[0, 0], [1, 1], [2, 2], [3, 3]])
     labels = tf.ones([4], tf.int32)
     g_a, g_b = (float(t._generator_loss(videos, labels, picks, step, False)) for t in (task_a, task_b))
-    assert g_b - g_a == pytest.approx(2 * (60.0 - np.log(2)), rel=1e-4)
+    assert g_b - g_a == pytest.approx(2 * (60.0 - np.log(2)), rel=1e-5)
+    frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
+    d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=tf.zeros([4], tf.int32))
+                for t in (task_a, task_b))
+    assert float(d_a["loss/d_image"]) - float(d_b["loss/d_image"]) == pytest.approx(2 * np.log(2), rel=1e-4)
+    assert float(d_b["d_image/class_accuracy"]) == 1.0
 
 
 def test_image_class_head_is_trained_and_needs_classes():
@@ -279,3 +280,22 @@ def test_a_separate_class_branch_shares_no_weight_with_the_realness_logits():
     assert all(g is None for g in tape.gradient(logits, branch))
     assert all(g is not None for g in tape.gradient(classes, branch))
     np.testing.assert_allclose(logits.numpy(), disc(frames, training=True).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_adc_head_learns_generated_frames_as_classes_of_their_own():
+    # 2K = 4 logits: real circle, real square, generated circle, generated square. All 0: each
+    # frame costs log 4. (0, 0, 30, 0): a real circle costs 30, a generated circle 0.
+    task_a, task_b = _class_head_twins([0.0] * 4, [0.0, 0.0, 30.0, 0.0], mode="adc")
+    circles = tf.zeros([4], tf.int32)
+    # The generator pays for its circles read as generated ones: 30 against log 4. (First: the
+    # D step below moves the heads.)
+    videos = tf.random.stateless_uniform([4, 4, 32, 32, 3], [3, 4], -1.0, 1.0)
+    picks = tf.constant([[0, 0], [1, 1], [2, 2], [3, 3]])
+    step = tf.constant(0, tf.int64)
+    g_a, g_b = (float(t._generator_loss(videos, circles, picks, step, False)) for t in (task_a, task_b))
+    assert g_b - g_a == pytest.approx(30.0 - np.log(4), rel=1e-5)
+    frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
+    d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=circles,
+                                fake_classes=circles) for t in (task_a, task_b))
+    assert (float(d_b["loss/d_image"]) - float(d_a["loss/d_image"])
+            == pytest.approx(30.0 - 2 * np.log(4), rel=1e-5))

@@ -228,6 +228,8 @@ PROBES = {
     "today_image_class_head_weight_5": {**RECIPE, "image_class_head": "shared", "image_class_weight": 5.0},
     # The head with a body of its own, which only the class teaches.
     "today_image_class_branch": {**RECIPE, "image_class_head": "separate"},
+    # The generator beat that one with stripes; this one learns generated frames too.
+    "today_image_class_adc": {**RECIPE, "image_class_head": "adc"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
