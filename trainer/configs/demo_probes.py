@@ -230,6 +230,10 @@ PROBES = {
     "today_image_class_branch": {**RECIPE, "image_class_head": "separate"},
     # The generator beat that one with stripes; this one learns generated frames too.
     "today_image_class_adc": {**RECIPE, "image_class_head": "adc"},
+    # It drew the first squares (0.109 of videos), ragged, with single blob 0.651: less of it,
+    # and another seed.
+    "today_image_class_adc_weight_03": {**RECIPE, "image_class_head": "adc", "image_class_weight": 0.3},
+    "today_image_class_adc_seed1": {**RECIPE, "image_class_head": "adc", "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
