@@ -54,6 +54,11 @@ satisfied by the blobs' area, and single blob fell to 0.54), a frame generator t
 drawing every frame (1.5x a step), minibatch standard deviation in the discriminators (single
 blob 0.686). None of them, nor this recipe, nor training to 5,400 steps, draws a square, and the
 shapes are most of what fd_shapes charges (`python -m trainer.evaluation.fd_attribution`).
+(Twelfth session) A class head on D_I (`--image_class_head`): on D_I's features it never
+learnt the classes inside the GAN; a network of its own trained on real frames was fooled by
+stripes (single blob 0.496); as ADC (`adc`, generated frames as classes of their own) it drew the
+first squares, 0.047-0.109 of videos, but single blob fell to 0.65-0.70, so it waits for cleaner
+masks. Squares and discs of equal area (`pipeline.datasets.shapes --equal_areas`) brought none.
 The Makefile's 1,000 videos instead of 300 keep D_V from learning the clips by heart (its loss
 stays near 0.75 instead of falling to 0.15-0.5): single blob 0.81 -> 0.92.
 """
