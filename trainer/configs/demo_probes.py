@@ -234,6 +234,8 @@ PROBES = {
     # and another seed.
     "today_image_class_adc_weight_03": {**RECIPE, "image_class_head": "adc", "image_class_weight": 0.3},
     "today_image_class_adc_seed1": {**RECIPE, "image_class_head": "adc", "seed": 1},
+    # Its masks came out ragged and in pieces: a stronger pull to 0 or 1.
+    "today_image_class_adc_mask_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
