@@ -57,8 +57,8 @@ shapes are most of what fd_shapes charges (`python -m trainer.evaluation.fd_attr
 (Twelfth session) A class head on D_I (`--image_class_head`): on D_I's features it never
 learnt the classes inside the GAN; a network of its own trained on real frames was fooled by
 stripes (single blob 0.496); as ADC (`adc`, generated frames as classes of their own) it drew the
-first squares, 0.047-0.109 of videos, but single blob fell to 0.65-0.70, so it waits for cleaner
-masks. Squares and discs of equal area (`pipeline.datasets.shapes --equal_areas`) brought none.
+first squares, 0.047-0.125 of videos, but single blob fell to 0.65-0.70 (a mask penalty of 30
+included), so it waits for cleaner masks. Squares and discs of equal area (`pipeline.datasets.shapes --equal_areas`) brought none.
 The Makefile's 1,000 videos instead of 300 keep D_V from learning the clips by heart (its loss
 stays near 0.75 instead of falling to 0.15-0.5): single blob 0.81 -> 0.92.
 """
