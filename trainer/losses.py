@@ -71,6 +71,13 @@ def category_loss(class_logits, labels):
     return tf.where(known, loss, 0.0)
 
 
+def class_accuracy(class_logits, labels):
+    """The fraction of examples whose top class logit [B, K] is their label [B] (-1 counts as a
+    miss)."""
+    hits = tf.argmax(class_logits, axis=-1, output_type=tf.int32) == tf.cast(labels, tf.int32)
+    return tf.reduce_mean(tf.cast(hits, tf.float32))
+
+
 def r1_penalty(gradients, gamma):
     """[B]: gamma / 2 * squared norm of each example's gradient of D's logits wrt its input."""
     gradients = tf.cast(gradients, tf.float32)

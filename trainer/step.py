@@ -48,6 +48,20 @@ def _step_seed(seed: int, step, stream: int):
     return (tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(step, tf.int64)) * 4 + stream
 
 
+def frame_picks(times, batch: int):
+    """[I, 2] (clip, time) indices of an image batch of I = len(times) frames from `batch` clips:
+    image j from clip j * batch // I (clips evenly) at times[j]. D_I's frames, in the step and in
+    trainer.evaluation.class_probe."""
+    image_batch = times.shape[0]
+    clips = tf.range(image_batch) * batch // image_batch
+    return tf.stack([clips, times], axis=1)
+
+
+def frame_labels(labels, picks):
+    """The labels [I] of the frames `picks` chose from clips labelled `labels` [B] (None: None)."""
+    return None if labels is None else tf.gather(labels, picks[:, 0])
+
+
 def global_norm(grads) -> tf.Tensor:
     return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads if g is not None])
 
@@ -78,7 +92,7 @@ class GanStep:
         return {k: _replica_slice(v, self.batch) for k, v in latents.items()}
 
     def _frame_picker(self, step):
-        """(clip, time) indices of this replica's image batch: clips evenly, times at random.
+        """This replica's D_I frames (frame_picks): times drawn for the global image batch.
 
         Image j of the global batch comes from clip j*B//I of the global batch, which always lies
         on the replica that owns image j, so the choice does not depend on the replica count.
@@ -87,8 +101,7 @@ class GanStep:
             [self.config.image_batch_size], tf.stack([_step_seed(self.config.seed, step, _FRAME_STREAM),
                                                       tf.constant(0, tf.int64)]),
             minval=0, maxval=self.config.clip_shape[0], dtype=tf.int32)
-        clips = tf.range(self.image_batch) * self.batch // self.image_batch
-        return tf.stack([clips, _replica_slice(times, self.image_batch)], axis=1)
+        return frame_picks(_replica_slice(times, self.image_batch), self.batch)
 
     def noise_sigma(self, step):
         """The instance-noise sigma at `step`: linear from --instance_noise to 0, or constant."""
@@ -148,12 +161,10 @@ class GanStep:
         """R1's gamma on a step that applies it (times k when lazy), 0 on the others."""
         return gamma * self.config.r1_every if apply_r1 else 0.0
 
-    def _labels(self, labels, picks=None):
-        """What a projection discriminator is given: the labels of the clips, or with `picks` of
-        the frames picked from them; None when the discriminators take no labels."""
-        if not self.projection or labels is None:
-            return None
-        return labels if picks is None else tf.gather(labels, picks[:, 0])
+    def _labels(self, labels):
+        """What a projection discriminator is given: `labels` (of clips or of frames), or None
+        when the discriminators take no labels."""
+        return labels if self.projection else None
 
     def _real_logits_and_r1(self, disc, real_inputs, apply_r1, gamma, labels=None):
         gamma = self.r1_weight(apply_r1, gamma)
@@ -192,8 +203,7 @@ class GanStep:
                    "d_image/real_logit": tf.reduce_mean(real_logits),
                    "d_image/fake_logit": tf.reduce_mean(fake_logits)}
         if real_classes is not None:  # how well the class head reads real frames
-            hits = tf.argmax(class_logits, axis=-1, output_type=tf.int32) == tf.cast(real_classes, tf.int32)
-            metrics["d_image/class_accuracy"] = tf.reduce_mean(tf.cast(hits, tf.float32))
+            metrics["d_image/class_accuracy"] = losses.class_accuracy(class_logits, real_classes)
         return metrics
 
     def _video_d_step(self, real_videos, labels, fake_videos, apply_r1, fake_labels=None):
@@ -217,14 +227,18 @@ class GanStep:
         cfg = self.config
         fake_frames = self._disc_input(tf.gather_nd(fake_videos, picks), step, _FAKE_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
-        disc, frame_labels = self.image_discriminator, self._labels(fake_labels, picks)
+        disc, classes_of_frames = self.image_discriminator, frame_labels(fake_labels, picks)
+        projected = self._labels(classes_of_frames)
         if not disc.has_class_head:
-            per_frame = losses.generator_loss(disc(fake_frames, training=True, labels=frame_labels),
+            per_frame = losses.generator_loss(disc(fake_frames, training=True, labels=projected),
                                               cfg.loss)
         else:  # and the cross-entropy of D_I's class head against each frame's own class
-            image_logits, classes = disc.with_classes(fake_frames, training=True, labels=frame_labels)
-            per_frame = (losses.generator_loss(image_logits, cfg.loss) + cfg.image_class_weight
-                         * losses.category_loss(classes, tf.gather(fake_labels, picks[:, 0])))
+            image_logits, classes = disc.with_classes(fake_frames, training=True, labels=projected)
+            weight = cfg.image_class_weight
+            if cfg.image_class_start:  # the sprite settles first
+                weight *= tf.cast(step >= cfg.image_class_start, tf.float32)
+            per_frame = (losses.generator_loss(image_logits, cfg.loss)
+                         + weight * losses.category_loss(classes, classes_of_frames))
         loss = self._average(per_frame, cfg.image_batch_size)
         if warmup:
             return loss
@@ -237,11 +251,25 @@ class GanStep:
         return loss + self._average(per_video, cfg.batch_size)
 
     def _render(self, latents):
-        """(fakes, each video's mean m * (1 - m) over its masks, or None without --mask_penalty)."""
-        if not self.config.mask_penalty:
+        """(fakes, their masks [B, T, H, W, 1], or None without a mask penalty)."""
+        cfg = self.config
+        if not (cfg.mask_penalty or cfg.mask_edge_penalty):
             return self.generator(latents, training=True), None
-        fakes, masks = self.generator(latents, training=True, with_masks=True)
-        return fakes, tf.reduce_mean(masks * (1.0 - masks), axis=[1, 2, 3, 4])
+        return self.generator(latents, training=True, with_masks=True)
+
+    def _mask_losses(self, masks) -> dict:
+        """{metric name: (weight, its mean over this replica's share of the batch)}."""
+        cfg, terms = self.config, {}
+        if cfg.mask_penalty:  # each video's mean m * (1 - m)
+            terms["loss/mask"] = (cfg.mask_penalty, self._average(
+                tf.reduce_mean(masks * (1.0 - masks), axis=[1, 2, 3, 4]), cfg.batch_size))
+        if cfg.mask_edge_penalty:  # each video's mean total variation a pixel
+            frames = tf.reshape(masks, [-1, *masks.shape[2:]])
+            per_frame = tf.image.total_variation(frames) / float(masks.shape[2] * masks.shape[3])
+            per_video = tf.reduce_mean(tf.reshape(per_frame, [tf.shape(masks)[0], -1]), axis=1)
+            terms["loss/mask_edges"] = (cfg.mask_edge_penalty,
+                                        self._average(per_video, cfg.batch_size))
+        return terms
 
     # -- the iteration -----------------------------------------------------------------------------
 
@@ -262,18 +290,19 @@ class GanStep:
         latents = self._latents(step, _FAKE_STREAM)
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape:
-            fakes, soft_masks = self._render(latents)
+            fakes, masks = self._render(latents)
             with g_tape.stop_recording():
                 detached = tf.stop_gradient(fakes)
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
                                           cfg.image_batch_size, self.image_batch)
                 fake_labels = latents.get("labels")
+                real_classes = frame_labels(labels, picks)
+                fake_classes = frame_labels(fake_labels, picks)
                 heads = self.image_discriminator.has_class_head
                 metrics = self._image_d_step(
-                    real_frames, fake_frames, apply_r1, self._labels(labels, picks),
-                    self._labels(fake_labels, picks),
-                    tf.gather(labels, picks[:, 0]) if heads else None,
-                    tf.gather(fake_labels, picks[:, 0]) if heads else None)
+                    real_frames, fake_frames, apply_r1, self._labels(real_classes),
+                    self._labels(fake_classes),
+                    real_classes if heads else None, fake_classes if heads else None)
                 if not warmup:
                     metrics.update(self._video_d_step(
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
@@ -283,11 +312,12 @@ class GanStep:
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
             if not cfg.reuse_fakes:
-                fakes, soft_masks = self._render(latents)
+                fakes, masks = self._render(latents)
             g_loss = self._generator_loss(fakes, latents.get("labels"), picks, step, warmup)
-            if soft_masks is not None:
-                metrics["loss/mask"] = self._average(soft_masks, cfg.batch_size)
-                g_loss += cfg.mask_penalty * metrics["loss/mask"]
+            if masks is not None:
+                for name, (weight, value) in self._mask_losses(masks).items():
+                    metrics[name] = value
+                    g_loss += weight * value
             scaled = self._scaled("g", g_loss)
         metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss

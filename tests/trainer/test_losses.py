@@ -81,6 +81,12 @@ def test_category_loss_values_and_unlabelled_rows():
     np.testing.assert_allclose(got, [math.log(4.0), want_row1, 0.0], rtol=1e-5, atol=1e-6)
 
 
+def test_class_accuracy_counts_top_logits_that_match():
+    logits = tf.constant([[3.0, 1.0], [0.0, 2.0], [5.0, 4.0], [1.0, 0.0]])
+    # rows 0 and 1 right, row 2 wrong, row 3 unlabelled (a miss)
+    assert float(losses.class_accuracy(logits, tf.constant([0, 1, 1, -1]))) == 0.5
+
+
 def test_r1_penalty_from_gradients():
     gradients = tf.ones([2, 2, 3])
     gradients = gradients * tf.constant([1.0, 2.0])[:, None, None]

@@ -191,24 +191,41 @@ def test_resize_upsampling_generator_has_no_transposed_convolutions():
         config_lib.model_config("small", gen_upsample="bilinear")
 
 
-def test_mask_penalty_adds_its_weight_times_the_masks_mean_m_times_1_minus_m():
+def _penalty_twins(**penalties):
+    """A step with `penalties` and one without, sharing weights, and the first step's masks."""
     model = config_lib.model_config("small", gen_appearance="colour")
-    config = make_config(model=model, mask_penalty=3.0)
+    config = make_config(model=model, **penalties)
     task, state = gan_step(config)
-    plain_task, plain_state = gan_step(dataclasses.replace(config, mask_penalty=0.0))
+    plain_task, plain_state = gan_step(dataclasses.replace(config, mask_penalty=0.0,
+                                                           mask_edge_penalty=0.0))
     for name in ("generator", "image_discriminator", "video_discriminator"):
         getattr(plain_state.models, name).set_weights(getattr(state.models, name).get_weights())
     step = tf.constant(0, tf.int64)
     # The step's own fakes, by hand: the D steps do not touch the generator before G's loss.
     _, masks = state.models.generator(task._latents(step, step_lib._FAKE_STREAM),
                                       training=True, with_masks=True)
+    return task.train_step(real_batch(), step), plain_task.train_step(real_batch(), step), masks
+
+
+def test_mask_penalty_adds_its_weight_times_the_masks_mean_m_times_1_minus_m():
+    with_penalty, without, masks = _penalty_twins(mask_penalty=3.0)
     by_hand = float(tf.reduce_mean(masks * (1.0 - masks)))
-    with_penalty = task.train_step(real_batch(), step)
-    without = plain_task.train_step(real_batch(), step)
     assert float(with_penalty["loss/mask"]) == pytest.approx(by_hand, rel=1e-4) and by_hand > 0
-    assert "loss/mask" not in without
+    assert "loss/mask" not in without and "loss/mask_edges" not in with_penalty
     assert (float(with_penalty["loss/generator"]) - float(without["loss/generator"])
             == pytest.approx(3.0 * by_hand, rel=1e-3, abs=1e-5))
+
+
+def test_mask_edge_penalty_adds_its_weight_times_the_masks_total_variation_a_pixel():
+    with_penalty, without, masks = _penalty_twins(mask_edge_penalty=2.0)
+    m = masks.numpy()[..., 0]
+    by_hand = (np.abs(np.diff(m, axis=2)).sum() + np.abs(np.diff(m, axis=3)).sum()) / m.size
+    assert float(with_penalty["loss/mask_edges"]) == pytest.approx(by_hand, rel=1e-4) and by_hand > 0
+    assert "loss/mask_edges" not in without and "loss/mask" not in with_penalty
+    assert (float(with_penalty["loss/generator"]) - float(without["loss/generator"])
+            == pytest.approx(2.0 * by_hand, rel=1e-3, abs=1e-5))
+    with pytest.raises(config_lib.ConfigError, match="mask_edge_penalty=1.0 needs a mask"):
+        make_config(mask_edge_penalty=1.0)
 
 
 def test_a_projection_step_trains_both_discriminators_class_embeddings():
@@ -255,6 +272,22 @@ def test_image_class_head_charges_d_on_real_frames_and_g_on_its_own_frames():
     assert float(d_b["d_image/class_accuracy"]) == 1.0
 
 
+def test_image_class_start_holds_the_generators_class_term_until_its_step():
+    task_a, task_b = _class_head_twins([0.0, 0.0], [30.0, -30.0])
+    videos = tf.random.stateless_uniform([4, 4, 32, 32, 3], [3, 4], -1.0, 1.0)
+    picks = tf.constant([[0, 0], [1, 1], [2, 2], [3, 3]])
+    labels = tf.ones([4], tf.int32)
+    for task in (task_a, task_b):
+        task.config = dataclasses.replace(task.config, image_class_start=10)
+
+    def gap(step):
+        return (float(task_b._generator_loss(videos, labels, picks, tf.constant(step, tf.int64), False))
+                - float(task_a._generator_loss(videos, labels, picks, tf.constant(step, tf.int64), False)))
+
+    assert gap(9) == pytest.approx(0.0, abs=1e-4)
+    assert gap(10) == pytest.approx(60.0 - np.log(2), rel=1e-5)
+
+
 def test_image_class_head_is_trained_and_needs_classes():
     task, _ = _class_head_twins([0.0, 0.0], [0.0, 0.0])
     head = task.image_discriminator.class_head
@@ -299,3 +332,11 @@ def test_adc_head_learns_generated_frames_as_classes_of_their_own():
                                 fake_classes=circles) for t in (task_a, task_b))
     assert (float(d_b["loss/d_image"]) - float(d_a["loss/d_image"])
             == pytest.approx(30.0 - 2 * np.log(4), rel=1e-5))
+
+
+def test_frame_picks_spread_images_over_clips_at_their_times():
+    picks = step_lib.frame_picks(tf.constant([3, 0, 1, 2, 0, 0]), batch=3)
+    np.testing.assert_array_equal(picks.numpy(), [[0, 3], [0, 0], [1, 1], [1, 2], [2, 0], [2, 0]])
+    labels = step_lib.frame_labels(tf.constant([7, 8, 9]), picks)
+    np.testing.assert_array_equal(labels.numpy(), [7, 7, 8, 8, 9, 9])
+    assert step_lib.frame_labels(None, picks) is None

@@ -236,6 +236,17 @@ PROBES = {
     "today_image_class_adc_seed1": {**RECIPE, "image_class_head": "adc", "seed": 1},
     # Its masks came out ragged and in pieces: a stronger pull to 0 or 1.
     "today_image_class_adc_mask_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0},
+    # Thirteenth session: cleaner masks under ADC. The best ADC run on another seed; the
+    # generator paying the class only once the sprite has settled (the head learns from step
+    # 0); and a penalty on the masks' outline length, which ragged pieces lengthen.
+    "today_adc_mask_30_seed1": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+                                "seed": 1},
+    "today_adc_mask_30_start_900": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+                                    "image_class_start": 900},
+    "today_adc_mask_30_edges_10": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+                                   "mask_edge_penalty": 10.0},
+    "today_adc_mask_30_edges_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+                                   "mask_edge_penalty": 30.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 

@@ -20,23 +20,18 @@ from absl import flags
 
 from trainer import data
 from trainer import discriminators
+from trainer import losses
+from trainer import step as step_lib
 from trainer import train_lib
 from trainer.configs import recipe_config
 
 
 def picked_frames(videos, labels, image_batch: int, seed):
-    """(frames [I, H, W, C], their labels [I]): image j from clip j * B // I at a random time,
-    as `trainer.step.GanStep` picks D_I's frames."""
-    batch, num_frames = tf.shape(videos)[0], tf.shape(videos)[1]
-    clips = tf.range(image_batch) * batch // image_batch
-    times = tf.random.stateless_uniform([image_batch], seed, 0, num_frames, dtype=tf.int32)
-    frames = tf.gather_nd(videos, tf.stack([clips, times], axis=1))
-    return frames, tf.gather(labels, clips)
-
-
-def accuracy(class_logits, labels) -> float:
-    hits = tf.argmax(class_logits, axis=-1, output_type=tf.int32) == tf.cast(labels, tf.int32)
-    return float(tf.reduce_mean(tf.cast(hits, tf.float32)))
+    """(frames [I, H, W, C], their labels [I]): I = image_batch frames at random times, picked
+    from the clips as `trainer.step.GanStep` picks D_I's frames."""
+    times = tf.random.stateless_uniform([image_batch], seed, 0, videos.shape[1], dtype=tf.int32)
+    picks = step_lib.frame_picks(times, videos.shape[0])
+    return tf.gather_nd(videos, picks), step_lib.frame_labels(labels, picks)
 
 
 def train_classifier(tfrecords: str, recipe: str, steps: int, every: int, seed: int = 0,
@@ -65,8 +60,7 @@ def train_classifier(tfrecords: str, recipe: str, steps: int, every: int, seed: 
                                              config.image_batch_size, seed)
         with tf.GradientTape() as tape:
             _, classes = disc.with_classes(frames, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                tf.cast(frame_labels, tf.int32), classes))
+            loss = tf.reduce_mean(losses.category_loss(classes, frame_labels))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     def held_out() -> float:
@@ -75,7 +69,8 @@ def train_classifier(tfrecords: str, recipe: str, steps: int, every: int, seed: 
                                   .take(test_batches)):
             frames, labels = picked_frames(data.to_model_range(batch["video"]), batch["label"],
                                            config.image_batch_size, [seed + 1, k])
-            scores.append(accuracy(disc.with_classes(frames, training=True)[1], labels))
+            scores.append(float(losses.class_accuracy(disc.with_classes(frames, training=True)[1],
+                                                      labels)))
         return float(np.mean(scores))
 
     curve = []
