@@ -247,6 +247,8 @@ PROBES = {
                                    "mask_edge_penalty": 10.0},
     "today_adc_mask_30_edges_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
                                    "mask_edge_penalty": 30.0},
+    # The outline penalty on the recipe itself, without a class network.
+    "today_edges_10": {**RECIPE, "mask_edge_penalty": 10.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
