@@ -59,6 +59,10 @@ learnt the classes inside the GAN; a network of its own trained on real frames w
 stripes (single blob 0.496); as ADC (`adc`, generated frames as classes of their own) it drew the
 first squares, 0.047-0.125 of videos, but single blob fell to 0.65-0.70 (a mask penalty of 30
 included), so it waits for cleaner masks. Squares and discs of equal area (`pipeline.datasets.shapes --equal_areas`) brought none.
+(Thirteenth session) ADC trained to 3,600 steps draws the squares of its square class (0.352 of
+videos), at single blob 0.828 and twice the demo's training time; an outline penalty on the masks
+(`--mask_edge_penalty`) and a late start of the class term (`--image_class_start`) did not clean
+its masks, and on seed 1 it collapsed (single blob 0.328).
 The Makefile's 1,000 videos instead of 300 keep D_V from learning the clips by heart (its loss
 stays near 0.75 instead of falling to 0.15-0.5): single blob 0.81 -> 0.92.
 """
