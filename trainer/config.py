@@ -167,6 +167,9 @@ class Config:
              "--gen_appearance=grey, black, colour or image, or --mask_edge_penalty=0"),
             (self.image_class_start >= 0,
              f"image_class_start={self.image_class_start} must be >= 0"),
+            (not self.image_class_start or self.model.image_class_head != "none",
+             f"image_class_start={self.image_class_start} needs --image_class_head=shared, "
+             "separate or adc"),
             (self.image_warmup_steps >= 0,
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,

@@ -286,6 +286,8 @@ def test_image_class_start_holds_the_generators_class_term_until_its_step():
 
     assert gap(9) == pytest.approx(0.0, abs=1e-4)
     assert gap(10) == pytest.approx(60.0 - np.log(2), rel=1e-5)
+    with pytest.raises(config_lib.ConfigError, match="image_class_start=10 needs --image_class_head"):
+        make_config(image_class_start=10)
 
 
 def test_image_class_head_is_trained_and_needs_classes():
