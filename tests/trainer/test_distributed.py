@@ -96,10 +96,11 @@ def test_mirrored_two_replicas_match_one_device(tmp_path):
             assert report["mirrored"][1][name] == pytest.approx(value, rel=5e-3, abs=slack), name
     moved = [d for d in report["deltas"] if d[0] > 0]
     assert len(moved) > len(report["deltas"]) // 2
-    # Adam moves each weight by up to 2e-4 per iteration. Summation order differs between one device
-    # and two replicas, so a weight whose gradient is near zero can get Adam's step with the other
-    # sign: a few may differ by up to two steps, the rest (counted below) agree to rounding.
-    assert max(diff for _, diff in report["deltas"]) < 4e-4
+    # Adam moves each weight by about its rate (2e-4) per iteration, so by at most some 4e-4 in
+    # two. Summation order differs between one device and two replicas, so a weight whose gradient
+    # is near zero can move the other way: two runs may then differ by up to twice that (seen at
+    # 4.35e-4 once). The rest (counted below) agree to rounding.
+    assert max(diff for _, diff in report["deltas"]) < 8e-4
     # Seen at 0.0011 in one run of two on the same commit (a machine whose TensorFlow uses
     # AVX-512): the count of near-zero gradients varies with the summation order. A broken
     # all-reduce moves most weights apart, not one in a few hundred.
