@@ -249,6 +249,10 @@ PROBES = {
                                    "mask_edge_penalty": 30.0},
     # The outline penalty on the recipe itself, without a class network.
     "today_edges_10": {**RECIPE, "mask_edge_penalty": 10.0},
+    # Fourteenth session: the sprite's mask as a star-convex outline (one piece, no holes, by
+    # construction), alone and under the ADC class network that drew ragged squares.
+    "today_star": {**RECIPE, "sprite_shape": "star"},
+    "today_star_adc": {**RECIPE, "sprite_shape": "star", "image_class_head": "adc"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
