@@ -103,7 +103,7 @@ class Config:
                                "rendering new ones.")
     sync_batch_norm: bool = option(True, "With several replicas, batch norm uses the statistics "
                                    "of the global batch.")
-    seed: int = option(0, "Seed of the latents, frame choice and data order.")
+    seed: int = option(0, "Seed of the initial weights, latents, frame choice and data order.")
     strategy: str = option("auto", "tf.distribute strategy.", choices=STRATEGIES)
     tpu: str = option("", "TPU name or address (implies --strategy=tpu under auto).")
     checkpoint_every: int = option(500, "Steps between checkpoints.")

@@ -1,68 +1,78 @@
-"""A sprite's mask as a star-convex outline: a radius at each of K angles around its centre.
+"""A sprite's mask as a star-convex outline: a radius for each angle around its centre.
 
 The canvas a frame generator paints can hold holes, ragged edges and second pieces, and under a
 class network that pushes for corners it does (BUILD.md, twelfth and thirteenth sessions). A
-star-convex outline cannot: every pixel within the radius of its own angle is inside, so the
-mask is one piece without holes, while discs (equal radii) and squares (h / max(|cos|, |sin|))
-are both in reach. The representation is StarDist's (Schmidt et al., MICCAI 2018), which
-describes cell nuclei by their radii along fixed rays.
-"""
+star-convex outline cannot: every pixel nearer the centre than the outline at its own angle is
+inside, so the mask is one piece, while discs and squares are both in reach. Outlines described
+by their radii along rays are StarDist's (Schmidt et al., MICCAI 2018, for cell nuclei).
 
-import math
+The log radius is a mean plus a Fourier series of `harmonics` terms. Free radii per ray (the
+first version) made spikes and notches narrower than a pixel, which the pixel grid cuts into
+pieces and holes, and zigzag edges in training (`today_star_adc`'s contact sheet); a series has
+no wiggle finer than 360 / harmonics degrees, and its slope d log r / d angle is held to at most
+`max_slope` by scaling the coefficients down when sum n (|a_n| + |b_n|) exceeds it. A square's
+log radius, -log max(|cos|, |sin|), needs slopes up to 1 at its corners; 8 harmonics draw it to
+within 0.85 pixel at half side 10 with sum n (|a_n| + |b_n|) = 0.85.
+"""
 
 import keras
 import tensorflow as tf
 
 
-def polar_grid(size: int, points: int):
-    """(distance [size, size], ray weights [size, size, points]) of each pixel's centre from
-    the frame's centre: its distance in pixels, and the linear blend of the two rays its angle
-    falls between (weights over rays sum to 1)."""
+def polar_grid(size: int):
+    """(distance, angle), each [size, size]: every pixel centre's distance in pixels from the
+    frame's centre and its angle (atan2's, in (-pi, pi], y pointing down)."""
     position = tf.range(size, dtype=tf.float32) + 0.5 - size / 2
     y, x = position[:, None], position[None, :]
-    distance = tf.sqrt(x ** 2 + y ** 2)
-    ray = (tf.atan2(y, x) + math.pi) / (2 * math.pi) * points  # in [0, points]
-    gap = tf.abs(ray[..., None] - tf.range(points, dtype=tf.float32))
-    gap = tf.minimum(gap, points - gap)  # ray 0 and ray points - 1 are neighbours
-    return distance, tf.nn.relu(1.0 - gap)
+    return tf.sqrt(x ** 2 + y ** 2), tf.atan2(y, x)
+
+
+def fourier_basis(angle, harmonics: int):
+    """[..., 2 * harmonics]: cos(n angle) for n = 1..harmonics, then sin(n angle)."""
+    n_angle = angle[..., None] * tf.range(1, harmonics + 1, dtype=tf.float32)
+    return tf.concat([tf.cos(n_angle), tf.sin(n_angle)], axis=-1)
 
 
 class StarOutline(keras.layers.Layer):
     """[B, content] codes -> [B, size, size, 1] masks written as tanh values in [-1, 1], the
     frame generator's convention (mask = (x + 1) / 2 = sigmoid((r(angle) - d) / edge)).
 
-    The outline is a mean radius, max_radius * sigmoid(.), times a closed walk in log radius:
-    from ray to ray the log radius changes by max_slope * 2 pi / points * tanh(.) (and by at most
-    twice that once the walk is closed), so the edge cannot fold into sub-pixel spikes. Free radii per ray
-    made spikes and notches narrower than a pixel, which the pixel grid cuts into pieces and
-    holes (61 of 64 random outlines at initialisation had a hole); with slope 1.5, 26 of 256
-    saturated ones had a hole, with 1.0 none. A square needs slopes up to 1 (d log r / d angle
-    = tan(angle), 1 at its corners). `edge` (pixels) is the
-    soft band's width in training; the 0/1 mask at sampling (hard_at_sampling) is the outline.
+    The mean radius is max_radius * sigmoid(.), and the series' layer starts at zero, so every
+    outline starts as a disc near half the sprite window. `edge` (pixels) is the soft band's width
+    in training; the 0/1 mask at sampling (hard_at_sampling) is the outline itself.
     """
 
-    def __init__(self, size: int, max_radius: float, points: int = 64, hidden: int = 128,
+    def __init__(self, size: int, max_radius: float, harmonics: int = 8, hidden: int = 128,
                  edge: float = 1.0, max_slope: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        if points < 3 or max_radius <= 0 or edge <= 0 or max_slope <= 0:
-            raise ValueError(f"StarOutline needs points >= 3 and max_radius, edge and max_slope "
-                             f"> 0, got {points}, {max_radius}, {edge}, {max_slope}")
-        self.max_radius, self.edge = float(max_radius), float(edge)
-        self.step = max_slope * 2 * math.pi / points  # the largest log-radius change a ray
+        if harmonics < 1 or max_radius <= 0 or edge <= 0 or max_slope <= 0:
+            raise ValueError(f"StarOutline needs harmonics >= 1 and max_radius, edge and "
+                             f"max_slope > 0, got {harmonics}, {max_radius}, {edge}, {max_slope}")
+        self.harmonics, self.max_radius = int(harmonics), float(max_radius)
+        self.edge, self.max_slope = float(edge), float(max_slope)
         self.hidden = keras.layers.Dense(hidden, activation="relu", dtype="float32", name="hidden")
         self.size = keras.layers.Dense(1, dtype="float32", name="size")
-        self.turns = keras.layers.Dense(points, dtype="float32", name="turns")
-        self.distance, self.ray_weights = polar_grid(size, points)
+        self.series = keras.layers.Dense(2 * harmonics, kernel_initializer="zeros",
+                                         dtype="float32", name="series")
+        self.distance, angle = polar_grid(size)
+        self.pixel_basis = fourier_basis(angle, self.harmonics)  # [size, size, 2 * harmonics]
 
-    def outline_radii(self, content):
-        """[B, points] radii in pixels, ray k at angle 2 pi k / points - pi (atan2's, y down)."""
+    def coefficients(self, content):
+        """(mean radius [B, 1] in pixels, series [B, 2 * harmonics]) with slope <= max_slope."""
         features = self.hidden(tf.cast(content, tf.float32))
-        changes = self.step * tf.tanh(self.turns(features))
-        changes -= tf.reduce_mean(changes, axis=-1, keepdims=True)  # the walk closes
-        log_radius = tf.cumsum(changes, axis=-1)
-        log_radius -= tf.reduce_mean(log_radius, axis=-1, keepdims=True)
-        return self.max_radius * tf.sigmoid(self.size(features)) * tf.exp(log_radius)
+        series = self.series(features)
+        order = tf.tile(tf.range(1, self.harmonics + 1, dtype=tf.float32), [2])
+        slope_bound = tf.reduce_sum(order * tf.abs(series), axis=-1, keepdims=True)
+        series *= self.max_slope / tf.maximum(slope_bound, self.max_slope)
+        return self.max_radius * tf.sigmoid(self.size(features)), series
+
+    def outline_radii(self, content, angles):
+        """[B, A] radii in pixels at the angles [A] (radians, atan2's convention)."""
+        radius, series = self.coefficients(content)
+        return radius * tf.exp(series @ tf.transpose(fourier_basis(angles, self.harmonics)))
 
     def call(self, content, training=False):
-        radius = tf.einsum("bk,hwk->bhw", self.outline_radii(content), self.ray_weights)
-        return tf.tanh((radius - self.distance) / (2 * self.edge))[..., None]
+        radius, series = self.coefficients(content)
+        log_shape = tf.einsum("bk,hwk->bhw", series, self.pixel_basis)
+        outline = radius[:, :, None] * tf.exp(log_shape)
+        return tf.tanh((outline - self.distance) / (2 * self.edge))[..., None]

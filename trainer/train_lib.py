@@ -86,7 +86,9 @@ def synchronize_batch_norm(models) -> None:
 
 
 def build_state(config, num_replicas: int = 1) -> TrainState:
-    """Call under `strategy.scope()`."""
+    """Call under `strategy.scope()`. The initial weights are drawn from config.seed, so two runs
+    of one config start alike and differ only where the machine's arithmetic does."""
+    keras.utils.set_random_seed(config.seed)
     models = config.build_models()
     if num_replicas > 1 and config.sync_batch_norm:
         synchronize_batch_norm(models)

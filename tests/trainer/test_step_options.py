@@ -118,6 +118,18 @@ def test_image_warmup_leaves_the_video_discriminator_alone():
     assert "loss/d_video" in metrics
 
 
+def test_the_seed_draws_the_initial_weights():
+    def weights(seed):
+        models = train_lib.build_state(make_config(seed=seed)).models
+        return [w for net in (models.generator, models.image_discriminator,
+                              models.video_discriminator) for w in net.get_weights()]
+
+    first, again, other = weights(3), weights(3), weights(4)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert any(np.abs(a - c).max() > 1e-3 for a, c in zip(first, other))
+
+
 def test_ttur_gives_the_discriminators_their_own_rate():
     state = train_lib.build_state(make_config(learning_rate=1e-4, d_learning_rate=4e-4))
     rates = {k: float(v.learning_rate) for k, v in state.optimizers.items()}
