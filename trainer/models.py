@@ -22,7 +22,7 @@ import tensorflow as tf
 from trainer import layers
 from trainer.discriminators import ImageDiscriminator, VideoDiscriminator
 from trainer.flag_fields import option
-from trainer.star_outline import StarOutline
+from trainer.sprite_outlines import ConvexOutline, StarOutline
 
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
@@ -31,7 +31,7 @@ GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
-SPRITE_SHAPE = ("canvas", "star")
+SPRITE_SHAPE = ("canvas", "star", "convex")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # The appearances that are one colour per video (a Dense layer on the content code).
@@ -187,12 +187,14 @@ class ModelConfig:
         "of the frame from its centre, e.g. 0.3 (0: the whole canvas).")
     # "canvas": the frame generator paints the sprite's mask pixel by pixel, so it can hold
     # holes, ragged edges and second pieces (ADC's squares came with all three). "star": the
-    # mask is a star-convex outline, a radius per angle read off the content code
-    # (trainer/star_outline.py): one piece without holes by construction, discs and squares alike.
+    # mask is a star-convex outline, a radius per angle read off the content code; "convex": a
+    # convex polygon with facets in fixed directions (trainer/sprite_outlines.py). Either is one
+    # piece without holes by construction, and holds discs and squares alike.
     sprite_shape: str = option(
         "canvas", "With --gen_motion=translate, --gen_appearance=black and a --sprite_radius: "
         "the sprite's mask painted by the frame generator, or a star-convex outline (a radius "
-        "per angle from the content code, within the sprite radius).", choices=SPRITE_SHAPE)
+        "per angle from the content code), or a convex polygon (16 facets at distances from the "
+        "content code), within the sprite radius.", choices=SPRITE_SHAPE)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -243,10 +245,10 @@ class ModelConfig:
         if self.sprite_shape not in SPRITE_SHAPE:
             raise ValueError(f"ModelConfig.sprite_shape={self.sprite_shape!r}: choose one of "
                              f"{SPRITE_SHAPE}")
-        if self.sprite_shape == "star" and not (self.sprite_radius
+        if self.sprite_shape != "canvas" and not (self.sprite_radius
                                                 and self.gen_appearance == "black"):
-            raise ValueError("ModelConfig.sprite_shape='star' outlines a mask inside the sprite "
-                             "window: it needs gen_motion='translate', gen_appearance='black' and "
+            raise ValueError(f"ModelConfig.sprite_shape={self.sprite_shape!r} outlines a mask "
+                             "inside the sprite window: it needs gen_motion='translate', gen_appearance='black' and "
                              f"a sprite_radius > 0 (got {self.gen_appearance!r}, "
                              f"{self.sprite_radius})")
         if int(self.video_disc_pool) < 1:
@@ -414,9 +416,9 @@ class Generator(keras.Model):
         self.image_size = int(image_size)
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
-        if config.sprite_shape == "star":  # the outline is the whole drawing
-            self.outline = StarOutline(image_size, config.sprite_radius * image_size,
-                                       name="outline")
+        if config.sprite_shape != "canvas":  # the outline is the whole drawing
+            outline = StarOutline if config.sprite_shape == "star" else ConvexOutline
+            self.outline = outline(image_size, config.sprite_radius * image_size, name="outline")
         else:
             self.frame_generator = FrameGenerator(config, image_size,
                                                   _FRAME_CHANNELS[config.gen_appearance],
@@ -511,7 +513,7 @@ class Generator(keras.Model):
         """[B*T, H, W, C]: one image per video from the content code, moved in each frame by the
         offset of its motion code (up to half the frame each way); -1 (black, or mask 0) is
         shifted in at the edges."""
-        drawing = self.outline if self.config.sprite_shape == "star" else self.frame_generator
+        drawing = self.frame_generator if self.config.sprite_shape == "canvas" else self.outline
         image = tf.cast(drawing(content, training=training), tf.float32) + 1.0
         if self.window is not None:
             image *= self.window

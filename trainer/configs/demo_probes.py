@@ -253,6 +253,9 @@ PROBES = {
     # construction), alone and under the ADC class network that drew ragged squares.
     "today_star": {**RECIPE, "sprite_shape": "star"},
     "today_star_adc": {**RECIPE, "sprite_shape": "star", "image_class_head": "adc"},
+    # Its Fourier outline drew four-pointed stars: a convex polygon cannot bend inwards.
+    "today_convex": {**RECIPE, "sprite_shape": "convex"},
+    "today_convex_adc": {**RECIPE, "sprite_shape": "convex", "image_class_head": "adc"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from trainer import models
-from trainer.star_outline import StarOutline, fourier_basis, polar_grid
+from trainer.sprite_outlines import ConvexOutline, StarOutline, fourier_basis, polar_grid
 
 SIZE = 32
 STAR = dataclasses.replace(models.PRESETS["small"], gen_motion="translate",
@@ -108,3 +108,72 @@ def test_a_star_outline_needs_a_black_sprite():
         dataclasses.replace(STAR, gen_appearance="grey")
     with pytest.raises(ValueError, match="sprite_shape='ellipse'"):
         dataclasses.replace(STAR, sprite_shape="ellipse")
+
+
+CONVEX = dataclasses.replace(STAR, sprite_shape="convex")
+CENTRES = np.arange(SIZE) + 0.5 - SIZE / 2
+
+
+def polygon_with_distances(distances, max_radius=12.0):
+    """A ConvexOutline whose 16 facets lie at `distances` (pixels) for any content code."""
+    layer = ConvexOutline(SIZE, max_radius)
+    layer(tf.zeros([1, 5]))
+    fraction = (np.asarray(distances) / max_radius - 0.1) / 0.9
+    layer.distances.bias.assign(np.log(fraction / (1 - fraction)).astype(np.float32))
+    np.testing.assert_allclose(layer.facet_distances(tf.zeros([1, 5])).numpy()[0], distances,
+                               rtol=1e-4)
+    return layer
+
+
+def test_a_new_polygon_is_regular():
+    layer = ConvexOutline(SIZE, 12.0)
+    distances = layer.facet_distances(tf.random.stateless_normal([4, 5], [0, 1])).numpy()
+    np.testing.assert_allclose(distances, 0.55 * 12.0, rtol=1e-6)
+
+
+def test_four_facets_at_the_half_side_make_an_exact_square():
+    distances = np.full(16, 11.9)
+    distances[::4] = 6.0  # the facets facing +x, +y, -x, -y
+    mask = inside(polygon_with_distances(distances))
+    square = (np.abs(CENTRES[:, None]) < 6.0) & (np.abs(CENTRES[None, :]) < 6.0)
+    np.testing.assert_array_equal(mask, square)
+
+
+def test_equal_facets_make_a_disc_to_within_a_pixel():
+    mask = inside(polygon_with_distances(np.full(16, 7.0)))
+    distance = polar_grid(SIZE)[0].numpy()
+    assert mask[distance < 7.0 * math.cos(math.pi / 16)].all()
+    assert not mask[distance > 7.0 / math.cos(math.pi / 16)].any()
+    assert abs(mask.sum() - math.pi * 49) < 0.05 * math.pi * 49
+
+
+def test_any_content_code_gives_one_convex_piece():
+    generator = models.build_generator(CONVEX, 4, SIZE)
+    distances = generator.outline.distances.kernel
+    distances.assign(tf.random.stateless_normal(distances.shape, [0, 1]) * 3.0)
+    _, masks = generator(generator.sample_latents(64, seed=5), with_masks=True)
+    eight_neighbours = np.ones((3, 3), bool)
+    for mask in masks.numpy()[:, 0, ..., 0] > 0.5:
+        assert ndimage.label(mask, structure=eight_neighbours)[1] == 1
+        np.testing.assert_array_equal(ndimage.binary_fill_holes(mask), mask)
+        rows = np.flatnonzero(mask.any(axis=1))  # convex: every row a single run
+        for row in rows:
+            run = np.flatnonzero(mask[row])
+            assert run[-1] - run[0] + 1 == len(run)
+
+
+def test_a_facet_gets_gradients_where_it_binds():
+    generator = models.build_generator(CONVEX, 4, SIZE)
+    generator.offset.kernel.assign(tf.zeros_like(generator.offset.kernel))  # the sprite centred
+    latents = generator.sample_latents(2, seed=1)
+    with tf.GradientTape() as tape:
+        _, masks = generator(latents, training=True, with_masks=True)
+        right_half = tf.reduce_sum(masks[:, :, :, SIZE // 2:])
+    gradient = tape.gradient(right_half, generator.outline.distances.bias).numpy()
+    assert gradient[0] > 0  # the facet facing +x moves the right half's edge
+    assert abs(gradient[8]) < 1e-3 * gradient[0]  # the one facing -x does not bind there
+
+
+def test_a_convex_outline_needs_a_black_sprite():
+    with pytest.raises(ValueError, match="sprite_shape='convex'"):
+        dataclasses.replace(CONVEX, sprite_radius=0.0)
