@@ -63,6 +63,9 @@ included), so it waits for cleaner masks. Squares and discs of equal area (`pipe
 videos), at single blob 0.828 and twice the demo's training time; an outline penalty on the masks
 (`--mask_edge_penalty`) and a late start of the class term (`--image_class_start`) did not clean
 its masks, and on seed 1 it collapsed (single blob 0.328).
+(Fourteenth session) The sprite's mask drawn as an outline (`--sprite_shape=star|convex`) is one
+piece in every video (single blob 0.969-1.000), but in 1,800 steps it drew lumpy blobs,
+four-pointed stars or convex wedges, not discs and squares (fd_shapes 105-241).
 The Makefile's 1,000 videos instead of 300 keep D_V from learning the clips by heart (its loss
 stays near 0.75 instead of falling to 0.15-0.5): single blob 0.81 -> 0.92.
 """
