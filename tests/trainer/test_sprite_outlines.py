@@ -86,15 +86,21 @@ def test_any_content_code_gives_one_piece_without_holes():
     assert len({row.tobytes() for row in shapes}) == 64  # each video its own outline
 
 
-def test_the_soft_outline_passes_gradients_to_its_size_and_shape():
-    generator = models.build_generator(STAR, 4, SIZE)
+def right_half_gradients(config, variables):
+    """(training masks, gradients of the centred sprites' mask area in the frame's right half
+    with respect to variables(outline))."""
+    generator = models.build_generator(config, 4, SIZE)
     generator.offset.kernel.assign(tf.zeros_like(generator.offset.kernel))  # the sprite centred
     latents = generator.sample_latents(2, seed=1)
     with tf.GradientTape() as tape:
         _, masks = generator(latents, training=True, with_masks=True)
         right_half = tf.reduce_sum(masks[:, :, :, SIZE // 2:])
-    size, series = tape.gradient(right_half, [generator.outline.size.bias,
-                                              generator.outline.series.bias])
+    return masks, tape.gradient(right_half, variables(generator.outline))
+
+
+def test_the_soft_outline_passes_gradients_to_its_size_and_shape():
+    masks, (size, series) = right_half_gradients(
+        STAR, lambda outline: [outline.size.bias, outline.series.bias])
     assert size.numpy()[0] > 0  # a larger outline covers more of the right half
     assert series.numpy()[0] > 0  # and so does one pushed right (cos 1 angle > 0 there)
     soft = masks.numpy()
@@ -163,13 +169,8 @@ def test_any_content_code_gives_one_convex_piece():
 
 
 def test_a_facet_gets_gradients_where_it_binds():
-    generator = models.build_generator(CONVEX, 4, SIZE)
-    generator.offset.kernel.assign(tf.zeros_like(generator.offset.kernel))  # the sprite centred
-    latents = generator.sample_latents(2, seed=1)
-    with tf.GradientTape() as tape:
-        _, masks = generator(latents, training=True, with_masks=True)
-        right_half = tf.reduce_sum(masks[:, :, :, SIZE // 2:])
-    gradient = tape.gradient(right_half, generator.outline.distances.bias).numpy()
+    _, gradient = right_half_gradients(CONVEX, lambda outline: outline.distances.bias)
+    gradient = gradient.numpy()
     assert gradient[0] > 0  # the facet facing +x moves the right half's edge
     assert abs(gradient[8]) < 1e-3 * gradient[0]  # the one facing -x does not bind there
 
