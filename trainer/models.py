@@ -22,7 +22,7 @@ import tensorflow as tf
 from trainer import layers
 from trainer.discriminators import ImageDiscriminator, VideoDiscriminator
 from trainer.flag_fields import option
-from trainer.sprite_outlines import ConvexOutline, StarOutline
+from trainer.sprite_outlines import ConvexOutline, StarOutline, SuperellipseOutline
 
 IMAGE_DISC_LOGITS = ("patch", "global")
 GEN_UPSAMPLE = ("transpose", "resize")
@@ -31,7 +31,7 @@ GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
-SPRITE_SHAPE = ("canvas", "star", "convex")
+SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # The appearances that are one colour per video (a Dense layer on the content code).
@@ -188,13 +188,15 @@ class ModelConfig:
     # "canvas": the frame generator paints the sprite's mask pixel by pixel, so it can hold
     # holes, ragged edges and second pieces (ADC's squares came with all three). "star": the
     # mask is a star-convex outline, a radius per angle read off the content code; "convex": a
-    # convex polygon with facets in fixed directions (trainer/sprite_outlines.py). Either is one
-    # piece without holes by construction, and holds discs and squares alike.
+    # convex polygon with facets in fixed directions; "superellipse": one size and one exponent,
+    # from a disc to a square (trainer/sprite_outlines.py). Each is one piece without holes by
+    # construction, and holds discs and squares alike.
     sprite_shape: str = option(
         "canvas", "With --gen_motion=translate, --gen_appearance=black and a --sprite_radius: "
         "the sprite's mask painted by the frame generator, or a star-convex outline (a radius "
         "per angle from the content code), or a convex polygon (16 facets at distances from the "
-        "content code), within the sprite radius.", choices=SPRITE_SHAPE)
+        "content code), or a superellipse (a size and an exponent from the content code: a disc "
+        "at 2, a square as it grows), within the sprite radius.", choices=SPRITE_SHAPE)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -417,7 +419,8 @@ class Generator(keras.Model):
         # The GRU is tiny and recurrent: keep it float32 under mixed precision.
         self.motion_cell = keras.layers.GRUCell(config.motion_dim, dtype="float32", name="motion_gru")
         if config.sprite_shape != "canvas":  # the outline is the whole drawing
-            outline = StarOutline if config.sprite_shape == "star" else ConvexOutline
+            outline = {"star": StarOutline, "convex": ConvexOutline,
+                       "superellipse": SuperellipseOutline}[config.sprite_shape]
             self.outline = outline(image_size, config.sprite_radius * image_size, name="outline")
         else:
             self.frame_generator = FrameGenerator(config, image_size,

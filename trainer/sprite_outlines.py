@@ -1,7 +1,8 @@
 """A sprite's mask drawn as an outline around its centre, not painted pixel by pixel.
 
-Two outlines (--sprite_shape): `StarOutline`, a radius for each angle, and `ConvexOutline`, a
-convex polygon with facets in fixed directions.
+Three outlines (--sprite_shape): `StarOutline`, a radius for each angle; `ConvexOutline`, a
+convex polygon with facets in fixed directions; `SuperellipseOutline`, one size and one exponent
+that run from a disc to a square.
 
 StarOutline:
 
@@ -124,3 +125,50 @@ class ConvexOutline(keras.layers.Layer):
     def call(self, content, training=False):
         margins = self.facet_distances(content)[:, None, None, :] - self.projections
         return tf.tanh(tf.reduce_min(margins, axis=-1) / (2 * self.edge))[..., None]
+
+
+class SuperellipseOutline(keras.layers.Layer):
+    """[B, content] codes -> [B, size, size, 1] masks as tanh values (mask = (x + 1) / 2): the
+    superellipse |x|^n + |y|^n <= r^n (Lame's curve; Barr's superquadrics, 1981), a disc at
+    n = 2 and a square as n grows (at n = 32 the corner lies within 2.2% of the square's).
+
+    The free outlines (star, convex) can draw discs and squares but settled on other shapes in
+    the demo's steps (four-pointed stars, wedges: BUILD.md, fourteenth session). This family holds
+    only shapes between the two, so a class needs to set just one number for its shape: a strong
+    prior, for data made of such shapes. r = max_radius * (0.1 + 0.9 sigmoid(.)) pixels;
+    n = min_exponent * (max_exponent / min_exponent) ** sigmoid(.), both read off the content
+    code; their layer starts at zero, so every outline starts at half the window and at the
+    geometric mean of the exponents (8, a rounded square). The mask is sigmoid of r minus the
+    pixel's n-norm over `edge` pixels.
+    """
+
+    def __init__(self, size: int, max_radius: float, min_exponent: float = 2.0,
+                 max_exponent: float = 32.0, hidden: int = 128, edge: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_radius <= 0 or edge <= 0 or not 1 <= min_exponent < max_exponent:
+            raise ValueError(f"SuperellipseOutline needs max_radius and edge > 0 and "
+                             f"1 <= min_exponent < max_exponent, got {max_radius}, {edge}, "
+                             f"{min_exponent}, {max_exponent}")
+        self.max_radius, self.edge = float(max_radius), float(edge)
+        self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
+        self.hidden = keras.layers.Dense(hidden, activation="relu", dtype="float32", name="hidden")
+        self.shape_code = keras.layers.Dense(2, kernel_initializer="zeros", dtype="float32",
+                                             name="shape_code")
+        position = tf.abs(tf.range(size, dtype=tf.float32) + 0.5 - size / 2)
+        self.abs_x, self.abs_y = position[None, :], position[:, None]  # [1, size], [size, 1]
+
+    def radius_and_exponent(self, content):
+        """(r [B], n [B]): the half side or radius in pixels and the exponent."""
+        code = tf.sigmoid(self.shape_code(self.hidden(tf.cast(content, tf.float32))))
+        radius = self.max_radius * (0.1 + 0.9 * code[:, 0])
+        exponent = self.min_exponent * (self.max_exponent / self.min_exponent) ** code[:, 1]
+        return radius, exponent
+
+    def call(self, content, training=False):
+        radius, exponent = self.radius_and_exponent(content)
+        n = exponent[:, None, None]
+        # The n-norm through the larger coordinate, so no power overflows or underflows to 0/0.
+        larger = tf.maximum(tf.maximum(self.abs_x, self.abs_y), 1e-6)
+        ratio_sum = (self.abs_x / larger) ** n + (self.abs_y / larger) ** n
+        norm = larger * ratio_sum ** (1.0 / n)
+        return tf.tanh((radius[:, None, None] - norm) / (2 * self.edge))[..., None]

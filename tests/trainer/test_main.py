@@ -138,5 +138,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--gen_mask: <soft|hard|hard_smooth|hard_at_sampling>" in text
     assert "--motion_noise: <every_frame|first_frame>" in text
     assert "--gen_motion: <draw|translate>" in text
-    assert "--sprite_shape: <canvas|star|convex>" in text
+    assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
     assert len(names) + 4 == 59

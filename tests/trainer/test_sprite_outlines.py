@@ -7,7 +7,8 @@ import tensorflow as tf
 from scipy import ndimage
 
 from trainer import models
-from trainer.sprite_outlines import ConvexOutline, StarOutline, fourier_basis, polar_grid
+from trainer.sprite_outlines import (ConvexOutline, StarOutline, SuperellipseOutline,
+                                     fourier_basis, polar_grid)
 
 SIZE = 32
 STAR = dataclasses.replace(models.PRESETS["small"], gen_motion="translate",
@@ -153,10 +154,17 @@ def test_equal_facets_make_a_disc_to_within_a_pixel():
     assert abs(mask.sum() - math.pi * 49) < 0.05 * math.pi * 49
 
 
-def test_any_content_code_gives_one_convex_piece():
-    generator = models.build_generator(CONVEX, 4, SIZE)
-    distances = generator.outline.distances.kernel
-    distances.assign(tf.random.stateless_normal(distances.shape, [0, 1]) * 3.0)
+SUPERELLIPSE = dataclasses.replace(STAR, sprite_shape="superellipse")
+
+
+@pytest.mark.parametrize("config, kernel", [(CONVEX, lambda outline: outline.distances.kernel),
+                                            (SUPERELLIPSE,
+                                             lambda outline: outline.shape_code.kernel)],
+                         ids=["convex", "superellipse"])
+def test_any_content_code_gives_one_convex_piece(config, kernel):
+    generator = models.build_generator(config, 4, SIZE)
+    weights = kernel(generator.outline)
+    weights.assign(tf.random.stateless_normal(weights.shape, [0, 1]) * 3.0)
     _, masks = generator(generator.sample_latents(64, seed=5), with_masks=True)
     eight_neighbours = np.ones((3, 3), bool)
     for mask in masks.numpy()[:, 0, ..., 0] > 0.5:
@@ -178,3 +186,45 @@ def test_a_facet_gets_gradients_where_it_binds():
 def test_a_convex_outline_needs_a_black_sprite():
     with pytest.raises(ValueError, match="sprite_shape='convex'"):
         dataclasses.replace(CONVEX, sprite_radius=0.0)
+    with pytest.raises(ValueError, match="sprite_shape='superellipse'"):
+        dataclasses.replace(SUPERELLIPSE, gen_appearance="grey")
+
+
+def superellipse_with(radius, code, max_radius=12.0):
+    """A SuperellipseOutline of `radius` pixels whose exponent code (sigmoid, in (0, 1)) is
+    `code`, for any content code."""
+    layer = SuperellipseOutline(SIZE, max_radius)
+    layer(tf.zeros([1, 5]))
+    fractions = np.array([(radius / max_radius - 0.1) / 0.9, code])
+    layer.shape_code.bias.assign(np.log(fractions / (1 - fractions)).astype(np.float32))
+    return layer
+
+
+def test_a_new_superellipse_is_a_rounded_square_at_half_the_window():
+    layer = SuperellipseOutline(SIZE, 12.0)
+    radius, exponent = layer.radius_and_exponent(tf.random.stateless_normal([4, 5], [0, 1]))
+    np.testing.assert_allclose(radius.numpy(), 0.55 * 12.0, rtol=1e-6)
+    np.testing.assert_allclose(exponent.numpy(), 8.0, rtol=1e-5)  # sqrt(2 * 32)
+
+
+def test_the_superellipse_runs_from_a_disc_to_a_square():
+    disc = inside(superellipse_with(7.0, 1e-4))  # n = 2.0006
+    np.testing.assert_array_equal(disc, polar_grid(SIZE)[0].numpy() < 7.0)
+    square = inside(superellipse_with(6.0, 1 - 1e-4))  # n = 32: every corner pixel inside
+    np.testing.assert_array_equal(
+        square, (np.abs(CENTRES[:, None]) < 6.0) & (np.abs(CENTRES[None, :]) < 6.0))
+
+
+def test_the_superellipse_gets_gradients_for_its_size_and_exponent():
+    masks, (gradient,) = right_half_gradients(SUPERELLIPSE,
+                                              lambda outline: [outline.shape_code.bias])
+    gradient = gradient.numpy()
+    assert np.isfinite(gradient).all()
+    assert gradient[0] > 0  # a larger radius covers more of the right half
+    assert gradient[1] > 0  # and so does a larger exponent: a square holds its disc
+    assert ((masks.numpy() > 0.01) & (masks.numpy() < 0.99)).any()
+
+
+def test_a_superellipse_refuses_exponents_out_of_order():
+    with pytest.raises(ValueError, match="min_exponent < max_exponent"):
+        SuperellipseOutline(SIZE, 12.0, min_exponent=8.0, max_exponent=4.0)

@@ -256,6 +256,10 @@ PROBES = {
     # Its Fourier outline drew four-pointed stars: a convex polygon cannot bend inwards.
     "today_convex": {**RECIPE, "sprite_shape": "convex"},
     "today_convex_adc": {**RECIPE, "sprite_shape": "convex", "image_class_head": "adc"},
+    # Fifteenth session: it drew wedges; a superellipse holds only shapes from a disc to a square.
+    "today_superellipse": {**RECIPE, "sprite_shape": "superellipse"},
+    "today_superellipse_adc": {**RECIPE, "sprite_shape": "superellipse",
+                               "image_class_head": "adc"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
