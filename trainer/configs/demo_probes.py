@@ -260,6 +260,9 @@ PROBES = {
     "today_superellipse": {**RECIPE, "sprite_shape": "superellipse"},
     "today_superellipse_adc": {**RECIPE, "sprite_shape": "superellipse",
                                "image_class_head": "adc"},
+    # It drew discs and squares (fd_shapes 75.5 against 105 for the convex outline): again from seed 1.
+    "today_superellipse_adc_seed1": {**RECIPE, "sprite_shape": "superellipse",
+                                     "image_class_head": "adc", "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
