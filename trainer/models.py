@@ -31,9 +31,13 @@ GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
+MOTION_PATH = ("free", "bounce")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
+# With motion_path="bounce", a velocity is at most image_size / this pixels a frame (8 at 64;
+# Shape Motion's are 1.5-3.5).
+MAX_SPEED_DIVISOR = 8
 # The appearances that are one colour per video (a Dense layer on the content code).
 ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
 # What the frame generator renders under each: RGB; RGB and a mask; grey and a mask; a mask.
@@ -177,6 +181,15 @@ class ModelConfig:
         "and motion (the paper's), or draws one image per video from content and each frame "
         "translates it by an offset read off the motion code (default: the preset's).",
         choices=GEN_MOTION, flag_default=None)
+    # With "translate": "free", each frame's offset is read off its own motion code, so a path
+    # can jump or wander; "bounce", the first code sets where the sprite starts and every code
+    # a velocity, the velocities are summed and the path mirrored at the frame's borders (the
+    # sprite's own size inside them): objects that keep moving and bounce off the walls, as
+    # Shape Motion's do (BUILD.md, "The demo", measures what it buys).
+    motion_path: str = option(
+        "free", "With --gen_motion=translate: each frame's offset read off its motion code "
+        "(free), or a start from the first code and a velocity from each, summed and mirrored "
+        "at the frame's borders (bounce).", choices=MOTION_PATH)
     # With "translate", the drawn image fades to black (mask 0) beyond this fraction of the
     # frame from its centre, so specks the canvas holds far from its object do not come into
     # view as the object moves (today_translate's single blob 0.667). 0.3 of 64 pixels is well
@@ -241,6 +254,12 @@ class ModelConfig:
         if int(self.disc_minibatch_std) < 0:
             raise ValueError(f"ModelConfig.disc_minibatch_std must be >= 0 (0: off), got "
                              f"{self.disc_minibatch_std}")
+        if self.motion_path not in MOTION_PATH:
+            raise ValueError(f"ModelConfig.motion_path={self.motion_path!r}: choose one of "
+                             f"{MOTION_PATH}")
+        if self.motion_path != "free" and self.gen_motion != "translate":
+            raise ValueError(f"ModelConfig.motion_path={self.motion_path!r} moves a sprite: it "
+                             f"needs gen_motion='translate' (got {self.gen_motion!r})")
         if self.sprite_radius < 0 or (self.sprite_radius and self.gen_motion != "translate"):
             raise ValueError(f"ModelConfig.sprite_radius={self.sprite_radius} needs "
                              "gen_motion='translate' and a value > 0 (0: off)")
@@ -426,8 +445,11 @@ class Generator(keras.Model):
             self.frame_generator = FrameGenerator(config, image_size,
                                                   _FRAME_CHANNELS[config.gen_appearance],
                                                   name="frame_generator")
-        if config.gen_motion == "translate":  # motion code -> (x, y) offset in [-1, 1] frames
+        if config.gen_motion == "translate":  # motion code -> (x, y) offset (or start) in [-1, 1]
             self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
+            if config.motion_path == "bounce":  # motion code -> (x, y) velocity in [-1, 1]
+                self.velocity = keras.layers.Dense(2, activation="tanh", dtype="float32",
+                                                   name="velocity")
             # A constant of the config, made once rather than at every call.
             self.window = (sprite_window(image_size, config.sprite_radius)[None, :, :, None]
                            if config.sprite_radius else None)
@@ -520,9 +542,25 @@ class Generator(keras.Model):
         image = tf.cast(drawing(content, training=training), tf.float32) + 1.0
         if self.window is not None:
             image *= self.window
-        offsets = self.offset(motion) * (self.image_size / 2)  # [B, T, 2] pixels, (x, y)
-        moved = translate(image, offsets) - 1.0
+        moved = translate(image, self.offsets(content, motion)) - 1.0
         return tf.reshape(moved, [-1, *moved.shape[2:]])
+
+    def offsets(self, content, motion):
+        """[B, T, 2] pixels (x, y) each frame moves the sprite from the frame's centre."""
+        if self.config.motion_path == "free":
+            return self.offset(motion) * (self.image_size / 2)
+        limit = self.image_size / 2 - self.sprite_extent(content)[:, None]  # [B, 1]
+        start = self.offset(motion[:, 0]) * limit
+        return bounce(start, self.velocity(motion) * (self.image_size / MAX_SPEED_DIVISOR),
+                      limit)
+
+    def sprite_extent(self, content):
+        """[B] pixels the sprite reaches from its centre along an axis: a superellipse's own
+        radius, else the sprite window's."""
+        if self.config.sprite_shape == "superellipse":
+            return self.outline.radius_and_exponent(content)[0]
+        radius = self.config.sprite_radius * self.image_size
+        return tf.fill([tf.shape(content)[0]], float(radius))
 
     def _reveal(self, frames, content, num_frames, training):
         """[B*T, H, W, 4] frames and masks (grey: 2, a grey F and m; black: m alone, F = -1) ->
@@ -568,6 +606,22 @@ def translate(images, offsets):
     rows = hat_weights(images.shape[1], offsets[..., 1])
     cols = hat_weights(images.shape[2], offsets[..., 0])
     return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
+
+
+def bounce(start, velocities, limit):
+    """start [B, 2] + the velocities [B, T, 2] of the frames before each frame, mirrored into
+    [-limit, limit] (limit [B, 1] or a number) -> positions [B, T, 2]; frame 0 is at start.
+
+    A path that bounces off two walls is the straight path folded with period 4 * limit, in
+    closed form (no stepping); its gradient is +-1, its sign flipping at each bounce.
+    """
+    limit = tf.convert_to_tensor(limit, tf.float32)
+    if limit.shape.rank:  # [B, 1]: one limit a video, for x and y alike
+        limit = limit[:, None]
+    straight = start[:, None] + tf.cumsum(velocities, axis=1, exclusive=True) + limit
+    width = 2.0 * limit  # the straight path from 0 up, folded into [0, width]
+    folded = straight - 2.0 * width * tf.stop_gradient(tf.floor(straight / (2.0 * width)))
+    return tf.where(folded <= width, folded, 2.0 * width - folded) - limit
 
 
 def sprite_window(size: int, radius: float, fade: float = 0.05):

@@ -139,4 +139,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--motion_noise: <every_frame|first_frame>" in text
     assert "--gen_motion: <draw|translate>" in text
     assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
-    assert len(names) + 4 == 59
+    assert "--motion_path: <free|bounce>" in text
+    assert len(names) + 4 == 60

@@ -536,6 +536,47 @@ def test_a_sprite_window_keeps_the_drawn_image_near_its_centre_in_every_frame():
         dataclasses.replace(SMALL, sprite_radius=0.3)  # the paper's drawing has no sprite
 
 
+def test_bounce_mirrors_the_summed_velocities_at_the_walls():
+    start = tf.Variable([[0.0, 1.0]])
+    velocity = tf.Variable(3.0)
+    with tf.GradientTape() as tape:
+        velocities = tf.stack([tf.fill([6], velocity), tf.zeros([6])], axis=-1)[None]
+        path = models.bounce(start, velocities, 4.0)
+        x = path[0, :, 0]
+    # 0, 3, 6 -> 2 (off the wall at 4), -1, -4 (the wall at -4), -1; y stays at its start.
+    np.testing.assert_allclose(x.numpy(), [0, 3, 2, -1, -4, -1], atol=1e-6)
+    np.testing.assert_allclose(path[0, :, 1].numpy(), 1.0)
+    jacobian = tape.jacobian(x, velocity).numpy()
+    # Before a bounce a faster shape is further on; after one, less far; after two, further.
+    assert jacobian[1] > 0 and jacobian[2] < 0 and jacobian[5] > 0
+    limits = tf.constant([[4.0], [2.0]])  # one wall distance a video
+    both = models.bounce(tf.zeros([2, 2]), tf.fill([2, 4, 2], 3.0), limits).numpy()
+    np.testing.assert_allclose(both[:, :, 0], [[0, 3, 2, -1], [0, 1, -2, 1]], atol=1e-6)
+
+
+def test_a_bouncing_sprite_stays_in_the_frame_at_constant_speed():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse",
+                                 motion_path="bounce")
+    frames = 24
+    generator = models.build_generator(config, frames, 32)
+    generator.velocity.kernel.assign(tf.zeros_like(generator.velocity.kernel))
+    generator.velocity.bias.assign(np.arctanh([0.5, -0.25]).astype(np.float32))  # (2, -1) px
+    latents = generator.sample_latents(3, seed=4, num_frames=frames)
+    _, masks = generator(latents, with_masks=True)
+    masks = masks.numpy()[..., 0] > 0.5
+    assert masks.any(axis=(2, 3)).all()  # every frame shows its sprite
+    for video in masks:
+        cols = np.array([np.nonzero(frame.any(axis=0))[0].mean() for frame in video])
+        steps = np.abs(np.diff(cols))
+        assert steps.max() <= 2.51 and np.mean(np.abs(steps - 2.0) <= 0.51) >= 0.8  # 2 px a frame
+        assert np.diff(np.sign(np.diff(cols))).any()  # it turned at a wall (a shorter step there)
+        areas = video.sum(axis=(1, 2))
+        assert areas.min() >= 0.85 * areas.max()  # never cut off by a border (sub-pixel phases aside)
+    with pytest.raises(ValueError, match="gen_motion='translate'"):
+        dataclasses.replace(SMALL, motion_path="bounce")
+
+
 def test_minibatch_std_is_the_spread_of_each_strided_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 3, 3, 5)).astype(np.float32)

@@ -263,6 +263,14 @@ PROBES = {
     # It drew discs and squares (fd_shapes 75.5 against 105 for the convex outline): again from seed 1.
     "today_superellipse_adc_seed1": {**RECIPE, "sprite_shape": "superellipse",
                                      "image_class_head": "adc", "seed": 1},
+    # Tracks as the data's: a start and velocities, summed and mirrored at the walls.
+    "today_superellipse_bounce": {**RECIPE, "sprite_shape": "superellipse",
+                                  "motion_path": "bounce"},
+    "today_superellipse_adc_bounce": {**RECIPE, "sprite_shape": "superellipse",
+                                      "image_class_head": "adc", "motion_path": "bounce"},
+    "today_superellipse_adc_bounce_seed1": {**RECIPE, "sprite_shape": "superellipse",
+                                            "image_class_head": "adc", "motion_path": "bounce",
+                                            "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
