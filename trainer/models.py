@@ -31,7 +31,7 @@ GEN_APPEARANCE = ("none", "image", "colour", "grey", "black")
 GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
-MOTION_PATH = ("free", "bounce")
+MOTION_PATH = ("free", "bounce", "constant_velocity")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
@@ -185,11 +185,14 @@ class ModelConfig:
     # can jump or wander; "bounce", the first code sets where the sprite starts and every code
     # a velocity, the velocities are summed and the path mirrored at the frame's borders (the
     # sprite's own size inside them): objects that keep moving and bounce off the walls, as
-    # Shape Motion's do (BUILD.md, "The demo", measures what it buys).
+    # Shape Motion's do (BUILD.md, "The demo", measures what it buys). "constant_velocity": the
+    # same with one velocity, the first code's, for every frame: straight tracks between bounces
+    # by construction.
     motion_path: str = option(
         "free", "With --gen_motion=translate: each frame's offset read off its motion code "
         "(free), or a start from the first code and a velocity from each, summed and mirrored "
-        "at the frame's borders (bounce).", choices=MOTION_PATH)
+        "at the frame's borders (bounce), or the same with the first code's velocity in every "
+        "frame (constant_velocity).", choices=MOTION_PATH)
     # With "translate", the drawn image fades to black (mask 0) beyond this fraction of the
     # frame from its centre, so specks the canvas holds far from its object do not come into
     # view as the object moves (today_translate's single blob 0.667). 0.3 of 64 pixels is well
@@ -447,7 +450,7 @@ class Generator(keras.Model):
                                                   name="frame_generator")
         if config.gen_motion == "translate":  # motion code -> (x, y) offset (or start) in [-1, 1]
             self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
-            if config.motion_path == "bounce":  # motion code -> (x, y) velocity in [-1, 1]
+            if config.motion_path != "free":  # motion code -> (x, y) velocity in [-1, 1]
                 self.velocity = keras.layers.Dense(2, activation="tanh", dtype="float32",
                                                    name="velocity")
             # A constant of the config, made once rather than at every call.
@@ -551,6 +554,8 @@ class Generator(keras.Model):
             return self.offset(motion) * (self.image_size / 2)
         limit = self.image_size / 2 - self.sprite_extent(content)[:, None]  # [B, 1]
         start = self.offset(motion[:, 0]) * limit
+        if self.config.motion_path == "constant_velocity":
+            motion = tf.repeat(motion[:, :1], motion.shape[1], axis=1)
         return bounce(start, self.velocity(motion) * (self.image_size / MAX_SPEED_DIVISOR),
                       limit)
 

@@ -577,6 +577,29 @@ def test_a_bouncing_sprite_stays_in_the_frame_at_constant_speed():
         dataclasses.replace(SMALL, motion_path="bounce")
 
 
+def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse")
+    frames = 12
+    paths = {}
+    for motion_path in ("bounce", "constant_velocity"):
+        generator = models.build_generator(dataclasses.replace(config, motion_path=motion_path),
+                                           frames, 32)
+        if paths:  # the same weights: only the path differs
+            generator.set_weights(weights)
+        weights = generator.get_weights()
+        latents = generator.sample_latents(4, seed=5, num_frames=frames)
+        content = tf.cast(latents["content"], tf.float32)
+        motion = generator.motion_codes(latents)
+        paths[motion_path] = generator.offsets(content, motion).numpy()
+        limit = 16.0 - generator.sprite_extent(content).numpy()
+        velocity = generator.velocity(motion[:, :1]).numpy() * 4.0  # 32 / 8 px a frame
+    expected = models.bounce(paths["bounce"][:, 0], np.repeat(velocity, frames, axis=1),
+                             limit[:, None]).numpy()
+    np.testing.assert_allclose(paths["constant_velocity"], expected, atol=1e-4)
+    assert np.abs(paths["bounce"] - paths["constant_velocity"]).max() > 1e-3  # the GRU's codes vary
+
+
 def test_minibatch_std_is_the_spread_of_each_strided_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 3, 3, 5)).astype(np.float32)

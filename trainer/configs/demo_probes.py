@@ -271,6 +271,12 @@ PROBES = {
     "today_superellipse_adc_bounce_seed1": {**RECIPE, "sprite_shape": "superellipse",
                                             "image_class_head": "adc", "motion_path": "bounce",
                                             "seed": 1},
+    # One velocity a video, the first code's: straight tracks between bounces by construction.
+    "today_superellipse_constant": {**RECIPE, "sprite_shape": "superellipse",
+                                    "motion_path": "constant_velocity"},
+    "today_superellipse_adc_constant": {**RECIPE, "sprite_shape": "superellipse",
+                                        "image_class_head": "adc",
+                                        "motion_path": "constant_velocity"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
