@@ -214,6 +214,13 @@ class ModelConfig:
         "content code), or a superellipse (a size and an exponent from the content code: a disc "
         "at 2, a square as it grows), within the sprite radius.", choices=SPRITE_SHAPE)
 
+    # Where every superellipse starts: 8 (the geometric mean of 2 and 32) is a rounded square,
+    # from which both classes of the demo's generators went on to squares (BUILD.md); nearer 2
+    # every outline starts as a disc, and the squares must pull their exponent up.
+    sprite_start_exponent: float = option(
+        8.0, "With --sprite_shape=superellipse: the exponent every outline starts at, between 2 "
+        "(a disc) and 32 (a square); 8 is a rounded square.")
+
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
         for name in ("gen_channels", "image_disc_channels", "video_disc_channels"):
@@ -275,6 +282,9 @@ class ModelConfig:
                              "inside the sprite window: it needs gen_motion='translate', gen_appearance='black' and "
                              f"a sprite_radius > 0 (got {self.gen_appearance!r}, "
                              f"{self.sprite_radius})")
+        if not 2.0 < self.sprite_start_exponent < 32.0:
+            raise ValueError(f"ModelConfig.sprite_start_exponent={self.sprite_start_exponent}: "
+                             "choose a value between 2 (a disc) and 32 (a square)")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -443,7 +453,10 @@ class Generator(keras.Model):
         if config.sprite_shape != "canvas":  # the outline is the whole drawing
             outline = {"star": StarOutline, "convex": ConvexOutline,
                        "superellipse": SuperellipseOutline}[config.sprite_shape]
-            self.outline = outline(image_size, config.sprite_radius * image_size, name="outline")
+            extra = ({"start_exponent": config.sprite_start_exponent}
+                     if config.sprite_shape == "superellipse" else {})
+            self.outline = outline(image_size, config.sprite_radius * image_size, name="outline",
+                                   **extra)
         else:
             self.frame_generator = FrameGenerator(config, image_size,
                                                   _FRAME_CHANNELS[config.gen_appearance],

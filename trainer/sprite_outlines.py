@@ -138,22 +138,31 @@ class SuperellipseOutline(keras.layers.Layer):
     prior, for data made of such shapes. r = max_radius * (0.1 + 0.9 sigmoid(.)) pixels;
     n = min_exponent * (max_exponent / min_exponent) ** sigmoid(.), both read off the content
     code; their layer starts at zero, so every outline starts at half the window and at the
-    geometric mean of the exponents (8, a rounded square). The mask is sigmoid of r minus the
-    pixel's n-norm over `edge` pixels.
+    geometric mean of the exponents (8, a rounded square), or at `start_exponent`. The mask is
+    sigmoid of r minus the pixel's n-norm over `edge` pixels.
     """
 
     def __init__(self, size: int, max_radius: float, min_exponent: float = 2.0,
-                 max_exponent: float = 32.0, hidden: int = 128, edge: float = 1.0, **kwargs):
+                 max_exponent: float = 32.0, hidden: int = 128, edge: float = 1.0,
+                 start_exponent: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if max_radius <= 0 or edge <= 0 or not 1 <= min_exponent < max_exponent:
             raise ValueError(f"SuperellipseOutline needs max_radius and edge > 0 and "
                              f"1 <= min_exponent < max_exponent, got {max_radius}, {edge}, "
                              f"{min_exponent}, {max_exponent}")
+        start_exponent = start_exponent or math.sqrt(min_exponent * max_exponent)
+        if not min_exponent < start_exponent < max_exponent:
+            raise ValueError(f"SuperellipseOutline's start_exponent must lie strictly between "
+                             f"{min_exponent} and {max_exponent}, got {start_exponent}")
         self.max_radius, self.edge = float(max_radius), float(edge)
         self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
         self.hidden = keras.layers.Dense(hidden, activation="relu", dtype="float32", name="hidden")
-        self.shape_code = keras.layers.Dense(2, kernel_initializer="zeros", dtype="float32",
-                                             name="shape_code")
+        # The exponent's unit starts at the logit that gives start_exponent, the size's at 0.
+        fraction = math.log(start_exponent / min_exponent) / math.log(max_exponent / min_exponent)
+        start = [0.0, math.log(fraction / (1 - fraction))]
+        self.shape_code = keras.layers.Dense(
+            2, kernel_initializer="zeros", dtype="float32", name="shape_code",
+            bias_initializer=lambda shape, dtype=None: tf.constant(start, dtype or tf.float32))
         position = tf.abs(tf.range(size, dtype=tf.float32) + 0.5 - size / 2)
         self.abs_x, self.abs_y = position[None, :], position[:, None]  # [1, size], [size, 1]
 

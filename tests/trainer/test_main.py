@@ -140,4 +140,4 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--gen_motion: <draw|translate>" in text
     assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
     assert "--motion_path: <free|bounce>" in text
-    assert len(names) + 4 == 60
+    assert len(names) + 4 == 61

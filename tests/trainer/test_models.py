@@ -577,6 +577,17 @@ def test_a_bouncing_sprite_stays_in_the_frame_at_constant_speed():
         dataclasses.replace(SMALL, motion_path="bounce")
 
 
+def test_a_generator_superellipse_starts_at_the_configured_exponent():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse",
+                                 sprite_start_exponent=2.5)
+    generator = models.build_generator(config, FRAMES, 32)
+    _, exponent = generator.outline.radius_and_exponent(tf.zeros([3, SMALL.content_dim]))
+    np.testing.assert_allclose(exponent.numpy(), 2.5, rtol=1e-5)
+    with pytest.raises(ValueError, match="sprite_start_exponent"):
+        dataclasses.replace(config, sprite_start_exponent=40.0)
+
+
 def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():
     config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
                                  sprite_radius=0.25, sprite_shape="superellipse")

@@ -207,6 +207,15 @@ def test_a_new_superellipse_is_a_rounded_square_at_half_the_window():
     np.testing.assert_allclose(exponent.numpy(), 8.0, rtol=1e-5)  # sqrt(2 * 32)
 
 
+def test_a_superellipse_starts_at_the_exponent_it_is_given():
+    layer = SuperellipseOutline(SIZE, 12.0, start_exponent=3.0)
+    radius, exponent = layer.radius_and_exponent(tf.random.stateless_normal([4, 5], [0, 1]))
+    np.testing.assert_allclose(exponent.numpy(), 3.0, rtol=1e-5)
+    np.testing.assert_allclose(radius.numpy(), 0.55 * 12.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="start_exponent"):
+        SuperellipseOutline(SIZE, 12.0, start_exponent=2.0)
+
+
 def test_the_superellipse_runs_from_a_disc_to_a_square():
     disc = inside(superellipse_with(7.0, 1e-4))  # n = 2.0006
     np.testing.assert_array_equal(disc, polar_grid(SIZE)[0].numpy() < 7.0)

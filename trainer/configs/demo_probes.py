@@ -277,6 +277,14 @@ PROBES = {
     "today_superellipse_adc_constant": {**RECIPE, "sprite_shape": "superellipse",
                                         "image_class_head": "adc",
                                         "motion_path": "constant_velocity"},
+    "today_superellipse_adc_constant_seed1": {**RECIPE, "sprite_shape": "superellipse",
+                                              "image_class_head": "adc",
+                                              "motion_path": "constant_velocity", "seed": 1},
+    # Both classes went on to squares from the rounded square they start as: start at a disc.
+    "today_superellipse_adc_constant_disc": {**RECIPE, "sprite_shape": "superellipse",
+                                             "image_class_head": "adc",
+                                             "motion_path": "constant_velocity",
+                                             "sprite_start_exponent": 3.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
