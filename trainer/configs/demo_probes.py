@@ -285,6 +285,8 @@ PROBES = {
                                              "image_class_head": "adc",
                                              "motion_path": "constant_velocity",
                                              "sprite_start_exponent": 3.0},
+    "today_superellipse_constant_seed1": {**RECIPE, "sprite_shape": "superellipse",
+                                          "motion_path": "constant_velocity", "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
