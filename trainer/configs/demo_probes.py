@@ -287,6 +287,15 @@ PROBES = {
                                              "sprite_start_exponent": 3.0},
     "today_superellipse_constant_seed1": {**RECIPE, "sprite_shape": "superellipse",
                                           "motion_path": "constant_velocity", "seed": 1},
+    # It drew discs in its circle class and squares in its square class (fd_shapes 32.4): again
+    # from seed 1, and without the class network.
+    "today_superellipse_adc_constant_disc_seed1": {**RECIPE, "sprite_shape": "superellipse",
+                                                   "image_class_head": "adc",
+                                                   "motion_path": "constant_velocity",
+                                                   "sprite_start_exponent": 3.0, "seed": 1},
+    "today_superellipse_constant_disc": {**RECIPE, "sprite_shape": "superellipse",
+                                         "motion_path": "constant_velocity",
+                                         "sprite_start_exponent": 3.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
