@@ -13,9 +13,9 @@ def test_every_recipe_makes_a_valid_config():
     demo = configs.recipe_config("demo", (16, 64, 64, 3), classes, batch_size=4)
     flags = configs.recipe("demo")
     assert demo.model.video_disc_pool == flags["video_disc_pool"] and demo.batch_size == 4
-    # The small preset, but for the widths the recipe sets.
-    assert demo.model.gen_channels == tuple(flags.get("gen_channels", (64, 32, 16, 8)))
+    # The small preset's discriminators, and the generator the recipe sets.
     assert demo.model.image_disc_channels == (16, 32, 64)
+    assert demo.model.sprite_shape == flags["sprite_shape"]
     assert demo.conditional == flags.get("conditional", False)
     if demo.conditional:
         assert demo.model.num_classes == 2 and demo.class_names == classes

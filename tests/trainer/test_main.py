@@ -116,7 +116,8 @@ def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
     assert config["batch_size"] == 4 != demo["batch_size"]  # given on the command line
     assert config["image_batch_size"] == demo["image_batch_size"]
     assert config["learning_rate"] == demo["learning_rate"]
-    assert config["model"]["gen_channels"] == list(demo["gen_channels"])  # the recipe's widths
+    assert config["model"]["sprite_shape"] == demo["sprite_shape"]  # the recipe's generator
+    assert config["model"]["motion_path"] == demo["motion_path"]
     assert config["model"]["image_disc_channels"] == [16, 32, 64]  # the recipe's small preset
     bad = subprocess.run(main_args(shard_dir, tmp_path / "run2", "--recipe=nope", "--dry_run"),
                          cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)

@@ -6,7 +6,8 @@
 trains every named probe into <out>/<name> (BASE, the demo recipe before the probes, with the
 probe's flags on top, for --steps steps; those named recipe_* start from the second session's
 recipe, today_* from the third's or, from the ninth session on, from the eighth to tenth
-sessions' (TENTH_RECIPE), and `recipe` is today's),
+sessions' (TENTH_RECIPE) or, from the twelfth on, the eleventh's (ELEVENTH_RECIPE), and
+`recipe` is today's),
 runs `trainer.evaluation.report` on it (the Shape Motion metrics of 128 generated videos against
 128 real clips, one feature net shared by all probes) and writes a row per probe of this run to
 <out>/probes.md (and probes.jsonl): setting, steps, training minutes and the report's metrics.
@@ -41,6 +42,11 @@ THIRD_RECIPE = dict(SECOND_RECIPE, gen_norm="content")
 # The recipe of the eighth to tenth sessions, which the ninth to eleventh sessions' probes add to.
 TENTH_RECIPE = dict(THIRD_RECIPE, gen_appearance="black", gen_mask="hard_at_sampling",
                     motion_noise="first_frame", ema_decay=0.99)
+# The recipe of the eleventh to sixteenth sessions (a painted sprite, projection conditioning,
+# the mask penalty), which their today_* probes add to.
+ELEVENTH_RECIPE = dict(TENTH_RECIPE, gen_motion="translate", sprite_radius=0.22,
+                       gen_channels=(256, 128, 64, 32), conditional=True,
+                       conditioning="projection", mask_penalty=10.0)
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -221,81 +227,93 @@ PROBES = {
     # so size tells nothing of the class): D_I gets an AC-GAN class head, which has to learn
     # corners to read real frames, and the generator pays when its frames do not read as their
     # class.
-    "today_image_class_head": {**RECIPE, "image_class_head": "shared"},
-    "today_image_class_head_seed1": {**RECIPE, "image_class_head": "shared", "seed": 1},
+    "today_image_class_head": {**ELEVENTH_RECIPE, "image_class_head": "shared"},
+    "today_image_class_head_seed1": {**ELEVENTH_RECIPE, "image_class_head": "shared", "seed": 1},
     # Inside the GAN the head read real frames at 0.4-0.9 after 1,800 steps, where alone
     # (`trainer.evaluation.class_probe`) the same network reads 0.9 after 300-400.
-    "today_image_class_head_weight_5": {**RECIPE, "image_class_head": "shared", "image_class_weight": 5.0},
+    "today_image_class_head_weight_5": {**ELEVENTH_RECIPE, "image_class_head": "shared", "image_class_weight": 5.0},
     # The head with a body of its own, which only the class teaches.
-    "today_image_class_branch": {**RECIPE, "image_class_head": "separate"},
+    "today_image_class_branch": {**ELEVENTH_RECIPE, "image_class_head": "separate"},
     # The generator beat that one with stripes; this one learns generated frames too.
-    "today_image_class_adc": {**RECIPE, "image_class_head": "adc"},
+    "today_image_class_adc": {**ELEVENTH_RECIPE, "image_class_head": "adc"},
     # It drew the first squares (0.109 of videos), ragged, with single blob 0.651: less of it,
     # and another seed.
-    "today_image_class_adc_weight_03": {**RECIPE, "image_class_head": "adc", "image_class_weight": 0.3},
-    "today_image_class_adc_seed1": {**RECIPE, "image_class_head": "adc", "seed": 1},
+    "today_image_class_adc_weight_03": {**ELEVENTH_RECIPE, "image_class_head": "adc", "image_class_weight": 0.3},
+    "today_image_class_adc_seed1": {**ELEVENTH_RECIPE, "image_class_head": "adc", "seed": 1},
     # Its masks came out ragged and in pieces: a stronger pull to 0 or 1.
-    "today_image_class_adc_mask_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0},
+    "today_image_class_adc_mask_30": {**ELEVENTH_RECIPE, "image_class_head": "adc", "mask_penalty": 30.0},
     # Thirteenth session: cleaner masks under ADC. The best ADC run on another seed; the
     # generator paying the class only once the sprite has settled (the head learns from step
     # 0); and a penalty on the masks' outline length, which ragged pieces lengthen.
-    "today_adc_mask_30_seed1": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+    "today_adc_mask_30_seed1": {**ELEVENTH_RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
                                 "seed": 1},
-    "today_adc_mask_30_start_900": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+    "today_adc_mask_30_start_900": {**ELEVENTH_RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
                                     "image_class_start": 900},
-    "today_adc_mask_30_edges_10": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+    "today_adc_mask_30_edges_10": {**ELEVENTH_RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
                                    "mask_edge_penalty": 10.0},
-    "today_adc_mask_30_edges_30": {**RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
+    "today_adc_mask_30_edges_30": {**ELEVENTH_RECIPE, "image_class_head": "adc", "mask_penalty": 30.0,
                                    "mask_edge_penalty": 30.0},
     # The outline penalty on the recipe itself, without a class network.
-    "today_edges_10": {**RECIPE, "mask_edge_penalty": 10.0},
+    "today_edges_10": {**ELEVENTH_RECIPE, "mask_edge_penalty": 10.0},
     # Fourteenth session: the sprite's mask as a star-convex outline (one piece, no holes, by
     # construction), alone and under the ADC class network that drew ragged squares.
-    "today_star": {**RECIPE, "sprite_shape": "star"},
-    "today_star_adc": {**RECIPE, "sprite_shape": "star", "image_class_head": "adc"},
+    "today_star": {**ELEVENTH_RECIPE, "sprite_shape": "star"},
+    "today_star_adc": {**ELEVENTH_RECIPE, "sprite_shape": "star", "image_class_head": "adc"},
     # Its Fourier outline drew four-pointed stars: a convex polygon cannot bend inwards.
-    "today_convex": {**RECIPE, "sprite_shape": "convex"},
-    "today_convex_adc": {**RECIPE, "sprite_shape": "convex", "image_class_head": "adc"},
+    "today_convex": {**ELEVENTH_RECIPE, "sprite_shape": "convex"},
+    "today_convex_adc": {**ELEVENTH_RECIPE, "sprite_shape": "convex", "image_class_head": "adc"},
     # Fifteenth session: it drew wedges; a superellipse holds only shapes from a disc to a square.
-    "today_superellipse": {**RECIPE, "sprite_shape": "superellipse"},
-    "today_superellipse_adc": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse"},
+    "today_superellipse_adc": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                "image_class_head": "adc"},
     # It drew discs and squares (fd_shapes 75.5 against 105 for the convex outline): again from seed 1.
-    "today_superellipse_adc_seed1": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                      "image_class_head": "adc", "seed": 1},
     # Tracks as the data's: a start and velocities, summed and mirrored at the walls.
-    "today_superellipse_bounce": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_bounce": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                   "motion_path": "bounce"},
-    "today_superellipse_adc_bounce": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_bounce": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                       "image_class_head": "adc", "motion_path": "bounce"},
-    "today_superellipse_adc_bounce_seed1": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_bounce_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                             "image_class_head": "adc", "motion_path": "bounce",
                                             "seed": 1},
     # One velocity a video, the first code's: straight tracks between bounces by construction.
-    "today_superellipse_constant": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_constant": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                     "motion_path": "constant_velocity"},
-    "today_superellipse_adc_constant": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_constant": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                         "image_class_head": "adc",
                                         "motion_path": "constant_velocity"},
-    "today_superellipse_adc_constant_seed1": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_constant_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                               "image_class_head": "adc",
                                               "motion_path": "constant_velocity", "seed": 1},
     # Both classes went on to squares from the rounded square they start as: start at a disc.
-    "today_superellipse_adc_constant_disc": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_constant_disc": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                              "image_class_head": "adc",
                                              "motion_path": "constant_velocity",
                                              "sprite_start_exponent": 3.0},
-    "today_superellipse_constant_seed1": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_constant_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                           "motion_path": "constant_velocity", "seed": 1},
     # It drew discs in its circle class and squares in its square class (fd_shapes 32.4): again
     # from seed 1, and without the class network.
-    "today_superellipse_adc_constant_disc_seed1": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_adc_constant_disc_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                                    "image_class_head": "adc",
                                                    "motion_path": "constant_velocity",
                                                    "sprite_start_exponent": 3.0, "seed": 1},
-    "today_superellipse_constant_disc": {**RECIPE, "sprite_shape": "superellipse",
+    "today_superellipse_constant_disc": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
                                          "motion_path": "constant_velocity",
                                          "sprite_start_exponent": 3.0},
+    # On seed 1 both classes stayed discs (fd_shapes 103.5): a start halfway, or a class term
+    # three times as strong, each on that seed.
+    "today_superellipse_adc_constant_n5_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
+                                                 "image_class_head": "adc",
+                                                 "motion_path": "constant_velocity",
+                                                 "sprite_start_exponent": 5.0, "seed": 1},
+    "today_superellipse_adc3_constant_disc_seed1": {**ELEVENTH_RECIPE,
+                                                    "sprite_shape": "superellipse",
+                                                    "image_class_head": "adc",
+                                                    "image_class_weight": 3.0,
+                                                    "motion_path": "constant_velocity",
+                                                    "sprite_start_exponent": 3.0, "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
