@@ -314,6 +314,11 @@ PROBES = {
                                                     "image_class_weight": 3.0,
                                                     "motion_path": "constant_velocity",
                                                     "sprite_start_exponent": 3.0, "seed": 1},
+    # Halfway, seed 1 drew discs and squares (fd_shapes 53.2): the same on seed 0.
+    "today_superellipse_adc_constant_n5": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
+                                           "image_class_head": "adc",
+                                           "motion_path": "constant_velocity",
+                                           "sprite_start_exponent": 5.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
