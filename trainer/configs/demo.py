@@ -2,9 +2,9 @@
 
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
-About 9 minutes of training (1,800 steps at 26-30 clips/s) on a 2-core AVX2 machine, and
-`make demo` about 12 minutes in all, on the 1,000 Shape Motion videos `make demo` writes; a
-rerun trains 1,800 more from the last checkpoint.
+About 7-10 minutes of training (1,800 steps at 26-36 clips/s) on a 2-core AVX2 machine, and
+`make demo` 8 min 27 s in all from a fresh clone, on the 1,000 Shape Motion videos `make demo`
+writes; a rerun trains 1,800 more from the last checkpoint.
 
 What the generator is (seventeenth session; BUILD.md, "The demo", has the probe table):
 - each video is one sprite over black: its outline a superellipse |x|^n + |y|^n <= r^n whose
@@ -21,8 +21,10 @@ What the generator is (seventeenth session; BUILD.md, "The demo", has the probe 
 - an ADC class network on the image discriminator (`image_class_head="adc"`: it learns real
   frames as their class and generated frames as classes of their own), which is what makes the
   square class draw squares: without it, both classes settled on rounded squares.
-Measured at 1,800 steps against the recipe before (a painted sprite with free offsets, 17x
-real from a fresh clone): fd_shapes 32.4 (3.1x real), single blob 1.000, ACD 0.000.
+Measured at 1,800 steps, a fresh-clone `make demo`: fd_shapes 37.8 (3.6x real; its probe 32.4,
+3.1x), single blob 1.000, ACD 0.000, speed 18% slow; the recipe before (a painted sprite with
+free offsets) scored 17x real from a fresh clone. Discs in the circle class and squares in the
+square class in that run and the probe; on seed 1 the probe drew discs in both (104, 9.9x).
 
 What the recipe keeps from the sessions before (BUILD.md has their rows):
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
