@@ -35,8 +35,8 @@ MOTION_PATH = ("free", "bounce", "constant_velocity")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
-# With motion_path="bounce", a velocity is at most image_size / this pixels a frame (8 at 64;
-# Shape Motion's are 1.5-3.5).
+# On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
+# pixels a frame (8 at 64; Shape Motion's are 1.5-3.5).
 MAX_SPEED_DIVISOR = 8
 # The appearances that are one colour per video (a Dense layer on the content code).
 ONE_COLOUR_APPEARANCES = ("colour", "grey", "black")
