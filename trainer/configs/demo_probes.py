@@ -319,6 +319,10 @@ PROBES = {
                                            "image_class_head": "adc",
                                            "motion_path": "constant_velocity",
                                            "sprite_start_exponent": 5.0},
+    "today_superellipse_adc_constant_disc_seed2": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
+                                                   "image_class_head": "adc",
+                                                   "motion_path": "constant_velocity",
+                                                   "sprite_start_exponent": 3.0, "seed": 2},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
