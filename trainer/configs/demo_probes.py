@@ -47,6 +47,10 @@ TENTH_RECIPE = dict(THIRD_RECIPE, gen_appearance="black", gen_mask="hard_at_samp
 ELEVENTH_RECIPE = dict(TENTH_RECIPE, gen_motion="translate", sprite_radius=0.22,
                        gen_channels=(256, 128, 64, 32), conditional=True,
                        conditioning="projection", mask_penalty=10.0)
+# The seventeenth session's probes: a superellipse sprite on a constant-velocity path that
+# bounces (one velocity a video: straight tracks between bounces), with and without ADC.
+STRAIGHT = dict(ELEVENTH_RECIPE, sprite_shape="superellipse", motion_path="constant_velocity")
+STRAIGHT_ADC = dict(STRAIGHT, image_class_head="adc")
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -278,51 +282,26 @@ PROBES = {
                                             "image_class_head": "adc", "motion_path": "bounce",
                                             "seed": 1},
     # One velocity a video, the first code's: straight tracks between bounces by construction.
-    "today_superellipse_constant": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                    "motion_path": "constant_velocity"},
-    "today_superellipse_adc_constant": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                        "image_class_head": "adc",
-                                        "motion_path": "constant_velocity"},
-    "today_superellipse_adc_constant_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                              "image_class_head": "adc",
-                                              "motion_path": "constant_velocity", "seed": 1},
+    "today_superellipse_constant": STRAIGHT,
+    "today_superellipse_adc_constant": STRAIGHT_ADC,
+    "today_superellipse_adc_constant_seed1": {**STRAIGHT_ADC, "seed": 1},
     # Both classes went on to squares from the rounded square they start as: start at a disc.
-    "today_superellipse_adc_constant_disc": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                             "image_class_head": "adc",
-                                             "motion_path": "constant_velocity",
-                                             "sprite_start_exponent": 3.0},
-    "today_superellipse_constant_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                          "motion_path": "constant_velocity", "seed": 1},
+    "today_superellipse_adc_constant_disc": {**STRAIGHT_ADC, "sprite_start_exponent": 3.0},
+    "today_superellipse_constant_seed1": {**STRAIGHT, "seed": 1},
     # It drew discs in its circle class and squares in its square class (fd_shapes 32.4): again
-    # from seed 1, and without the class network.
-    "today_superellipse_adc_constant_disc_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                                   "image_class_head": "adc",
-                                                   "motion_path": "constant_velocity",
-                                                   "sprite_start_exponent": 3.0, "seed": 1},
-    "today_superellipse_constant_disc": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                         "motion_path": "constant_velocity",
-                                         "sprite_start_exponent": 3.0},
+    # from seed 1 and 2, and without the class network.
+    "today_superellipse_adc_constant_disc_seed1": {**STRAIGHT_ADC, "sprite_start_exponent": 3.0,
+                                                   "seed": 1},
+    "today_superellipse_adc_constant_disc_seed2": {**STRAIGHT_ADC, "sprite_start_exponent": 3.0,
+                                                   "seed": 2},
+    "today_superellipse_constant_disc": {**STRAIGHT, "sprite_start_exponent": 3.0},
     # On seed 1 both classes stayed discs (fd_shapes 103.5): a start halfway, or a class term
-    # three times as strong, each on that seed.
-    "today_superellipse_adc_constant_n5_seed1": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                                 "image_class_head": "adc",
-                                                 "motion_path": "constant_velocity",
-                                                 "sprite_start_exponent": 5.0, "seed": 1},
-    "today_superellipse_adc3_constant_disc_seed1": {**ELEVENTH_RECIPE,
-                                                    "sprite_shape": "superellipse",
-                                                    "image_class_head": "adc",
-                                                    "image_class_weight": 3.0,
-                                                    "motion_path": "constant_velocity",
+    # three times as strong, each on that seed; then the halfway start on seed 0.
+    "today_superellipse_adc_constant_n5_seed1": {**STRAIGHT_ADC, "sprite_start_exponent": 5.0,
+                                                 "seed": 1},
+    "today_superellipse_adc3_constant_disc_seed1": {**STRAIGHT_ADC, "image_class_weight": 3.0,
                                                     "sprite_start_exponent": 3.0, "seed": 1},
-    # Halfway, seed 1 drew discs and squares (fd_shapes 53.2): the same on seed 0.
-    "today_superellipse_adc_constant_n5": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                           "image_class_head": "adc",
-                                           "motion_path": "constant_velocity",
-                                           "sprite_start_exponent": 5.0},
-    "today_superellipse_adc_constant_disc_seed2": {**ELEVENTH_RECIPE, "sprite_shape": "superellipse",
-                                                   "image_class_head": "adc",
-                                                   "motion_path": "constant_velocity",
-                                                   "sprite_start_exponent": 3.0, "seed": 2},
+    "today_superellipse_adc_constant_n5": {**STRAIGHT_ADC, "sprite_start_exponent": 5.0},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
