@@ -32,6 +32,7 @@ GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
 MOTION_PATH = ("free", "bounce", "constant_velocity")
+VELOCITY_FORM = ("cartesian", "polar")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
@@ -193,6 +194,15 @@ class ModelConfig:
         "(free), or a start from the first code and a velocity from each, summed and mirrored "
         "at the frame's borders (bounce), or the same with the first code's velocity in every "
         "frame (constant_velocity).", choices=MOTION_PATH)
+    # How a bouncing path's velocity is read off a motion code. "cartesian": x and y each through
+    # a tanh, so a direction and a speed come out of the same two numbers, and a ring of
+    # velocities (Shape Motion's: any direction, a speed in a band) is a hard shape for them.
+    # "polar": a direction, the unit vector of a linear 2-vector (about uniform in angle for
+    # Gaussian codes), and a speed through a sigmoid of its own: each set on its own.
+    velocity_form: str = option(
+        "cartesian", "With a --motion_path other than free: a velocity's x and y each through a "
+        "tanh (cartesian), or a unit direction and a speed each from its own output (polar).",
+        choices=VELOCITY_FORM)
     # With "translate", the drawn image fades to black (mask 0) beyond this fraction of the
     # frame from its centre, so specks the canvas holds far from its object do not come into
     # view as the object moves (today_translate's single blob 0.667). 0.3 of 64 pixels is well
@@ -270,6 +280,12 @@ class ModelConfig:
         if self.motion_path != "free" and self.gen_motion != "translate":
             raise ValueError(f"ModelConfig.motion_path={self.motion_path!r} moves a sprite: it "
                              f"needs gen_motion='translate' (got {self.gen_motion!r})")
+        if self.velocity_form not in VELOCITY_FORM:
+            raise ValueError(f"ModelConfig.velocity_form={self.velocity_form!r}: choose one of "
+                             f"{VELOCITY_FORM}")
+        if self.velocity_form != "cartesian" and self.motion_path == "free":
+            raise ValueError(f"ModelConfig.velocity_form={self.velocity_form!r} shapes a bouncing "
+                             "path's velocity: it needs a motion_path other than 'free'")
         if self.sprite_radius < 0 or (self.sprite_radius and self.gen_motion != "translate"):
             raise ValueError(f"ModelConfig.sprite_radius={self.sprite_radius} needs "
                              "gen_motion='translate' and a value > 0 (0: off)")
@@ -464,8 +480,10 @@ class Generator(keras.Model):
         if config.gen_motion == "translate":  # motion code -> (x, y) offset (or start) in [-1, 1]
             self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
             if config.motion_path != "free":  # motion code -> (x, y) velocity in [-1, 1]
-                self.velocity = keras.layers.Dense(2, activation="tanh", dtype="float32",
-                                                   name="velocity")
+                polar = config.velocity_form == "polar"  # (x, y, speed), through polar_velocity
+                self.velocity = keras.layers.Dense(3 if polar else 2,
+                                                   activation=None if polar else "tanh",
+                                                   dtype="float32", name="velocity")
             # A constant of the config, made once rather than at every call.
             self.window = (sprite_window(image_size, config.sprite_radius)[None, :, :, None]
                            if config.sprite_radius else None)
@@ -569,8 +587,10 @@ class Generator(keras.Model):
         start = self.offset(motion[:, 0]) * limit
         if self.config.motion_path == "constant_velocity":
             motion = tf.repeat(motion[:, :1], motion.shape[1], axis=1)
-        return bounce(start, self.velocity(motion) * (self.image_size / MAX_SPEED_DIVISOR),
-                      limit)
+        velocity = self.velocity(motion)
+        if self.config.velocity_form == "polar":
+            velocity = polar_velocity(velocity)
+        return bounce(start, velocity * (self.image_size / MAX_SPEED_DIVISOR), limit)
 
     def sprite_extent(self, content):
         """[B] pixels the sprite reaches from its centre along an axis: a superellipse's own
@@ -624,6 +644,13 @@ def translate(images, offsets):
     rows = hat_weights(images.shape[1], offsets[..., 1])
     cols = hat_weights(images.shape[2], offsets[..., 0])
     return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
+
+
+def polar_velocity(raw):
+    """[..., 3] -> [..., 2] velocities: the unit vector of raw's first two numbers times a speed
+    in (0, 1), the sigmoid of the third."""
+    direction = tf.math.l2_normalize(raw[..., :2], axis=-1, epsilon=1e-6)
+    return direction * tf.sigmoid(raw[..., 2:])
 
 
 def bounce(start, velocities, limit):

@@ -141,4 +141,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--gen_motion: <draw|translate>" in text
     assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
     assert "--motion_path: <free|bounce|constant_velocity>" in text
-    assert len(names) + 4 == 61
+    assert "--velocity_form: <cartesian|polar>" in text
+    assert len(names) + 4 == 62

@@ -615,6 +615,41 @@ def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():
     assert np.abs(paths["bounce"] - paths["constant_velocity"]).max() > 1e-3  # the GRU's codes vary
 
 
+def test_polar_velocity_is_a_unit_direction_times_a_sigmoid_speed():
+    raw = tf.constant([[3.0, -4.0, 0.0], [0.0, 2.0, 10.0], [-1.0, -1.0, -2.0]])
+    velocity = models.polar_velocity(raw).numpy()
+    speed = 1 / (1 + np.exp(-raw.numpy()[:, 2]))
+    np.testing.assert_allclose(np.linalg.norm(velocity, axis=-1), speed, rtol=1e-5)
+    np.testing.assert_allclose(velocity[0], [0.6 * 0.5, -0.8 * 0.5], rtol=1e-5)
+    # The direction is the first two numbers' whatever their length.
+    longer = models.polar_velocity(raw * tf.constant([[5.0, 5.0, 1.0]])).numpy()
+    np.testing.assert_allclose(longer, velocity, rtol=1e-5)
+
+
+def test_a_polar_velocity_moves_a_generator_sprite_at_the_speed_of_its_own_output():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse",
+                                 motion_path="constant_velocity", velocity_form="polar")
+    frames = 6
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config, frames, 32)
+    kernel = generator.velocity.kernel.numpy()
+    kernel[:, 2] = 0.0  # speed from the bias alone: sigmoid(0) * 32 / 8 = 2 px a frame
+    generator.velocity.kernel.assign(kernel)
+    generator.velocity.bias.assign(tf.zeros([3]))
+    latents = generator.sample_latents(16, seed=3, num_frames=frames)
+    content = tf.cast(latents["content"], tf.float32)
+    offsets = generator.offsets(content, generator.motion_codes(latents)).numpy()
+    steps = np.diff(offsets[:, :2], axis=1)[:, 0]  # before any wall: 2 frames at most 4 px
+    np.testing.assert_allclose(np.linalg.norm(steps, axis=-1), 2.0, rtol=1e-4)
+    angles = np.arctan2(steps[:, 1], steps[:, 0])
+    assert np.ptp(angles) > 1.0  # directions differ between videos
+    with pytest.raises(ValueError, match="velocity_form='polar'"):
+        dataclasses.replace(config, motion_path="free")
+    with pytest.raises(ValueError, match="velocity_form"):
+        dataclasses.replace(config, velocity_form="spherical")
+
+
 def test_minibatch_std_is_the_spread_of_each_strided_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 3, 3, 5)).astype(np.float32)
