@@ -34,6 +34,7 @@ GEN_MOTION = ("draw", "translate")
 MOTION_PATH = ("free", "bounce", "constant_velocity")
 VELOCITY_FORM = ("cartesian", "polar")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
+SPRITE_CODE = ("hidden", "direct")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
@@ -230,6 +231,15 @@ class ModelConfig:
     sprite_start_exponent: float = option(
         8.0, "With --sprite_shape=superellipse: the exponent every outline starts at, between 2 "
         "(a disc) and 32 (a square); 8 is a rounded square.")
+    # "hidden": a superellipse's size and exponent read a hidden layer of the content code (and
+    # class), whose units the classes share, and a sigmoid sets the exponent: four demo runs of
+    # eight moved both classes to one end together and stayed there. "direct": they read the
+    # code itself too, so each class has its own weights to its shape, and the exponent is
+    # clipped to its range with the gradient passed through (SuperellipseOutline's `direct`).
+    sprite_code: str = option(
+        "hidden", "With --sprite_shape=superellipse: the size and exponent read a hidden layer of "
+        "the content code (hidden), or that and the code itself, with the exponent clipped to "
+        "its range and its gradient passed through (direct).", choices=SPRITE_CODE)
 
     def __post_init__(self):
         # JSON gives lists; tuples keep the config hashable and comparable with a saved one.
@@ -301,6 +311,13 @@ class ModelConfig:
         if not 2.0 < self.sprite_start_exponent < 32.0:
             raise ValueError(f"ModelConfig.sprite_start_exponent={self.sprite_start_exponent}: "
                              "choose a value between 2 (a disc) and 32 (a square)")
+        if self.sprite_code not in SPRITE_CODE:
+            raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r}: choose one of "
+                             f"{SPRITE_CODE}")
+        if self.sprite_code != "hidden" and self.sprite_shape != "superellipse":
+            raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r} shapes a "
+                             f"superellipse: it needs sprite_shape='superellipse' (got "
+                             f"{self.sprite_shape!r})")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 
@@ -469,7 +486,8 @@ class Generator(keras.Model):
         if config.sprite_shape != "canvas":  # the outline is the whole drawing
             outline = {"star": StarOutline, "convex": ConvexOutline,
                        "superellipse": SuperellipseOutline}[config.sprite_shape]
-            extra = ({"start_exponent": config.sprite_start_exponent}
+            extra = ({"start_exponent": config.sprite_start_exponent,
+                      "direct": config.sprite_code == "direct"}
                      if config.sprite_shape == "superellipse" else {})
             self.outline = outline(image_size, config.sprite_radius * image_size, name="outline",
                                    **extra)

@@ -140,11 +140,18 @@ class SuperellipseOutline(keras.layers.Layer):
     code; their layer starts at zero, so every outline starts at half the window and at the
     geometric mean of the exponents (8, a rounded square), or at `start_exponent`. The mask is
     sigmoid of r minus the pixel's n-norm over `edge` pixels.
+
+    direct: the size and exponent also read the content code itself, linearly, beside the hidden
+    layer, so each class has weights of its own to its shape rather than a share of the hidden
+    units; and the exponent's unit is the linear output clipped to [0, 1] with the gradient
+    passed straight through, where a sigmoid passes almost none at its ends. Without it, both
+    classes of a demo run moved together to one end (both discs or both squares) in four runs of
+    eight and stayed there (BUILD.md, "The demo").
     """
 
     def __init__(self, size: int, max_radius: float, min_exponent: float = 2.0,
                  max_exponent: float = 32.0, hidden: int = 128, edge: float = 1.0,
-                 start_exponent: float | None = None, **kwargs):
+                 start_exponent: float | None = None, direct: bool = False, **kwargs):
         super().__init__(**kwargs)
         if max_radius <= 0 or edge <= 0 or not 1 <= min_exponent < max_exponent:
             raise ValueError(f"SuperellipseOutline needs max_radius and edge > 0 and "
@@ -156,10 +163,12 @@ class SuperellipseOutline(keras.layers.Layer):
                              f"{min_exponent} and {max_exponent}, got {start_exponent}")
         self.max_radius, self.edge = float(max_radius), float(edge)
         self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
+        self.direct = bool(direct)
         self.hidden = keras.layers.Dense(hidden, activation="relu", dtype="float32", name="hidden")
-        # The exponent's unit starts at the logit that gives start_exponent, the size's at 0.
+        # The exponent's unit starts at the value (direct) or logit that gives start_exponent;
+        # the size's logit at 0.
         fraction = math.log(start_exponent / min_exponent) / math.log(max_exponent / min_exponent)
-        start = [0.0, math.log(fraction / (1 - fraction))]
+        start = [0.0, fraction if direct else math.log(fraction / (1 - fraction))]
         self.shape_code = keras.layers.Dense(
             2, kernel_initializer="zeros", dtype="float32", name="shape_code",
             bias_initializer=lambda shape, dtype=None: tf.constant(start, dtype or tf.float32))
@@ -168,9 +177,19 @@ class SuperellipseOutline(keras.layers.Layer):
 
     def radius_and_exponent(self, content):
         """(r [B], n [B]): the half side or radius in pixels and the exponent."""
-        code = tf.sigmoid(self.shape_code(self.hidden(tf.cast(content, tf.float32))))
-        radius = self.max_radius * (0.1 + 0.9 * code[:, 0])
-        exponent = self.min_exponent * (self.max_exponent / self.min_exponent) ** code[:, 1]
+        content = tf.cast(content, tf.float32)
+        features = self.hidden(content)
+        if self.direct:
+            features = tf.concat([features, content], axis=-1)
+        raw = self.shape_code(features)
+        size_unit = tf.sigmoid(raw[:, 0])
+        if self.direct:  # clipped forward, the identity backward
+            exponent_unit = raw[:, 1] + tf.stop_gradient(tf.clip_by_value(raw[:, 1], 0.0, 1.0)
+                                                         - raw[:, 1])
+        else:
+            exponent_unit = tf.sigmoid(raw[:, 1])
+        radius = self.max_radius * (0.1 + 0.9 * size_unit)
+        exponent = self.min_exponent * (self.max_exponent / self.min_exponent) ** exponent_unit
         return radius, exponent
 
     def call(self, content, training=False):

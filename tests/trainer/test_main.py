@@ -142,4 +142,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
     assert "--motion_path: <free|bounce|constant_velocity>" in text
     assert "--velocity_form: <cartesian|polar>" in text
-    assert len(names) + 4 == 62
+    assert "--sprite_code: <hidden|direct>" in text
+    assert len(names) + 4 == 63

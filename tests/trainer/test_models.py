@@ -590,6 +590,10 @@ def test_a_generator_superellipse_starts_at_the_configured_exponent():
     np.testing.assert_allclose(exponent.numpy(), 2.5, rtol=1e-5)
     with pytest.raises(ValueError, match="sprite_start_exponent"):
         dataclasses.replace(config, sprite_start_exponent=40.0)
+    direct = models.build_generator(dataclasses.replace(config, sprite_code="direct"), FRAMES, 32)
+    assert direct.outline.direct and not generator.outline.direct
+    with pytest.raises(ValueError, match="sprite_shape='superellipse'"):
+        dataclasses.replace(config, sprite_code="direct", sprite_shape="star")
 
 
 def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():

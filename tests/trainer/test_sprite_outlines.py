@@ -221,6 +221,33 @@ def test_a_superellipse_starts_at_the_exponent_it_is_given():
         SuperellipseOutline(SIZE, 12.0, start_exponent=2.0)
 
 
+def test_a_direct_superellipse_reads_the_code_and_passes_the_exponent_gradient_at_its_ends():
+    direct = SuperellipseOutline(SIZE, 12.0, start_exponent=3.0, direct=True)
+    codes = tf.random.stateless_normal([4, 5], [0, 1])
+    np.testing.assert_allclose(direct.radius_and_exponent(codes)[1].numpy(), 3.0, rtol=1e-5)
+    assert direct.shape_code.kernel.shape == (128 + 5, 2)  # the hidden units and the code
+    sigmoid = SuperellipseOutline(SIZE, 12.0)
+    sigmoid(codes)
+    for layer, pushed_past_the_end in ((direct, 1.5), (sigmoid, 8.0)):  # both at n = 32
+        bias = layer.shape_code.bias
+        bias.assign([0.0, pushed_past_the_end])
+        with tf.GradientTape() as tape:
+            exponent = layer.radius_and_exponent(codes)[1]
+            total = tf.reduce_mean(exponent)
+        np.testing.assert_allclose(exponent.numpy(), 32.0, rtol=2e-3)
+        gradient = tape.gradient(total, bias).numpy()[1]
+        if layer is direct:  # the exponent can still be pulled back towards a disc
+            assert gradient > 10.0
+        else:  # a sigmoid there passes almost nothing
+            assert 0 < gradient < 0.1
+    one_hot = tf.one_hot([0, 1], 5)  # a class's own kernel row moves its exponent alone
+    direct.shape_code.bias.assign([0.0, 0.2])
+    with tf.GradientTape() as tape:
+        second = direct.radius_and_exponent(one_hot)[1][1]
+    kernel_gradient = tape.gradient(second, direct.shape_code.kernel).numpy()
+    assert kernel_gradient[128 + 1, 1] > 0 and kernel_gradient[128 + 0, 1] == 0
+
+
 def test_the_superellipse_runs_from_a_disc_to_a_square():
     disc = inside(superellipse_with(7.0, 1e-4))  # n = 2.0006
     np.testing.assert_array_equal(disc, polar_grid(SIZE)[0].numpy() < 7.0)

@@ -306,6 +306,11 @@ PROBES = {
     # of an axis (the data has none): a velocity as a direction and a speed, each set on its own.
     "today_polar": {**RECIPE, "velocity_form": "polar"},
     "today_polar_seed1": {**RECIPE, "velocity_form": "polar", "seed": 1},
+    # The class split was a coin per run (4 of 8), and the polar run drew squares in both classes:
+    # a class's own weights to its shape, and an exponent that leaves its ends when pushed back.
+    "today_direct": {**RECIPE, "sprite_code": "direct"},
+    "today_direct_seed1": {**RECIPE, "sprite_code": "direct", "seed": 1},
+    "today_direct_seed2": {**RECIPE, "sprite_code": "direct", "seed": 2},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
