@@ -195,6 +195,16 @@ class ModelConfig:
         "(free), or a start from the first code and a velocity from each, summed and mirrored "
         "at the frame's borders (bounce), or the same with the first code's velocity in every "
         "frame (constant_velocity).", choices=MOTION_PATH)
+    # MoCoGAN's motion has a categorical part (its z_A) beside the GRU's noise. Drawn at random
+    # (no labels), it gives the generator a discrete switch between kinds of motion, which a
+    # smooth map of Gaussian noise lacks: Shape Motion's directions are four separate quadrants
+    # (none within 15 degrees of an axis), and the demo's generators spread theirs over every
+    # angle. The mode is read off the motion noise itself (the largest of its first K numbers at
+    # the first frame, so uniform over K), and its one-hot joins the GRU's input at every step:
+    # the latents and everything that samples them stay as they are.
+    motion_modes: int = option(
+        0, "Feed the GRU a one-hot of this many random motion modes, read off the motion noise "
+        "(0: off; at most the motion noise's size).")
     # How a bouncing path's velocity is read off a motion code. "cartesian": x and y each through
     # a tanh, so a direction and a speed come out of the same two numbers, and a ring of
     # velocities (Shape Motion's: any direction, a speed in a band) is a hard shape for them.
@@ -311,6 +321,9 @@ class ModelConfig:
         if not 2.0 < self.sprite_start_exponent < 32.0:
             raise ValueError(f"ModelConfig.sprite_start_exponent={self.sprite_start_exponent}: "
                              "choose a value between 2 (a disc) and 32 (a square)")
+        if not 0 <= int(self.motion_modes) <= self.motion_noise_dim or self.motion_modes == 1:
+            raise ValueError(f"ModelConfig.motion_modes={self.motion_modes}: choose 0 (off) or "
+                             f"2 to motion_noise_dim ({self.motion_noise_dim})")
         if self.sprite_code not in SPRITE_CODE:
             raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r}: choose one of "
                              f"{SPRITE_CODE}")
@@ -547,11 +560,16 @@ class Generator(keras.Model):
         """
         noise = tf.cast(latents["motion_noise"], tf.float32)
         num_frames = noise.shape[1]
+        onehots = []
+        if self.config.motion_modes:
+            onehots.append(motion_mode_onehot(noise, self.config.motion_modes))
         if self.config.motion_noise == "first_frame":
             noise = noise * tf.one_hot(0, num_frames)[None, :, None]
         if self.config.conditional:
-            onehot = tf.repeat(self._class_onehot(latents)[:, None], num_frames, axis=1)
-            noise = tf.concat([noise, onehot], axis=-1)
+            onehots.append(self._class_onehot(latents))
+        if onehots:  # fed at every step
+            onehot = tf.concat(onehots, axis=-1)[:, None]
+            noise = tf.concat([noise, tf.repeat(onehot, num_frames, axis=1)], axis=-1)
         state = tf.cast(latents["h0"], tf.float32)
         codes = []
         for t in range(num_frames):
@@ -662,6 +680,12 @@ def translate(images, offsets):
     rows = hat_weights(images.shape[1], offsets[..., 1])
     cols = hat_weights(images.shape[2], offsets[..., 0])
     return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
+
+
+def motion_mode_onehot(noise, modes: int):
+    """[B, T, D] motion noise -> [B, modes] one-hot of the largest of its first `modes` numbers
+    at the first frame: a uniform random mode, fixed by the noise."""
+    return tf.one_hot(tf.argmax(noise[:, 0, :modes], axis=-1), modes, dtype=tf.float32)
 
 
 def polar_velocity(raw):

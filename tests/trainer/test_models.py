@@ -619,6 +619,33 @@ def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():
     assert np.abs(paths["bounce"] - paths["constant_velocity"]).max() > 1e-3  # the GRU's codes vary
 
 
+def test_motion_modes_are_a_uniform_one_hot_of_the_first_frame_noise():
+    noise = tf.random.stateless_normal([4000, 3, 10], [0, 2])
+    onehot = models.motion_mode_onehot(noise, 4).numpy()
+    np.testing.assert_array_equal(onehot.argmax(-1), noise.numpy()[:, 0, :4].argmax(-1))
+    np.testing.assert_array_equal(onehot.sum(-1), 1.0)
+    np.testing.assert_allclose(onehot.mean(0), 0.25, atol=0.03)  # uniform over the modes
+
+
+def test_the_gru_reads_the_motion_mode_at_every_step():
+    config = dataclasses.replace(SMALL, motion_modes=4, motion_noise="first_frame")
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config, FRAMES, 32)
+    latents = generator.sample_latents(3, seed=3)
+    codes = generator.motion_codes(latents)
+    mode = models.motion_mode_onehot(latents["motion_noise"], 4)
+    zeros = tf.zeros([3, SMALL.motion_noise_dim])  # first_frame: no noise after step 0
+
+    def next_code(onehot):
+        return generator.motion_cell(tf.concat([zeros, onehot], -1), codes[:, 1])[0].numpy()
+
+    np.testing.assert_allclose(codes[:, 2].numpy(), next_code(mode), atol=1e-5)
+    other_mode = tf.roll(mode, 1, axis=-1)
+    assert np.abs(next_code(other_mode) - codes[:, 2].numpy()).max() > 1e-3
+    with pytest.raises(ValueError, match="motion_modes"):
+        dataclasses.replace(SMALL, motion_modes=SMALL.motion_noise_dim + 1)
+
+
 def test_polar_velocity_is_a_unit_direction_times_a_sigmoid_speed():
     raw = tf.constant([[3.0, -4.0, 0.0], [0.0, 2.0, 10.0], [-1.0, -1.0, -2.0]])
     velocity = models.polar_velocity(raw).numpy()

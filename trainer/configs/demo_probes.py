@@ -311,6 +311,10 @@ PROBES = {
     "today_direct": {**RECIPE, "sprite_code": "direct"},
     "today_direct_seed1": {**RECIPE, "sprite_code": "direct", "seed": 1},
     "today_direct_seed2": {**RECIPE, "sprite_code": "direct", "seed": 2},
+    # Every run spread its directions over all angles, a third within 15 degrees of an axis
+    # (polar velocities too): MoCoGAN's categorical motion, drawn at random, as a switch.
+    "today_direct_modes": {**RECIPE, "sprite_code": "direct", "motion_modes": 4},
+    "today_direct_modes_seed1": {**RECIPE, "sprite_code": "direct", "motion_modes": 4, "seed": 1},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
