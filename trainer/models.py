@@ -35,6 +35,7 @@ MOTION_PATH = ("free", "bounce", "constant_velocity")
 VELOCITY_FORM = ("cartesian", "polar")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
+COLOUR_FORM = ("rgb", "chroma")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
@@ -195,6 +196,15 @@ class ModelConfig:
         "(free), or a start from the first code and a velocity from each, summed and mirrored "
         "at the frame's borders (bounce), or the same with the first code's velocity in every "
         "frame (constant_velocity).", choices=MOTION_PATH)
+    # How a one-colour appearance is read off the content code. "rgb": R, G and B each through a
+    # tanh; a linear map of Gaussian codes then puts most colours near their mean, a greyish one
+    # (a quarter of the demo's were paler than Shape Motion's palest). "chroma": a lightness and a
+    # chroma, each through a sigmoid, and a hue, the unit vector of a linear 2-vector in the plane
+    # across the grey axis (about uniform in angle): bright colours of every hue from the start.
+    colour_form: str = option(
+        "rgb", "With a one-colour --gen_appearance: the colour's R, G and B each through a tanh "
+        "(rgb), or a lightness, a chroma and a hue angle, each from its own output (chroma).",
+        choices=COLOUR_FORM)
     # MoCoGAN's motion has a categorical part (its z_A) beside the GRU's noise. Drawn at random
     # (no labels), it gives the generator a discrete switch between kinds of motion, which a
     # smooth map of Gaussian noise lacks: Shape Motion's directions are four separate quadrants
@@ -324,6 +334,13 @@ class ModelConfig:
         if not 0 <= int(self.motion_modes) <= self.motion_noise_dim or self.motion_modes == 1:
             raise ValueError(f"ModelConfig.motion_modes={self.motion_modes}: choose 0 (off) or "
                              f"2 to motion_noise_dim ({self.motion_noise_dim})")
+        if self.colour_form not in COLOUR_FORM:
+            raise ValueError(f"ModelConfig.colour_form={self.colour_form!r}: choose one of "
+                             f"{COLOUR_FORM}")
+        if self.colour_form != "rgb" and self.gen_appearance not in ONE_COLOUR_APPEARANCES:
+            raise ValueError(f"ModelConfig.colour_form={self.colour_form!r} shapes one colour "
+                             f"per video: it needs gen_appearance in {ONE_COLOUR_APPEARANCES} "
+                             f"(got {self.gen_appearance!r})")
         if self.sprite_code not in SPRITE_CODE:
             raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r}: choose one of "
                              f"{SPRITE_CODE}")
@@ -521,8 +538,9 @@ class Generator(keras.Model):
         if config.gen_appearance == "image":  # codes of the content alone
             self.appearance = FrameGenerator(config, image_size, name="appearance")
         elif config.gen_appearance in ONE_COLOUR_APPEARANCES:
-            self.appearance = keras.layers.Dense(3, activation="tanh", dtype="float32",
-                                                 name="appearance")
+            self.appearance = (
+                keras.layers.Dense(3, activation="tanh", dtype="float32", name="appearance")
+                if config.colour_form == "rgb" else ChromaColour(name="appearance"))
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -680,6 +698,28 @@ def translate(images, offsets):
     rows = hat_weights(images.shape[1], offsets[..., 1])
     cols = hat_weights(images.shape[2], offsets[..., 0])
     return tf.einsum("btyi,bijc,btxj->btyxc", rows, tf.cast(images, tf.float32), cols)
+
+
+class ChromaColour(keras.layers.Layer):
+    """[B, content] -> [B, 3] colours in [-1, 1] from a lightness L and a chroma C (sigmoids) and a
+    hue, the unit vector h of a linear 2-vector: rgb = L (1, 1, 1) + C (h_1 e_1 + h_2 e_2), with
+    e_1, e_2 an orthonormal basis across the grey axis, clipped to [0, 1]. C runs up to
+    sqrt(2/3), a primary's distance from its grey."""
+
+    MAX_CHROMA = math.sqrt(2.0 / 3.0)
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.code = keras.layers.Dense(4, dtype="float32", name="code")  # L, C, hue x, hue y
+        self.basis = tf.constant([[2.0, -1.0, -1.0], [0.0, 3.0 ** 0.5, -(3.0 ** 0.5)]]) / 6.0 ** 0.5
+
+    def call(self, content):
+        code = self.code(tf.cast(content, tf.float32))
+        lightness = tf.sigmoid(code[:, :1])
+        chroma = self.MAX_CHROMA * tf.sigmoid(code[:, 1:2])
+        hue = tf.math.l2_normalize(code[:, 2:], axis=-1, epsilon=1e-6)
+        rgb = lightness + chroma * tf.matmul(hue, self.basis)
+        return 2.0 * tf.clip_by_value(rgb, 0.0, 1.0) - 1.0
 
 
 def motion_mode_onehot(noise, modes: int):

@@ -84,6 +84,7 @@ def test_a_config_written_before_the_newer_fields_still_loads():
     for key in ("image_disc_logits", "video_disc_pool", "gen_upsample", "gen_norm",
                 "gen_appearance", "gen_mask", "motion_noise", "gen_motion",
                 "disc_minibatch_std", "conditioning", "sprite_radius", "sprite_shape", "motion_path",
-                "sprite_start_exponent", "velocity_form", "sprite_code", "motion_modes"):
+                "sprite_start_exponent", "velocity_form", "sprite_code", "motion_modes",
+                "colour_form"):
         del data["model"][key]
     assert config_lib.Config.from_json(json.dumps(data)) == config

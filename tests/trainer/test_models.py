@@ -646,6 +646,44 @@ def test_the_gru_reads_the_motion_mode_at_every_step():
         dataclasses.replace(SMALL, motion_modes=SMALL.motion_noise_dim + 1)
 
 
+def test_a_chroma_colour_is_a_lightness_plus_a_chroma_along_its_hue():
+    layer = models.ChromaColour()
+    layer(tf.zeros([1, 5]))
+    layer.code.kernel.assign(tf.zeros([5, 4]))
+
+    def colour(lightness_logit, chroma_logit, hue):
+        layer.code.bias.assign([lightness_logit, chroma_logit, *hue])
+        return (layer(tf.zeros([1, 5])).numpy()[0] + 1) / 2  # back to [0, 1]
+
+    np.testing.assert_allclose(colour(0.0, -30.0, (1.0, 0.0)), 0.5, atol=1e-5)  # no chroma: grey
+    # Full chroma along (2, -1, -1) / sqrt(6): 0.5 + (2/3, -1/3, -1/3), clipped.
+    np.testing.assert_allclose(colour(0.0, 30.0, (3.0, 0.0)), [1.0, 1 / 6, 1 / 6], atol=1e-5)
+    np.testing.assert_allclose(colour(0.0, 30.0, (0.0, 0.1)), [0.5, 1.0, 0.0], atol=1e-5)
+    lighter = colour(2.0, 30.0, (0.0, 0.1))
+    assert lighter[0] > 0.5 and lighter[1] == 1.0
+
+
+def test_a_chroma_generator_colours_its_sprites_through_the_layer():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse",
+                                 gen_mask="hard_at_sampling", colour_form="chroma")
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config, FRAMES, 32)
+    assert isinstance(generator.appearance, models.ChromaColour)
+    latents = generator.sample_latents(64, seed=2)
+    videos, masks = generator(latents, with_masks=True)
+    inside = masks.numpy()[..., 0] == 1.0  # 0/1 when sampling
+    colours = generator.appearance(tf.cast(latents["content"], tf.float32)).numpy()
+    expected = np.broadcast_to(colours[:, None, None, None], videos.shape)
+    assert inside.any()
+    np.testing.assert_allclose(videos.numpy()[inside], expected[inside], atol=1e-5)
+    rgb = (colours + 1) / 2
+    hue = np.arctan2(np.sqrt(3) * (rgb[:, 1] - rgb[:, 2]), 2 * rgb[:, 0] - rgb[:, 1] - rgb[:, 2])
+    assert np.ptp(hue) > np.pi  # hues all round the circle from the start
+    with pytest.raises(ValueError, match="colour_form='chroma'"):
+        dataclasses.replace(SMALL, colour_form="chroma")
+
+
 def test_polar_velocity_is_a_unit_direction_times_a_sigmoid_speed():
     raw = tf.constant([[3.0, -4.0, 0.0], [0.0, 2.0, 10.0], [-1.0, -1.0, -2.0]])
     velocity = models.polar_velocity(raw).numpy()
