@@ -317,6 +317,8 @@ PROBES = {
     "today_direct_modes_seed1": {**RECIPE, "sprite_code": "direct", "motion_modes": 4, "seed": 1},
     # A quarter of the colours were paler than the data's palest: hue, chroma and lightness.
     "today_direct_chroma": {**RECIPE, "sprite_code": "direct", "colour_form": "chroma"},
+    "today_direct_modes_chroma": {**RECIPE, "sprite_code": "direct", "motion_modes": 4,
+                                  "colour_form": "chroma"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
