@@ -639,12 +639,17 @@ class Generator(keras.Model):
             return self.offset(motion) * (self.image_size / 2)
         limit = self.image_size / 2 - self.sprite_extent(content)[:, None]  # [B, 1]
         start = self.offset(motion[:, 0]) * limit
+        return bounce(start, self.velocities(motion), limit)
+
+    def velocities(self, motion):
+        """[B, T, 2] pixels a frame (x, y) a bouncing path moves before each frame's bounces:
+        each frame's own, or (constant_velocity) the first frame's throughout."""
         if self.config.motion_path == "constant_velocity":
             motion = tf.repeat(motion[:, :1], motion.shape[1], axis=1)
         velocity = self.velocity(motion)
         if self.config.velocity_form == "polar":
             velocity = polar_velocity(velocity)
-        return bounce(start, velocity * (self.image_size / MAX_SPEED_DIVISOR), limit)
+        return velocity * (self.image_size / MAX_SPEED_DIVISOR)
 
     def sprite_extent(self, content):
         """[B] pixels the sprite reaches from its centre along an axis: a superellipse's own

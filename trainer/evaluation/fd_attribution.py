@@ -26,7 +26,10 @@ prints the Fréchet distance of
 and figures of the attributes: the share of videos fitted as squares, the median over videos of
 that fill (a clean disc's pi/4 = 0.785, a ragged blob's less), the share of frames whose blob
 fills its box to FULL_BOX or more (squares do, discs never), the median |log| of the box's
-height over width (0 for discs and squares, more for ellipses), and the median and mean areas.
+height over width (0 for discs and squares, more for ellipses), the median and mean areas, the
+median speed (pixels a frame between consecutive centroids), the share of videos whose first
+steps run within AXIS_DEGREES of an axis (Shape Motion keeps every direction that far off them;
+its clips measure a few percent, from bounces and whole-pixel centroids), and the share of colours paler than PALE_SATURATION (the data's palest).
 For a conditional generator it then prints the same figures for videos of each class.
 """
 
@@ -47,6 +50,13 @@ SQUARE_FILL = 0.9
 # A frame whose blob fills this much of its box draws a square; a disc never comes near it.
 FULL_BOX = 0.95
 ATTRIBUTES = ("shape", "colour", "size", "track")
+# Shape Motion's directions keep 15 degrees off the axes (pipeline/datasets/shapes.py), and its
+# colours have an HSV saturation of 0.5 or more.
+AXIS_DEGREES = 15.0
+PALE_SATURATION = 0.5
+# Frames over which a video's direction is read: long enough that whole-pixel centroids of
+# unsmoothed shapes do not tilt it by degrees, short enough that few bounces intervene.
+DIRECTION_SPAN = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +95,29 @@ def fit(videos: np.ndarray) -> tuple[Attributes, dict[str, float]]:
                "full_box_frames": float((fill[seen] >= FULL_BOX).mean()) if seen.any() else 0.0,
                "box_log_aspect": float(np.median(np.abs(np.log(aspect[seen])))) if seen.any() else 0.0,
                "median_area": float(np.median(area)),
-               "mean_area": float(stats.largest_area[seen].mean()) if seen.any() else 0.0}
+               "mean_area": float(stats.largest_area[seen].mean()) if seen.any() else 0.0,
+               **track_figures(stats.centroid), "pale_colours": pale_fraction(colour)}
     return attributes, figures
+
+
+def track_figures(track: np.ndarray) -> dict[str, float]:
+    """Median speed and the share of near-axis directions of centroid tracks [N, T, 2]."""
+    with np.errstate(invalid="ignore"):
+        steps = np.linalg.norm(np.diff(track, axis=1), axis=-1)  # NaN where a frame has no blob
+        speeds = np.nanmedian(np.where(np.isnan(steps).all(axis=1, keepdims=True), 0.0, steps), axis=1)
+    move = track[:, DIRECTION_SPAN] - track[:, 0]
+    moving = np.isfinite(move).all(axis=1) & (np.linalg.norm(np.nan_to_num(move), axis=1) > 0)
+    degrees = np.degrees(np.arctan2(np.abs(move[moving, 1]), np.abs(move[moving, 0])))
+    near_axis = np.minimum(degrees, 90.0 - degrees) < AXIS_DEGREES
+    return {"median_speed": float(np.median(speeds)),
+            "near_axis_directions": float(near_axis.mean()) if moving.any() else 0.0}
+
+
+def pale_fraction(colour: np.ndarray) -> float:
+    """The share of colours [N, 3] (0-255) whose HSV saturation is below PALE_SATURATION."""
+    top, bottom = colour.max(axis=1), colour.min(axis=1)
+    saturation = np.where(top > 0, (top - bottom) / np.maximum(top, 1e-6), 0.0)
+    return float((saturation < PALE_SATURATION).mean())
 
 
 def render(attributes: Attributes, size: int) -> np.ndarray:

@@ -29,6 +29,20 @@ def test_the_fit_of_clean_shapes_draws_them_again():
     squares = np.mean([p.shape == "square" for p in params])
     assert figures["square_fraction"] == squares and 0 < squares < 1
     assert figures["full_box_frames"] == squares  # every square frame fills its box, no disc does
+    assert figures["near_axis_directions"] == 0.0 and figures["pale_colours"] == 0.0  # the data's
+    speeds = [np.hypot(*p.velocity) for p in params]
+    assert abs(figures["median_speed"] - np.median(speeds)) < 0.3
+
+
+def test_track_and_colour_figures_count_near_axis_directions_and_pale_colours():
+    t = np.arange(5, dtype=float)[:, None]
+    tracks = np.stack([t * [2.0, 0.2], t * [1.5, 1.5], t * [-0.1, 3.0], np.full((5, 2), np.nan)])
+    figures = fd_attribution.track_figures(tracks)
+    assert figures["near_axis_directions"] == pytest.approx(2 / 3)  # of the three that move
+    assert figures["median_speed"] == pytest.approx(np.median([np.hypot(2, 0.2), np.hypot(1.5, 1.5),
+                                                               np.hypot(0.1, 3), 0.0]))
+    colours = np.array([[255, 0, 0], [200, 150, 150], [100, 100, 100], [255, 128, 0]])
+    assert fd_attribution.pale_fraction(colours) == 0.5  # (200, 150, 150) and grey
 
 
 def test_box_fill_tells_discs_from_squares_and_ellipses():
