@@ -319,6 +319,10 @@ PROBES = {
     "today_direct_chroma": {**RECIPE, "sprite_code": "direct", "colour_form": "chroma"},
     "today_direct_modes_chroma": {**RECIPE, "sprite_code": "direct", "motion_modes": 4,
                                   "colour_form": "chroma"},
+    # Neither polar velocities nor motion modes moved the directions off the axes: the
+    # discriminators' view of a batch's spread (StyleGAN's minibatch standard deviation).
+    "today_direct_chroma_mbstd": {**RECIPE, "sprite_code": "direct", "colour_form": "chroma",
+                                  "disc_minibatch_std": 4},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
