@@ -39,11 +39,12 @@ def test_the_recipe_probe_is_the_demo_recipe():
     assert demo_probes.PROBES["today_black_sampled_first"] == demo_probes.TENTH_RECIPE
     chosen = dict(demo_probes.PROBES["today_sprite_projection_mask_10_r22_seed1"])
     assert chosen.pop("seed") == 1 and chosen == demo_probes.ELEVENTH_RECIPE
-    # Today's recipe is the seventeenth session's probe less the frame generator's options,
-    # which an outlined sprite does not use.
+    # The seventeenth session's recipe is its probe less the frame generator's options, which an
+    # outlined sprite does not use; today's is the eighteenth session's direct probe.
     outlined = dict(demo_probes.PROBES["today_superellipse_adc_constant_disc"])
     unused = {name: outlined.pop(name) for name in ("gen_channels", "gen_upsample", "gen_norm")}
-    assert outlined == demo_probes.RECIPE and unused["gen_channels"] == (256, 128, 64, 32)
+    assert outlined == demo_probes.SEVENTEENTH_RECIPE and unused["gen_channels"] == (256, 128, 64, 32)
+    assert demo_probes.PROBES["today_direct"] == demo_probes.RECIPE
     assert {**demo_probes.SECOND_RECIPE, "gen_norm": "content"} == demo_probes.THIRD_RECIPE
     assert demo_probes.flag_args({"disc_batch_norm": False, "gen_channels": (8, 4)}) == [
         "--nodisc_batch_norm", "--gen_channels=8,4"]

@@ -51,6 +51,10 @@ ELEVENTH_RECIPE = dict(TENTH_RECIPE, gen_motion="translate", sprite_radius=0.22,
 # bounces (one velocity a video: straight tracks between bounces), with and without ADC.
 STRAIGHT = dict(ELEVENTH_RECIPE, sprite_shape="superellipse", motion_path="constant_velocity")
 STRAIGHT_ADC = dict(STRAIGHT, image_class_head="adc")
+# The seventeenth session's recipe (its disc-started ADC probe less the frame generator's
+# options, which an outline does not use), which the eighteenth session's probes add to.
+SEVENTEENTH_RECIPE = {k: v for k, v in dict(STRAIGHT_ADC, sprite_start_exponent=3.0).items()
+                      if k not in ("gen_channels", "gen_upsample", "gen_norm")}
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -304,25 +308,24 @@ PROBES = {
     "today_superellipse_adc_constant_n5": {**STRAIGHT_ADC, "sprite_start_exponent": 5.0},
     # The recipe's tracks ran 16-27% slow, and a third of their directions lay within 15 degrees
     # of an axis (the data has none): a velocity as a direction and a speed, each set on its own.
-    "today_polar": {**RECIPE, "velocity_form": "polar"},
-    "today_polar_seed1": {**RECIPE, "velocity_form": "polar", "seed": 1},
+    "today_polar": {**SEVENTEENTH_RECIPE, "velocity_form": "polar"},
+    "today_polar_seed1": {**SEVENTEENTH_RECIPE, "velocity_form": "polar", "seed": 1},
     # The class split was a coin per run (4 of 8), and the polar run drew squares in both classes:
     # a class's own weights to its shape, and an exponent that leaves its ends when pushed back.
-    "today_direct": {**RECIPE, "sprite_code": "direct"},
-    "today_direct_seed1": {**RECIPE, "sprite_code": "direct", "seed": 1},
-    "today_direct_seed2": {**RECIPE, "sprite_code": "direct", "seed": 2},
+    "today_direct": {**SEVENTEENTH_RECIPE, "sprite_code": "direct"},
+    "today_direct_seed1": {**SEVENTEENTH_RECIPE, "sprite_code": "direct", "seed": 1},
     # Every run spread its directions over all angles, a third within 15 degrees of an axis
     # (polar velocities too): MoCoGAN's categorical motion, drawn at random, as a switch.
-    "today_direct_modes": {**RECIPE, "sprite_code": "direct", "motion_modes": 4},
-    "today_direct_modes_seed1": {**RECIPE, "sprite_code": "direct", "motion_modes": 4, "seed": 1},
+    "today_direct_modes": {**SEVENTEENTH_RECIPE, "sprite_code": "direct", "motion_modes": 4},
     # A quarter of the colours were paler than the data's palest: hue, chroma and lightness.
-    "today_direct_chroma": {**RECIPE, "sprite_code": "direct", "colour_form": "chroma"},
-    "today_direct_modes_chroma": {**RECIPE, "sprite_code": "direct", "motion_modes": 4,
-                                  "colour_form": "chroma"},
+    "today_direct_chroma": {**SEVENTEENTH_RECIPE, "sprite_code": "direct",
+                            "colour_form": "chroma"},
+    "today_direct_modes_chroma": {**SEVENTEENTH_RECIPE, "sprite_code": "direct",
+                                  "motion_modes": 4, "colour_form": "chroma"},
     # Neither polar velocities nor motion modes moved the directions off the axes: the
     # discriminators' view of a batch's spread (StyleGAN's minibatch standard deviation).
-    "today_direct_chroma_mbstd": {**RECIPE, "sprite_code": "direct", "colour_form": "chroma",
-                                  "disc_minibatch_std": 4},
+    "today_direct_chroma_mbstd": {**SEVENTEENTH_RECIPE, "sprite_code": "direct",
+                                  "colour_form": "chroma", "disc_minibatch_std": 4},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
