@@ -16,8 +16,8 @@ probe tables):
   clipped to its range with its gradient passed through (`sprite_code="direct"`). Through the
   hidden layer alone, which way the classes went was a coin per run: both classes settled on
   one shape together in four runs of eight and stayed there. With the direct reading, all five
-  runs (two seeds) drew discs in the circle class (n = 2.0) and squares in the square class
-  (n = 32);
+  runs (two seeds) drew discs in the circle class (box fill 0.79, a disc's pi/4) and squares in
+  the square class (0.996);
 - the GRU's first motion code sets where the sprite starts and its one velocity, and the path is
   mirrored at the frame's borders, the sprite's own size inside them
   (`motion_path="constant_velocity"`): straight tracks between bounces by construction. Per-frame
