@@ -122,11 +122,8 @@ class Config:
 
     def __post_init__(self):
         augment_error = _augment_policy_error(self.augment)
+        flag_fields.check_choices(self, ConfigError)
         checks = [
-            (self.loss in LOSSES, f"loss={self.loss!r}: choose one of {LOSSES}"),
-            (self.mixed_precision in MIXED_PRECISION,
-             f"mixed_precision={self.mixed_precision!r}: choose one of {MIXED_PRECISION}"),
-            (self.strategy in STRATEGIES, f"strategy={self.strategy!r}: choose one of {STRATEGIES}"),
             (self.batch_size > 0, f"batch_size={self.batch_size} must be > 0"),
             (self.image_batch_size > 0, f"image_batch_size={self.image_batch_size} must be > 0"),
             (self.train_steps >= 0, f"train_steps={self.train_steps} must be >= 0"),

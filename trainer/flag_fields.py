@@ -40,6 +40,17 @@ def option(default=_NO_DEFAULT, help: str = "", *, choices=None, flag_default=_N
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def check_choices(instance, error: type[Exception] = ValueError) -> None:
+    """Raises `error` naming the field, its value and the choices for the first option field of
+    dataclass `instance` whose value is not among its choices."""
+    for field in dataclasses.fields(instance):
+        choices = field.metadata.get("choices")
+        value = getattr(instance, field.name)
+        if choices is not None and value not in choices:
+            raise error(f"{type(instance).__name__}.{field.name}={value!r}: choose one of "
+                             f"{choices}")
+
+
 def flag_names(cls) -> tuple[str, ...]:
     """The fields of dataclass `cls` that are flags."""
     return tuple(field.name for field in dataclasses.fields(cls) if "help" in field.metadata)

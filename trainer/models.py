@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from trainer import layers
 from trainer.discriminators import ImageDiscriminator, VideoDiscriminator
-from trainer.flag_fields import option
+from trainer.flag_fields import check_choices, option
 from trainer.sprite_outlines import ConvexOutline, StarOutline, SuperellipseOutline
 
 IMAGE_DISC_LOGITS = ("patch", "global")
@@ -273,55 +273,22 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be positive, got {getattr(self, name)}")
         if self.num_classes < 0:
             raise ValueError(f"ModelConfig.num_classes must be >= 0, got {self.num_classes}")
-        if self.image_disc_logits not in IMAGE_DISC_LOGITS:
-            raise ValueError(f"ModelConfig.image_disc_logits={self.image_disc_logits!r}: choose "
-                             f"one of {IMAGE_DISC_LOGITS}")
-        if self.gen_upsample not in GEN_UPSAMPLE:
-            raise ValueError(f"ModelConfig.gen_upsample={self.gen_upsample!r}: choose one of "
-                             f"{GEN_UPSAMPLE}")
-        if self.gen_norm not in GEN_NORM:
-            raise ValueError(f"ModelConfig.gen_norm={self.gen_norm!r}: choose one of {GEN_NORM}")
-        if self.gen_appearance not in GEN_APPEARANCE:
-            raise ValueError(f"ModelConfig.gen_appearance={self.gen_appearance!r}: choose one of "
-                             f"{GEN_APPEARANCE}")
-        if self.gen_mask not in GEN_MASK:
-            raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r}: choose one of {GEN_MASK}")
+        check_choices(self)
         if self.gen_mask != "soft" and self.gen_appearance == "none":
             raise ValueError(f"ModelConfig.gen_mask={self.gen_mask!r} needs a mask: give "
                              "gen_appearance=grey, black, colour or image, or gen_mask='soft'")
-        if self.motion_noise not in MOTION_NOISE:
-            raise ValueError(f"ModelConfig.motion_noise={self.motion_noise!r}: choose one of "
-                             f"{MOTION_NOISE}")
-        if self.gen_motion not in GEN_MOTION:
-            raise ValueError(f"ModelConfig.gen_motion={self.gen_motion!r}: choose one of "
-                             f"{GEN_MOTION}")
-        if self.conditioning not in CONDITIONING:
-            raise ValueError(f"ModelConfig.conditioning={self.conditioning!r}: choose one of "
-                             f"{CONDITIONING}")
-        if self.image_class_head not in IMAGE_CLASS_HEAD:
-            raise ValueError(f"ModelConfig.image_class_head={self.image_class_head!r}: choose one "
-                             f"of {IMAGE_CLASS_HEAD}")
         if int(self.disc_minibatch_std) < 0:
             raise ValueError(f"ModelConfig.disc_minibatch_std must be >= 0 (0: off), got "
                              f"{self.disc_minibatch_std}")
-        if self.motion_path not in MOTION_PATH:
-            raise ValueError(f"ModelConfig.motion_path={self.motion_path!r}: choose one of "
-                             f"{MOTION_PATH}")
         if self.motion_path != "free" and self.gen_motion != "translate":
             raise ValueError(f"ModelConfig.motion_path={self.motion_path!r} moves a sprite: it "
                              f"needs gen_motion='translate' (got {self.gen_motion!r})")
-        if self.velocity_form not in VELOCITY_FORM:
-            raise ValueError(f"ModelConfig.velocity_form={self.velocity_form!r}: choose one of "
-                             f"{VELOCITY_FORM}")
         if self.velocity_form != "cartesian" and self.motion_path == "free":
             raise ValueError(f"ModelConfig.velocity_form={self.velocity_form!r} shapes a bouncing "
                              "path's velocity: it needs a motion_path other than 'free'")
         if self.sprite_radius < 0 or (self.sprite_radius and self.gen_motion != "translate"):
             raise ValueError(f"ModelConfig.sprite_radius={self.sprite_radius} needs "
                              "gen_motion='translate' and a value > 0 (0: off)")
-        if self.sprite_shape not in SPRITE_SHAPE:
-            raise ValueError(f"ModelConfig.sprite_shape={self.sprite_shape!r}: choose one of "
-                             f"{SPRITE_SHAPE}")
         if self.sprite_shape != "canvas" and not (self.sprite_radius
                                                 and self.gen_appearance == "black"):
             raise ValueError(f"ModelConfig.sprite_shape={self.sprite_shape!r} outlines a mask "
@@ -334,16 +301,10 @@ class ModelConfig:
         if not 0 <= int(self.motion_modes) <= self.motion_noise_dim or self.motion_modes == 1:
             raise ValueError(f"ModelConfig.motion_modes={self.motion_modes}: choose 0 (off) or "
                              f"2 to motion_noise_dim ({self.motion_noise_dim})")
-        if self.colour_form not in COLOUR_FORM:
-            raise ValueError(f"ModelConfig.colour_form={self.colour_form!r}: choose one of "
-                             f"{COLOUR_FORM}")
         if self.colour_form != "rgb" and self.gen_appearance not in ONE_COLOUR_APPEARANCES:
             raise ValueError(f"ModelConfig.colour_form={self.colour_form!r} shapes one colour "
                              f"per video: it needs gen_appearance in {ONE_COLOUR_APPEARANCES} "
                              f"(got {self.gen_appearance!r})")
-        if self.sprite_code not in SPRITE_CODE:
-            raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r}: choose one of "
-                             f"{SPRITE_CODE}")
         if self.sprite_code != "hidden" and self.sprite_shape != "superellipse":
             raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r} shapes a "
                              f"superellipse: it needs sprite_shape='superellipse' (got "

@@ -88,3 +88,16 @@ def test_a_config_written_before_the_newer_fields_still_loads():
                 "colour_form"):
         del data["model"][key]
     assert config_lib.Config.from_json(json.dumps(data)) == config
+
+
+def test_every_option_with_choices_refuses_a_value_outside_them():
+    choice_fields = [field for field in dataclasses.fields(models.ModelConfig)
+                     if "choices" in field.metadata]
+    assert len(choice_fields) >= 14
+    base = config_lib.model_config("small")
+    for field in choice_fields:
+        with pytest.raises(ValueError, match=rf"ModelConfig\.{field.name}='nonsense': choose one of"):
+            dataclasses.replace(base, **{field.name: "nonsense"})
+    run = config_lib.Config(model=base, clip_shape=SHAPE)
+    with pytest.raises(config_lib.ConfigError, match=r"Config\.strategy='nonsense'"):
+        dataclasses.replace(run, strategy="nonsense")
