@@ -3,8 +3,8 @@
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
 About 7-10 minutes of training (1,800 steps at 26-36 clips/s) on a 2-core AVX2 machine, and
-`make demo` 8 min 27 s in all from a fresh clone, on the 1,000 Shape Motion videos `make demo`
-writes; a rerun trains 1,800 more from the last checkpoint.
+`make demo` 8 min 27 s to 11 min 50 s in all from a fresh clone, on the 1,000 Shape Motion
+videos `make demo` writes; a rerun trains 1,800 more from the last checkpoint.
 
 What the generator is (seventeenth and eighteenth sessions; BUILD.md, "The demo", has the
 probe tables):
@@ -26,8 +26,10 @@ probe tables):
 - an ADC class network on the image discriminator (`image_class_head="adc"`: it learns real
   frames as their class and generated frames as classes of their own), which is what makes the
   square class draw squares: without it, both classes settled on rounded squares.
-Measured at 1,800 steps, its probes scored fd_shapes 46.7 and 47.1 (4.5x real) on seeds 0 and 1;
-the recipe before scored 32.4 (3.1x) and 104 (9.9x) there, the second with discs in both classes.
+Measured at 1,800 steps, a fresh-clone `make demo`: fd_shapes 34.4 (3.3x real), single blob
+1.000, ACD 0.000, speed 17% slow, in 11 min 50 s; its probes scored 46.7 and 47.1 (4.5x) on
+seeds 0 and 1. The recipe before scored 37.8 (3.6x) from a fresh clone, and 32.4 (3.1x) and 104
+(9.9x, discs in both classes) as probes on seeds 0 and 1.
 
 What the recipe keeps from the sessions before (BUILD.md has their rows):
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
