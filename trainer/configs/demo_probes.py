@@ -314,6 +314,7 @@ PROBES = {
     # a class's own weights to its shape, and an exponent that leaves its ends when pushed back.
     "today_direct": {**SEVENTEENTH_RECIPE, "sprite_code": "direct"},
     "today_direct_seed1": {**SEVENTEENTH_RECIPE, "sprite_code": "direct", "seed": 1},
+    "today_direct_seed2": {**SEVENTEENTH_RECIPE, "sprite_code": "direct", "seed": 2},
     # Every run spread its directions over all angles, a third within 15 degrees of an axis
     # (polar velocities too): MoCoGAN's categorical motion, drawn at random, as a switch.
     "today_direct_modes": {**SEVENTEENTH_RECIPE, "sprite_code": "direct", "motion_modes": 4},
