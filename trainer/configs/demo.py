@@ -15,8 +15,8 @@ probe tables):
   content code (with the class) directly as well as through a hidden layer, the exponent
   clipped to its range with its gradient passed through (`sprite_code="direct"`). Through the
   hidden layer alone, which way the classes went was a coin per run: both classes settled on
-  one shape together in four runs of eight and stayed there. With the direct reading, all five
-  runs (two seeds) drew discs in the circle class (box fill 0.79, a disc's pi/4) and squares in
+  one shape together in six runs of ten and stayed there. With the direct reading, all seven
+  probes (three seeds) drew discs in the circle class (box fill 0.79, a disc's pi/4) and squares in
   the square class (0.996);
 - the GRU's first motion code sets where the sprite starts and its one velocity, and the path is
   mirrored at the frame's borders, the sprite's own size inside them
@@ -27,8 +27,8 @@ probe tables):
   frames as their class and generated frames as classes of their own), which is what makes the
   square class draw squares: without it, both classes settled on rounded squares.
 Measured at 1,800 steps, a fresh-clone `make demo`: fd_shapes 34.4 (3.3x real), single blob
-1.000, ACD 0.000, speed 17% slow, in 11 min 50 s; its probes scored 46.7 and 47.1 (4.5x) on
-seeds 0 and 1. The recipe before scored 37.8 (3.6x) from a fresh clone, and 32.4 (3.1x) and 104
+1.000, ACD 0.000, speed 17% slow, in 11 min 50 s; its probes scored 46.7, 47.1 and 43.6
+(4.2-4.5x) on seeds 0, 1 and 2 (seed 2's speed 25% slow). The recipe before scored 37.8 (3.6x) from a fresh clone, and 32.4 (3.1x) and 104
 (9.9x, discs in both classes) as probes on seeds 0 and 1.
 
 What the recipe keeps from the sessions before (BUILD.md has their rows):
