@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 
@@ -50,6 +51,8 @@ def test_report_writes_every_artefact_with_three_metric_columns(tmp_path):
     assert "untrained" in table and "contact_sheet" in table
     for row in ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed"):
         assert f"\n{row} " in table, row
+    # Both track figures are judged by their distance to real clips', not by their size.
+    assert re.search(r"\nmotion_deviation += real", table) and re.search(r"\nmean_speed += real", table)
 
 
 def test_a_conditional_models_report_has_a_grid_row_per_class(tmp_path):
