@@ -731,7 +731,7 @@ def hard_mask(soft, smooth: bool = False):
     pixels inside the frame at its edges)."""
     if smooth:
         soft = tf.nn.avg_pool2d(soft, 3, 1, "SAME")
-    return soft + tf.stop_gradient(tf.cast(soft > 0.5, soft.dtype) - soft)
+    return layers.straight_through(soft, tf.cast(soft > 0.5, soft.dtype))
 
 
 @dataclasses.dataclass(frozen=True)

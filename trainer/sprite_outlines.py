@@ -26,6 +26,8 @@ import math
 import keras
 import tensorflow as tf
 
+from trainer import layers
+
 
 def polar_grid(size: int):
     """(distance, angle), each [size, size]: every pixel centre's distance in pixels from the
@@ -145,8 +147,8 @@ class SuperellipseOutline(keras.layers.Layer):
     layer, so each class has weights of its own to its shape rather than a share of the hidden
     units; and the exponent's unit is the linear output clipped to [0, 1] with the gradient
     passed straight through, where a sigmoid passes almost none at its ends. Without it, both
-    classes of a demo run moved together to one end (both discs or both squares) in four runs of
-    eight and stayed there (BUILD.md, "The demo").
+    classes of a demo run moved together to one end (both discs or both squares) in six runs of
+    ten and stayed there (BUILD.md, "The demo").
     """
 
     def __init__(self, size: int, max_radius: float, min_exponent: float = 2.0,
@@ -184,8 +186,8 @@ class SuperellipseOutline(keras.layers.Layer):
         raw = self.shape_code(features)
         size_unit = tf.sigmoid(raw[:, 0])
         if self.direct:  # clipped forward, the identity backward
-            exponent_unit = raw[:, 1] + tf.stop_gradient(tf.clip_by_value(raw[:, 1], 0.0, 1.0)
-                                                         - raw[:, 1])
+            exponent_unit = layers.straight_through(raw[:, 1],
+                                                    tf.clip_by_value(raw[:, 1], 0.0, 1.0))
         else:
             exponent_unit = tf.sigmoid(raw[:, 1])
         radius = self.max_radius * (0.1 + 0.9 * size_unit)
