@@ -3,7 +3,8 @@
 - `ImageDiscriminator`: patch logits for single frames (or one logit per frame).
 - `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
   16-frame 64x64 clip, as in the paper), on clips pooled in space if asked, and a class head when
-  conditional (the paper's conditioning).
+  conditional (the paper's conditioning); a track head, if asked, adds a logit read off where
+  each clip's foreground starts and how it moves (`TrackHead`).
 
 Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`),
 and with `conditioning="projection"` both are projection discriminators, given the labels.
@@ -181,6 +182,59 @@ def _video_disc_spec(num_frames: int, image_size: int, layers: int):
     return spec
 
 
+# Brightness (0-1, the channels' mean) a pixel must pass to count as foreground: the data's
+# encoded black sits a few grey levels up, and its darkest colours (pure blue) at a third.
+FOREGROUND_FLOOR = 0.05
+TRACK_FRAMES = 4  # the head's velocity is the centroid's mean over this many frames
+TRACK_SPEED_SCALE = 4.0  # pixels a frame that a velocity is divided by (Shape Motion: 1.5-3.5)
+
+
+def foreground_centroids(clips):
+    """clips [B, T, H, W, C] in [-1, 1] -> [B, T, 2] (x, y) centroid of each frame's pixels
+    brighter than FOREGROUND_FLOOR, weighted by how much brighter, in [-1, 1] (0: no foreground).
+    Differentiable in the pixels, so a generator learns where its sprite goes from it."""
+    clips = tf.cast(clips, tf.float32)
+    weight = tf.nn.relu((tf.reduce_mean(clips, axis=-1) + 1.0) / 2.0 - FOREGROUND_FLOOR)
+    height, width = clips.shape[2], clips.shape[3]
+    ys = (tf.range(height, dtype=tf.float32) + 0.5) / height * 2.0 - 1.0
+    xs = (tf.range(width, dtype=tf.float32) + 0.5) / width * 2.0 - 1.0
+    mass = tf.reduce_sum(weight, axis=[2, 3])
+    x = tf.math.divide_no_nan(tf.reduce_sum(weight * xs, axis=[2, 3]), mass)
+    y = tf.math.divide_no_nan(tf.reduce_sum(weight * ys[:, None], axis=[2, 3]), mass)
+    return tf.stack([x, y], axis=-1)
+
+
+def track_features(clips):
+    """clips [B, T, H, W, C] -> [B, 5]: the foreground's start (x, y) in [-1, 1], its mean
+    velocity over the first TRACK_FRAMES frames in units of TRACK_SPEED_SCALE pixels a frame,
+    and that velocity's length."""
+    centroids = foreground_centroids(clips)
+    span = min(TRACK_FRAMES, clips.shape[1] - 1)
+    pixels = clips.shape[3] / 2.0  # the [-1, 1] frame is this many pixels on either side
+    velocity = (centroids[:, span] - centroids[:, 0]) * (pixels / span / TRACK_SPEED_SCALE)
+    speed = tf.sqrt(tf.reduce_sum(tf.square(velocity), axis=-1, keepdims=True) + 1e-8)
+    return tf.concat([centroids[:, 0], velocity, speed], axis=-1)
+
+
+class TrackHead(keras.layers.Layer):
+    """clips [B, T, H, W, C] -> [B] realness logits of their tracks (`track_features`) through
+    two leaky-ReLU layers of `units`: where a clip starts, which way and how fast it goes, as
+    numbers, where D_V's convolutions see them only as pixels."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.hidden0 = keras.layers.Dense(units, dtype="float32", name="hidden0")
+        self.hidden1 = keras.layers.Dense(units, dtype="float32", name="hidden1")
+        self.logit = keras.layers.Dense(1, dtype="float32", name="logit")
+
+    def call(self, clips):
+        x = track_features(clips)
+        for layer in (self.hidden0, self.hidden1):
+            x = layer(x)
+            x = tf.maximum(x, LEAKY_SLOPE * x)
+        return self.logit(x)[:, 0]
+
+
 class VideoDiscriminator(_Discriminator):
     """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
 
@@ -197,16 +251,21 @@ class VideoDiscriminator(_Discriminator):
         pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
         super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
         self.pool = pool
+        units = int(config.track_head_units)
+        self.track_head = TrackHead(units, name="track_head") if units else None
         self.class_head = None
         if config.conditional and not config.projection:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
 
     def call(self, clips, training=False, labels=None):
+        track = None if self.track_head is None else self.track_head(clips)  # at full resolution
         if self.pool > 1:
             clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
                                      [1, 1, self.pool, self.pool, 1], "VALID")
         features = self.features(clips, training)
         logits = self.logits(features, training, labels)
+        if track is not None:
+            logits += tf.reshape(track, [-1] + [1] * (logits.shape.rank - 1))
         if self.class_head is None:
             return logits, None
         pooled = tf.reduce_mean(features, axis=[1, 2, 3])

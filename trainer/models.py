@@ -113,6 +113,16 @@ class ModelConfig:
     video_disc_pool: int = option(1, "Average-pool factor of the video discriminator's input in "
                                   "space (default: the preset's; 1 is the paper's).",
                                   flag_default=None)
+    # The demo's generators spread their velocities over every angle with a Gaussian's speeds,
+    # where Shape Motion's lie on a ring (1.5-3.5 px a frame) with none within 15 degrees of an
+    # axis, and D_V's convolutions over pooled pixels did not tell them apart. A track head reads
+    # each clip's path as numbers: where the foreground's centroid starts and how far it moves
+    # over the first frames, through a small MLP whose logit joins D_V's. One velocity, not a
+    # frame-by-frame path: the data's whole-pixel positions jitter where a drawn path does not.
+    track_head_units: int = option(
+        0, "Width of a track head on the video discriminator: an MLP on each clip's "
+        "foreground-centroid start and its velocity over the first 4 frames, whose logit adds "
+        "to D_V's (0: off).")
     # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
     # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
     # checkerboard or colour fringes (Odena et al., Distill 2016).
@@ -309,6 +319,9 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.sprite_code={self.sprite_code!r} shapes a "
                              f"superellipse: it needs sprite_shape='superellipse' (got "
                              f"{self.sprite_shape!r})")
+        if int(self.track_head_units) < 0:
+            raise ValueError(f"ModelConfig.track_head_units must be >= 0 (0: off), got "
+                             f"{self.track_head_units}")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 

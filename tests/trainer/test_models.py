@@ -771,6 +771,60 @@ def test_a_negative_minibatch_std_group_is_refused():
         dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=-1)
 
 
+def moving_squares(colours, start=(10, 20), velocity=(2, 1), frames=8, side=6):
+    """[len(colours), frames, 64, 64, 3] clips in [-1, 1]: one square of each colour on black,
+    its corner at `start` (x, y) moving `velocity` whole pixels a frame."""
+    clips = -np.ones((len(colours), frames, 64, 64, 3), np.float32)
+    for t in range(frames):
+        x, y = start[0] + velocity[0] * t, start[1] + velocity[1] * t
+        clips[:, t, y:y + side, x:x + side] = np.asarray(colours, np.float32)[:, None, None]
+    return clips
+
+
+def test_track_features_are_a_square_s_start_velocity_and_speed():
+    clips = moving_squares([(1.0, 1.0, 1.0)])
+    centroids = discriminators.foreground_centroids(clips).numpy()[0]
+    np.testing.assert_allclose((centroids + 1) / 2 * 64 - 0.5, [[12.5 + 2 * t, 22.5 + t]
+                                                                 for t in range(8)], atol=1e-4)
+    start_x, start_y, vx, vy, speed = discriminators.track_features(clips).numpy()[0]
+    np.testing.assert_allclose([start_x, start_y], [13 / 32 - 1, 23 / 32 - 1], atol=1e-5)
+    scale = discriminators.TRACK_SPEED_SCALE
+    np.testing.assert_allclose([vx, vy, speed], [2 / scale, 1 / scale, 5 ** 0.5 / scale], atol=1e-5)
+    black = discriminators.track_features(-np.ones((1, 8, 64, 64, 3), np.float32)).numpy()
+    np.testing.assert_allclose(black[0, :4], 0.0)  # no foreground: the centre, at rest
+
+
+def test_a_track_head_adds_a_logit_that_reads_the_track_not_the_colours():
+    """D_V with a track head: its logit is the convolutions' plus the head's; the head's is the
+    same for one track in two colours and changes with the velocity; its weights train with
+    D_V's, and its gradient reaches the pixels."""
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(SMALL, track_head_units=16, video_disc_pool=2)
+    net = discriminators.VideoDiscriminator(config, 16, 64)
+    clips = tf.constant(moving_squares([(1.0, 1.0, 1.0), (1.0, -0.5, -1.0)], frames=16))
+    logits, _ = net(clips)
+    pooled = tf.nn.avg_pool3d(clips, [1, 1, 2, 2, 1], [1, 1, 2, 2, 1], "VALID")
+    convs = net.logits(net.features(pooled, False), False)
+    track = net.track_head(clips).numpy()
+    np.testing.assert_allclose(logits.numpy().reshape(2), convs.numpy().reshape(2) + track, rtol=1e-5)
+    np.testing.assert_allclose(track[0], track[1], rtol=1e-5)
+    faster = net.track_head(tf.constant(moving_squares([(1.0, 1.0, 1.0)], velocity=(3, 1),
+                                                       frames=16))).numpy()
+    assert abs(faster[0] - track[0]) > 1e-4
+    head = {id(v) for v in net.track_head.trainable_variables}
+    assert len(head) == 6 and head <= {id(v) for v in net.trainable_variables}
+    with tf.GradientTape() as tape:
+        tape.watch(clips)
+        total = tf.reduce_sum(net.track_head(clips))
+    assert float(tf.reduce_max(tf.abs(tape.gradient(total, clips)))) > 0
+
+
+def test_no_track_head_by_default_and_a_negative_width_is_refused():
+    assert discriminators.VideoDiscriminator(SMALL, 16, 64).track_head is None
+    with pytest.raises(ValueError, match="track_head_units"):
+        dataclasses.replace(SMALL, track_head_units=-1)
+
+
 def test_projection_discriminators_add_the_class_embedding_times_the_pooled_features():
     config = conditional(SMALL, 3, conditioning="projection")
     nets = models.build_models(config, FRAMES, 32)

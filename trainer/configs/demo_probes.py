@@ -55,6 +55,8 @@ STRAIGHT_ADC = dict(STRAIGHT, image_class_head="adc")
 # options, which an outline does not use), which the eighteenth session's probes add to.
 SEVENTEENTH_RECIPE = {k: v for k, v in dict(STRAIGHT_ADC, sprite_start_exponent=3.0).items()
                       if k not in ("gen_channels", "gen_upsample", "gen_norm")}
+# The eighteenth session's recipe (the direct shape code), which the nineteenth's probes add to.
+EIGHTEENTH_RECIPE = dict(SEVENTEENTH_RECIPE, sprite_code="direct")
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
@@ -327,6 +329,14 @@ PROBES = {
     # discriminators' view of a batch's spread (StyleGAN's minibatch standard deviation).
     "today_direct_chroma_mbstd": {**SEVENTEENTH_RECIPE, "sprite_code": "direct",
                                   "colour_form": "chroma", "disc_minibatch_std": 4},
+    # Nineteenth session. Polar velocities drew one shape in both classes under the hidden
+    # shape code, which the direct code fixed: the two together. And D_V told a velocity's
+    # direction and speed as numbers (a track head), alone, with polar velocities, and with
+    # motion modes, the switch between quadrants a smooth map of Gaussian codes lacks.
+    "today_direct_polar": {**EIGHTEENTH_RECIPE, "velocity_form": "polar"},
+    "today_direct_track": {**EIGHTEENTH_RECIPE, "track_head_units": 64},
+    "today_direct_polar_track": {**EIGHTEENTH_RECIPE, "velocity_form": "polar", "track_head_units": 64},
+    "today_direct_modes_track": {**EIGHTEENTH_RECIPE, "motion_modes": 4, "track_head_units": 64},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
