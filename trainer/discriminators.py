@@ -187,14 +187,23 @@ def _video_disc_spec(num_frames: int, image_size: int, layers: int):
 FOREGROUND_FLOOR = 0.05
 TRACK_FRAMES = 4  # the head's velocity is the centroid's mean over this many frames
 TRACK_SPEED_SCALE = 4.0  # pixels a frame that a velocity is divided by (Shape Motion: 1.5-3.5)
+# A pixel counts wholly towards the foreground's area this far above the floor (partly below).
+AREA_RAMP = 0.1
+AREA_SCALE = 16.0  # pixels that the square root of an area is divided by (Shape Motion: 9-20)
+
+
+def foreground_weights(clips):
+    """clips [B, T, H, W, C] in [-1, 1] -> [B, T, H, W] float32: how far each pixel's brightness
+    (0-1) lies above FOREGROUND_FLOOR (0 at or below it)."""
+    brightness = (tf.reduce_mean(tf.cast(clips, tf.float32), axis=-1) + 1.0) / 2.0
+    return tf.nn.relu(brightness - FOREGROUND_FLOOR)
 
 
 def foreground_centroids(clips):
     """clips [B, T, H, W, C] in [-1, 1] -> [B, T, 2] (x, y) centroid of each frame's pixels
     brighter than FOREGROUND_FLOOR, weighted by how much brighter, in [-1, 1] (0: no foreground).
     Differentiable in the pixels, so a generator learns where its sprite goes from it."""
-    clips = tf.cast(clips, tf.float32)
-    weight = tf.nn.relu((tf.reduce_mean(clips, axis=-1) + 1.0) / 2.0 - FOREGROUND_FLOOR)
+    weight = foreground_weights(clips)
     height, width = clips.shape[2], clips.shape[3]
     ys = (tf.range(height, dtype=tf.float32) + 0.5) / height * 2.0 - 1.0
     xs = (tf.range(width, dtype=tf.float32) + 0.5) / width * 2.0 - 1.0
@@ -216,19 +225,40 @@ def track_features(clips):
     return tf.concat([centroids[:, 0], velocity, speed], axis=-1)
 
 
-class TrackHead(keras.layers.Layer):
-    """clips [B, T, H, W, C] -> [B] realness logits of their tracks (`track_features`) through
-    two leaky-ReLU layers of `units`: where a clip starts, which way and how fast it goes, as
-    numbers, where D_V's convolutions see them only as pixels."""
+def look_features(clips):
+    """clips [B, T, H, W, C] -> [B, C + 3]: the foreground's colour (0-1, its pixels' mean
+    weighted by brightness, over the clip), that colour's brightest and dimmest channels (HSV's
+    value and, with it, its saturation), and the square root of its area (a mean frame's pixels
+    above the floor, ramped over AREA_RAMP) in units of AREA_SCALE pixels."""
+    weight = foreground_weights(clips)
+    colours = (tf.cast(clips, tf.float32) + 1.0) / 2.0
+    colour = tf.math.divide_no_nan(tf.reduce_sum(weight[..., None] * colours, axis=[1, 2, 3]),
+                                   tf.reduce_sum(weight, axis=[1, 2, 3])[:, None])
+    area = tf.reduce_mean(tf.reduce_sum(tf.minimum(weight / AREA_RAMP, 1.0), axis=[2, 3]), axis=1)
+    extremes = [tf.reduce_max(colour, -1, keepdims=True), tf.reduce_min(colour, -1, keepdims=True)]
+    return tf.concat([colour, *extremes, tf.sqrt(area + 1e-8)[:, None] / AREA_SCALE], axis=-1)
 
-    def __init__(self, units: int, **kwargs):
+
+class TrackHead(keras.layers.Layer):
+    """clips [B, T, H, W, C] -> [B] realness logits of their foreground read as numbers, through
+    two leaky-ReLU layers of `units`: its track (`track_features`: where it starts, which way
+    and how fast it goes), and with `look` its colour and size too (`look_features`), where
+    D_V's convolutions see them only as pixels."""
+
+    def __init__(self, units: int, look: bool = False, **kwargs):
         super().__init__(dtype="float32", **kwargs)
+        self.look = look
         self.hidden0 = keras.layers.Dense(units, dtype="float32", name="hidden0")
         self.hidden1 = keras.layers.Dense(units, dtype="float32", name="hidden1")
         self.logit = keras.layers.Dense(1, dtype="float32", name="logit")
 
+    def features(self, clips):
+        if not self.look:
+            return track_features(clips)
+        return tf.concat([track_features(clips), look_features(clips)], axis=-1)
+
     def call(self, clips):
-        x = track_features(clips)
+        x = self.features(clips)
         for layer in (self.hidden0, self.hidden1):
             x = layer(x)
             x = tf.maximum(x, LEAKY_SLOPE * x)
@@ -252,7 +282,10 @@ class VideoDiscriminator(_Discriminator):
         super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
         self.pool = pool
         units = int(config.track_head_units)
-        self.track_head = TrackHead(units, name="track_head") if units else None
+        self.track_head = None
+        if units:
+            look = config.track_head_reads == "track_colour_size"
+            self.track_head = TrackHead(units, look, name="track_head")
         self.class_head = None
         if config.conditional and not config.projection:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")

@@ -36,6 +36,7 @@ VELOCITY_FORM = ("cartesian", "polar")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
 COLOUR_FORM = ("rgb", "chroma")
+TRACK_HEAD_READS = ("track", "track_colour_size")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
@@ -123,6 +124,12 @@ class ModelConfig:
         0, "Width of a track head on the video discriminator: an MLP on each clip's "
         "foreground-centroid start and its velocity over the first 4 frames, whose logit adds "
         "to D_V's (0: off).")
+    # A quarter to a third of the demo's colours were paler than Shape Motion's palest, and the
+    # attribution charged them as much as the tracks: the head can read the foreground's
+    # colour (with its brightest and dimmest channels) and size as numbers too.
+    track_head_reads: str = option(
+        "track", "With --track_head_units: the track head reads the foreground's track alone, or "
+        "its colour and size as well (track_colour_size).", choices=TRACK_HEAD_READS)
     # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
     # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
     # checkerboard or colour fringes (Odena et al., Distill 2016).
@@ -322,6 +329,9 @@ class ModelConfig:
         if int(self.track_head_units) < 0:
             raise ValueError(f"ModelConfig.track_head_units must be >= 0 (0: off), got "
                              f"{self.track_head_units}")
+        if self.track_head_reads != "track" and not self.track_head_units:
+            raise ValueError(f"ModelConfig.track_head_reads={self.track_head_reads!r} shapes a "
+                             "track head: give --track_head_units too")
         if int(self.video_disc_pool) < 1:
             raise ValueError(f"ModelConfig.video_disc_pool must be >= 1, got {self.video_disc_pool}")
 

@@ -144,4 +144,4 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--velocity_form: <cartesian|polar>" in text
     assert "--sprite_code: <hidden|direct>" in text
     assert "--colour_form: <rgb|chroma>" in text
-    assert len(names) + 4 == 66
+    assert len(names) + 4 == 67

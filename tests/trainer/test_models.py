@@ -794,6 +794,24 @@ def test_track_features_are_a_square_s_start_velocity_and_speed():
     np.testing.assert_allclose(black[0, :4], 0.0)  # no foreground: the centre, at rest
 
 
+def test_look_features_are_a_square_s_colour_its_extremes_and_its_size():
+    clips = moving_squares([(1.0, -0.5, -1.0)])  # (1, 0.25, 0) in 0-1, 6x6 pixels
+    look = discriminators.look_features(clips).numpy()[0]
+    np.testing.assert_allclose(look, [1.0, 0.25, 0.0, 1.0, 0.0, 6 / discriminators.AREA_SCALE],
+                               atol=1e-4)
+
+
+def test_a_track_head_that_reads_colour_and_size_tells_two_colours_apart():
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(SMALL, track_head_units=16, track_head_reads="track_colour_size")
+    head = discriminators.VideoDiscriminator(config, 16, 64).track_head
+    logits = head(tf.constant(moving_squares([(1.0, 1.0, 1.0), (1.0, -0.5, -1.0)], frames=16)))
+    assert head.features(tf.zeros([1, 16, 64, 64, 3])).shape == [1, 11]
+    assert abs(float(logits[0] - logits[1])) > 1e-4
+    with pytest.raises(ValueError, match="track_head_units"):
+        dataclasses.replace(SMALL, track_head_reads="track_colour_size")
+
+
 def test_a_track_head_adds_a_logit_that_reads_the_track_not_the_colours():
     """D_V with a track head: its logit is the convolutions' plus the head's; the head's is the
     same for one track in two colours and changes with the velocity; its weights train with

@@ -337,6 +337,13 @@ PROBES = {
     "today_direct_track": {**EIGHTEENTH_RECIPE, "track_head_units": 64},
     "today_direct_polar_track": {**EIGHTEENTH_RECIPE, "velocity_form": "polar", "track_head_units": 64},
     "today_direct_modes_track": {**EIGHTEENTH_RECIPE, "motion_modes": 4, "track_head_units": 64},
+    # The head reading the foreground's colour and size too; and with the forms that can hold
+    # the data's four quadrants of directions (motion modes) and its ring of colours (chroma).
+    "today_direct_look": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                          "track_head_reads": "track_colour_size"},
+    "today_direct_modes_chroma_look": {**EIGHTEENTH_RECIPE, "motion_modes": 4,
+                                       "colour_form": "chroma", "track_head_units": 64,
+                                       "track_head_reads": "track_colour_size"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
