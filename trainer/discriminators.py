@@ -269,6 +269,10 @@ class VideoDiscriminator(_Discriminator):
     """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
 
     With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
+    With a track head the logits are [B, t * h * w + 1], the patches' then the head's: the
+    losses average each example's logits' own terms, so the head pays its own loss. Added to
+    the convolutions' logit, it learnt almost nothing (its logit moved 0.9-1.7 over every
+    direction and speed of the data): a sum's loss saturates on what the convolutions tell.
     """
 
     def __init__(self, config, num_frames: int, image_size: int, **kwargs):
@@ -297,8 +301,8 @@ class VideoDiscriminator(_Discriminator):
                                      [1, 1, self.pool, self.pool, 1], "VALID")
         features = self.features(clips, training)
         logits = self.logits(features, training, labels)
-        if track is not None:
-            logits += tf.reshape(track, [-1] + [1] * (logits.shape.rank - 1))
+        if track is not None:  # one logit more beside the patches', each with a loss of its own
+            logits = tf.concat([tf.reshape(logits, [tf.shape(logits)[0], -1]), track[:, None]], 1)
         if self.class_head is None:
             return logits, None
         pooled = tf.reduce_mean(features, axis=[1, 2, 3])

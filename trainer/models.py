@@ -122,8 +122,8 @@ class ModelConfig:
     # frame-by-frame path: the data's whole-pixel positions jitter where a drawn path does not.
     track_head_units: int = option(
         0, "Width of a track head on the video discriminator: an MLP on each clip's "
-        "foreground-centroid start and its velocity over the first 4 frames, whose logit adds "
-        "to D_V's (0: off).")
+        "foreground-centroid start and its velocity over the first 4 frames, whose logit joins "
+        "D_V's patch logits as one more, with its own loss (0: off).")
     # A quarter to a third of the demo's colours were paler than Shape Motion's palest, and the
     # attribution charged them as much as the tracks: the head can read the foreground's
     # colour (with its brightest and dimmest channels) and size as numbers too.

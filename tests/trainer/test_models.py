@@ -813,7 +813,7 @@ def test_a_track_head_that_reads_colour_and_size_tells_two_colours_apart():
 
 
 def test_a_track_head_adds_a_logit_that_reads_the_track_not_the_colours():
-    """D_V with a track head: its logit is the convolutions' plus the head's; the head's is the
+    """D_V with a track head: its logits are the convolutions' and then the head's; the head's is the
     same for one track in two colours and changes with the velocity; its weights train with
     D_V's, and its gradient reaches the pixels."""
     keras.utils.set_random_seed(0)
@@ -824,7 +824,9 @@ def test_a_track_head_adds_a_logit_that_reads_the_track_not_the_colours():
     pooled = tf.nn.avg_pool3d(clips, [1, 1, 2, 2, 1], [1, 1, 2, 2, 1], "VALID")
     convs = net.logits(net.features(pooled, False), False)
     track = net.track_head(clips).numpy()
-    np.testing.assert_allclose(logits.numpy().reshape(2), convs.numpy().reshape(2) + track, rtol=1e-5)
+    assert logits.shape == [2, 2]
+    np.testing.assert_allclose(logits.numpy(), np.stack([convs.numpy().reshape(2), track], 1),
+                               rtol=1e-5)
     np.testing.assert_allclose(track[0], track[1], rtol=1e-5)
     faster = net.track_head(tf.constant(moving_squares([(1.0, 1.0, 1.0)], velocity=(3, 1),
                                                        frames=16))).numpy()

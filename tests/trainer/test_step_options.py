@@ -354,3 +354,16 @@ def test_frame_picks_spread_images_over_clips_at_their_times():
     labels = step_lib.frame_labels(tf.constant([7, 8, 9]), picks)
     np.testing.assert_array_equal(labels.numpy(), [7, 7, 8, 8, 9, 9])
     assert step_lib.frame_labels(None, picks) is None
+
+
+def test_a_step_trains_the_track_head_on_its_own_loss():
+    """Every weight of D_V's track head moves in one step, and its logit is one of D_V's two."""
+    model = config_lib.model_config("small", track_head_units=8)
+    task, state = gan_step(make_config(model))
+    disc = state.models.video_discriminator
+    logits, _ = disc(tf.zeros((4,) + SHAPE), training=True)
+    assert logits.shape == [4, 2]
+    before = [v.numpy().copy() for v in disc.track_head.trainable_variables]
+    task.train_step(real_batch(), tf.constant(0, tf.int64))
+    after = disc.track_head.trainable_variables
+    assert all(np.abs(v.numpy() - old).max() > 0 for v, old in zip(after, before))
