@@ -40,11 +40,13 @@ def test_the_recipe_probe_is_the_demo_recipe():
     chosen = dict(demo_probes.PROBES["today_sprite_projection_mask_10_r22_seed1"])
     assert chosen.pop("seed") == 1 and chosen == demo_probes.ELEVENTH_RECIPE
     # The seventeenth session's recipe is its probe less the frame generator's options, which an
-    # outlined sprite does not use; today's is the eighteenth session's direct probe.
+    # outlined sprite does not use; the eighteenth's is its direct probe, and today's the
+    # nineteenth session's track head on that, with its own loss.
     outlined = dict(demo_probes.PROBES["today_superellipse_adc_constant_disc"])
     unused = {name: outlined.pop(name) for name in ("gen_channels", "gen_upsample", "gen_norm")}
     assert outlined == demo_probes.SEVENTEENTH_RECIPE and unused["gen_channels"] == (256, 128, 64, 32)
-    assert demo_probes.PROBES["today_direct"] == demo_probes.RECIPE
+    assert demo_probes.PROBES["today_direct"] == demo_probes.EIGHTEENTH_RECIPE
+    assert demo_probes.PROBES["today_direct_track_own"] == demo_probes.RECIPE
     assert {**demo_probes.SECOND_RECIPE, "gen_norm": "content"} == demo_probes.THIRD_RECIPE
     assert demo_probes.flag_args({"disc_batch_norm": False, "gen_channels": (8, 4)}) == [
         "--nodisc_batch_norm", "--gen_channels=8,4"]

@@ -68,6 +68,7 @@ FLAGS = dict(
     sprite_shape="superellipse",
     sprite_start_exponent=3.0,
     sprite_code="direct",
+    track_head_units=64,
     motion_path="constant_velocity",
     conditional=True,
     conditioning="projection",
