@@ -242,20 +242,24 @@ def look_features(clips):
 class TrackHead(keras.layers.Layer):
     """clips [B, T, H, W, C] -> [B] realness logits of their foreground read as numbers, through
     two leaky-ReLU layers of `units`: its track (`track_features`: where it starts, which way
-    and how fast it goes), and with `look` its colour and size too (`look_features`), where
-    D_V's convolutions see them only as pixels."""
+    and how fast it goes), and as `reads` says, its heading as a unit vector as well (so a
+    direction near an axis is a small number, whatever the speed), or its colour and size
+    (`look_features`), where D_V's convolutions see them only as pixels."""
 
-    def __init__(self, units: int, look: bool = False, **kwargs):
+    def __init__(self, units: int, reads: str = "track", **kwargs):
         super().__init__(dtype="float32", **kwargs)
-        self.look = look
+        self.reads = reads
         self.hidden0 = keras.layers.Dense(units, dtype="float32", name="hidden0")
         self.hidden1 = keras.layers.Dense(units, dtype="float32", name="hidden1")
         self.logit = keras.layers.Dense(1, dtype="float32", name="logit")
 
     def features(self, clips):
-        if not self.look:
-            return track_features(clips)
-        return tf.concat([track_features(clips), look_features(clips)], axis=-1)
+        track = track_features(clips)
+        if self.reads == "track_heading":
+            return tf.concat([track, track[:, 2:4] / track[:, 4:5]], axis=-1)
+        if self.reads == "track_colour_size":
+            return tf.concat([track, look_features(clips)], axis=-1)
+        return track
 
     def call(self, clips):
         x = self.features(clips)
@@ -288,8 +292,7 @@ class VideoDiscriminator(_Discriminator):
         units = int(config.track_head_units)
         self.track_head = None
         if units:
-            look = config.track_head_reads == "track_colour_size"
-            self.track_head = TrackHead(units, look, name="track_head")
+            self.track_head = TrackHead(units, config.track_head_reads, name="track_head")
         self.class_head = None
         if config.conditional and not config.projection:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")

@@ -36,7 +36,7 @@ VELOCITY_FORM = ("cartesian", "polar")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
 COLOUR_FORM = ("rgb", "chroma")
-TRACK_HEAD_READS = ("track", "track_colour_size")
+TRACK_HEAD_READS = ("track", "track_heading", "track_colour_size")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
@@ -126,10 +126,13 @@ class ModelConfig:
         "D_V's patch logits as one more, with its own loss (0: off).")
     # A quarter to a third of the demo's colours were paler than Shape Motion's palest, and the
     # attribution charged them as much as the tracks: the head can read the foreground's
-    # colour (with its brightest and dimmest channels) and size as numbers too.
+    # colour (with its brightest and dimmest channels) and size as numbers too. Or the heading,
+    # the velocity over its length: the head learnt speeds but hardly the data's gap at the axes,
+    # which in x and y alone is a ratio for its two layers to work out.
     track_head_reads: str = option(
         "track", "With --track_head_units: the track head reads the foreground's track alone, or "
-        "its colour and size as well (track_colour_size).", choices=TRACK_HEAD_READS)
+        "its heading as a unit vector as well (track_heading), or its colour and size as well "
+        "(track_colour_size).", choices=TRACK_HEAD_READS)
     # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
     # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
     # checkerboard or colour fringes (Odena et al., Distill 2016).

@@ -801,6 +801,16 @@ def test_look_features_are_a_square_s_colour_its_extremes_and_its_size():
                                atol=1e-4)
 
 
+def test_a_track_head_that_reads_the_heading_adds_the_unit_velocity():
+    config = dataclasses.replace(SMALL, track_head_units=16, track_head_reads="track_heading")
+    head = discriminators.VideoDiscriminator(config, 16, 64).track_head
+    features = head.features(tf.constant(moving_squares([(1.0, 1.0, 1.0)], velocity=(3, 4),
+                                                        frames=16))).numpy()[0]
+    np.testing.assert_allclose(features[:5], discriminators.track_features(
+        moving_squares([(1.0, 1.0, 1.0)], velocity=(3, 4), frames=16)).numpy()[0], rtol=1e-6)
+    np.testing.assert_allclose(features[5:], [0.6, 0.8], atol=1e-4)
+
+
 def test_a_track_head_that_reads_colour_and_size_tells_two_colours_apart():
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(SMALL, track_head_units=16, track_head_reads="track_colour_size")

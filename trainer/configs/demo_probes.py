@@ -354,6 +354,9 @@ PROBES = {
     "today_direct_track_own_seed1": {**EIGHTEENTH_RECIPE, "track_head_units": 64, "seed": 1},
     "today_direct_look_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                               "track_head_reads": "track_colour_size"},
+    # It learnt the speeds, hardly the directions' gap at the axes: the heading as numbers.
+    "today_direct_heading_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                                 "track_head_reads": "track_heading"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
