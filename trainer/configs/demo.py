@@ -3,7 +3,7 @@
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
 About 7-10 minutes of training (1,800 steps at 26-36 clips/s) on a 2-core AVX2 machine, and
-`make demo` 8 min 27 s to 11 min 50 s in all from a fresh clone, on the 1,000 Shape Motion
+`make demo` 7 min 47 s to 11 min 50 s in all from a fresh clone, on the 1,000 Shape Motion
 videos `make demo` writes; a rerun trains 1,800 more from the last checkpoint.
 
 What the generator is (seventeenth to nineteenth sessions; BUILD.md, "The demo", has the
@@ -26,14 +26,14 @@ probe tables):
 - a track head on the video discriminator (`track_head_units=64`): an MLP on where each clip's
   foreground starts and how fast and which way it moves over its first frames, with a logit and
   a loss of its own beside D_V's. On one feature net it lowered fd_shapes from 38.9 to 25.7
-  (5.0x to 3.3x real); it learnt the data's speeds, less their directions;
+  and 34.4 on seeds 0 and 1 (5.0x to 3.3x and 4.4x real); it learnt the data's speeds, hardly
+  their directions;
 - an ADC class network on the image discriminator (`image_class_head="adc"`: it learns real
   frames as their class and generated frames as classes of their own), which is what makes the
   square class draw squares: without it, both classes settled on rounded squares.
-Measured at 1,800 steps, a fresh-clone `make demo`: fd_shapes 34.4 (3.3x real), single blob
-1.000, ACD 0.000, speed 17% slow, in 11 min 50 s; its probes scored 46.7, 47.1 and 43.6
-(4.2-4.5x) on seeds 0, 1 and 2 (seed 2's speed 25% slow). The recipe before scored 37.8 (3.6x) from a fresh clone, and 32.4 (3.1x) and 104
-(9.9x, discs in both classes) as probes on seeds 0 and 1.
+Measured at 1,800 steps, a fresh-clone `make demo` (nineteenth session): fd_shapes 31.9 (4.1x
+real), single blob 1.000, ACD 0.000, speed 19% slow, in 7 min 47 s; its probes scored 25.7 and
+34.4 (3.3x and 4.4x) on seeds 0 and 1, and the recipe before 38.9 (5.0x) on the same feature net.
 
 What the recipe keeps from the sessions before (BUILD.md has their rows):
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
