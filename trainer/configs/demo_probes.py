@@ -357,6 +357,10 @@ PROBES = {
     # It learnt the speeds, hardly the directions' gap at the axes: the heading as numbers.
     "today_direct_heading_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                                  "track_head_reads": "track_heading"},
+    # The fresh-clone demo used 7 min 47 s of its 15: the recipe's seed-0 probe continued from
+    # its 1,800-step checkpoint (a copy of its folder) to 2,700 steps, as a rerun of `make demo`
+    # continues.
+    "today_direct_track_own_2700": {**EIGHTEENTH_RECIPE, "track_head_units": 64},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
