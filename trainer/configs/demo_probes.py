@@ -361,6 +361,10 @@ PROBES = {
     # its 1,800-step checkpoint (a copy of its folder) to 2,700 steps, as a rerun of `make demo`
     # continues.
     "today_direct_track_own_2700": {**EIGHTEENTH_RECIPE, "track_head_units": 64},
+    # More steps did not help (32.3 at 2,700): the colours, a third of them pale, with the
+    # chroma form (the pale share 0.16 without the head) under the head.
+    "today_direct_chroma_track_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                                      "colour_form": "chroma"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
