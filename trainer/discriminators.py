@@ -275,8 +275,9 @@ class VideoDiscriminator(_Discriminator):
     With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
     With a track head the logits are [B, t * h * w + 1], the patches' then the head's: the
     losses average each example's logits' own terms, so the head pays its own loss. Added to
-    the convolutions' logit, it learnt almost nothing (its logit moved 0.9-1.7 over every
-    direction and speed of the data): a sum's loss saturates on what the convolutions tell.
+    the convolutions' logit, it learnt hardly anything of the data's speeds (its logit rose with
+    any speed; `trainer.evaluation.track_head_readout`): a sum's loss saturates on what the
+    convolutions tell.
     """
 
     def __init__(self, config, num_frames: int, image_size: int, **kwargs):

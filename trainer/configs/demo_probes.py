@@ -344,8 +344,8 @@ PROBES = {
     "today_direct_modes_chroma_look": {**EIGHTEENTH_RECIPE, "motion_modes": 4,
                                        "colour_form": "chroma", "track_head_units": 64,
                                        "track_head_reads": "track_colour_size"},
-    # The probes above ran with the head's logit added to D_V's, where it learnt almost nothing
-    # (its logit moved 0.9-1.7 over all directions and speeds): its own logit and loss now.
+    # The probes above ran with the head's logit added to D_V's, where it learnt hardly anything
+    # of the data's speeds (its logit rose with any speed): its own logit and loss now.
     "today_direct_track_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64},
     "today_direct_modes_track_own": {**EIGHTEENTH_RECIPE, "motion_modes": 4,
                                      "track_head_units": 64},
