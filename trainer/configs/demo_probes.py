@@ -352,6 +352,7 @@ PROBES = {
     # The head with its own loss scored 25.7 against the recipe before's 38.9: again from seed
     # 1, and reading colour and size too (summed, that broke the class split).
     "today_direct_track_own_seed1": {**EIGHTEENTH_RECIPE, "track_head_units": 64, "seed": 1},
+    "today_direct_track_own_seed2": {**EIGHTEENTH_RECIPE, "track_head_units": 64, "seed": 2},
     "today_direct_look_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                               "track_head_reads": "track_colour_size"},
     # It learnt the speeds, hardly the directions' gap at the axes: the heading as numbers.
