@@ -25,15 +25,16 @@ probe tables):
   (`"free"`, the recipe before) were what fd_shapes charged most after the shapes;
 - a track head on the video discriminator (`track_head_units=64`): an MLP on where each clip's
   foreground starts and how fast and which way it moves over its first frames, with a logit and
-  a loss of its own beside D_V's. On one feature net it lowered fd_shapes from 38.9 to 25.7
-  and 34.4 on seeds 0 and 1 (5.0x to 3.3x and 4.4x real); it learnt the data's speeds, hardly
+  a loss of its own beside D_V's. On one feature net it lowered fd_shapes from 38.9 to 25.7,
+  34.4 and 38.1 on seeds 0-2 (5.0x to 3.3x-4.9x real); it learnt the data's speeds, hardly
   their directions;
 - an ADC class network on the image discriminator (`image_class_head="adc"`: it learns real
   frames as their class and generated frames as classes of their own), which is what makes the
   square class draw squares: without it, both classes settled on rounded squares.
 Measured at 1,800 steps, a fresh-clone `make demo` (nineteenth session): fd_shapes 31.9 (4.1x
-real), single blob 1.000, ACD 0.000, speed 19% slow, in 7 min 47 s; its probes scored 25.7 and
-34.4 (3.3x and 4.4x) on seeds 0 and 1, and the recipe before 38.9 (5.0x) on the same feature net.
+real), single blob 1.000, ACD 0.000, speed 19% slow, in 7 min 47 s; its probes scored 25.7,
+34.4 and 38.1 (3.3x-4.9x; seed 2's speed 21% slow) on seeds 0-2, and the recipe before 38.9
+(5.0x) on the same feature net.
 
 What the recipe keeps from the sessions before (BUILD.md has their rows):
 - the video discriminator judges clips pooled 2x in space (DVD-GAN's temporal discriminator
