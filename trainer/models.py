@@ -32,7 +32,7 @@ GEN_MASK = ("soft", "hard", "hard_smooth", "hard_at_sampling")
 MOTION_NOISE = ("every_frame", "first_frame")
 GEN_MOTION = ("draw", "translate")
 MOTION_PATH = ("free", "bounce", "constant_velocity")
-VELOCITY_FORM = ("cartesian", "polar")
+VELOCITY_FORM = ("cartesian", "polar", "quadrant")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
 COLOUR_FORM = ("rgb", "chroma")
@@ -240,9 +240,14 @@ class ModelConfig:
     # velocities (Shape Motion's: any direction, a speed in a band) is a hard shape for them.
     # "polar": a direction, the unit vector of a linear 2-vector (about uniform in angle for
     # Gaussian codes), and a speed through a sigmoid of its own: each set on its own.
+    # "quadrant": MoCoGAN's categorical motion read directly by the velocity. The signs of x and
+    # y are a random quadrant, read off the motion noise, and only their sizes are learnt, each
+    # through a sigmoid. A smooth map of Gaussian noise cannot split into Shape Motion's four
+    # quadrants with gaps at the axes; with the split given, what is left is one sector.
     velocity_form: str = option(
         "cartesian", "With a --motion_path other than free: a velocity's x and y each through a "
-        "tanh (cartesian), or a unit direction and a speed each from its own output (polar).",
+        "tanh (cartesian), a unit direction and a speed each from its own output (polar), or "
+        "the sizes of x and y through sigmoids with random signs (quadrant).",
         choices=VELOCITY_FORM)
     # With "translate", the drawn image fades to black (mask 0) beyond this fraction of the
     # frame from its centre, so specks the canvas holds far from its object do not come into
@@ -306,6 +311,9 @@ class ModelConfig:
         if self.velocity_form != "cartesian" and self.motion_path == "free":
             raise ValueError(f"ModelConfig.velocity_form={self.velocity_form!r} shapes a bouncing "
                              "path's velocity: it needs a motion_path other than 'free'")
+        if self.velocity_form == "quadrant" and self.motion_noise_dim < 2:
+            raise ValueError("ModelConfig.velocity_form='quadrant' reads a velocity's signs off "
+                             f"two motion noise numbers: motion_noise_dim is {self.motion_noise_dim}")
         if self.sprite_radius < 0 or (self.sprite_radius and self.gen_motion != "translate"):
             raise ValueError(f"ModelConfig.sprite_radius={self.sprite_radius} needs "
                              "gen_motion='translate' and a value > 0 (0: off)")
@@ -516,8 +524,8 @@ class Generator(keras.Model):
             self.offset = keras.layers.Dense(2, activation="tanh", dtype="float32", name="offset")
             if config.motion_path != "free":  # motion code -> (x, y) velocity in [-1, 1]
                 polar = config.velocity_form == "polar"  # (x, y, speed), through polar_velocity
-                self.velocity = keras.layers.Dense(3 if polar else 2,
-                                                   activation=None if polar else "tanh",
+                activation = {"cartesian": "tanh", "quadrant": "sigmoid"}.get(config.velocity_form)
+                self.velocity = keras.layers.Dense(3 if polar else 2, activation=activation,
                                                    dtype="float32", name="velocity")
             # A constant of the config, made once rather than at every call.
             self.window = (sprite_window(image_size, config.sprite_radius)[None, :, :, None]
@@ -596,7 +604,7 @@ class Generator(keras.Model):
         if self.config.projection:  # the class is part of what stays fixed in a video
             content = tf.concat([content, self._class_onehot(latents)], axis=-1)
         if self.config.gen_motion == "translate":
-            frames = self._translated_frames(content, motion, training)
+            frames = self._translated_frames(content, motion, latents["motion_noise"], training)
         else:
             codes = tf.concat([tf.repeat(content[:, None], num_frames, axis=1), motion], axis=-1)
             codes = tf.reshape(codes, [-1, codes.shape[-1]])  # time folded into batch
@@ -609,7 +617,7 @@ class Generator(keras.Model):
             return videos, tf.reshape(masks, [-1, num_frames, size, size, 1])
         return videos
 
-    def _translated_frames(self, content, motion, training):
+    def _translated_frames(self, content, motion, noise, training):
         """[B*T, H, W, C]: one image per video from the content code, moved in each frame by the
         offset of its motion code (up to half the frame each way); -1 (black, or mask 0) is
         shifted in at the edges."""
@@ -617,18 +625,19 @@ class Generator(keras.Model):
         image = tf.cast(drawing(content, training=training), tf.float32) + 1.0
         if self.window is not None:
             image *= self.window
-        moved = translate(image, self.offsets(content, motion)) - 1.0
+        moved = translate(image, self.offsets(content, motion, noise)) - 1.0
         return tf.reshape(moved, [-1, *moved.shape[2:]])
 
-    def offsets(self, content, motion):
-        """[B, T, 2] pixels (x, y) each frame moves the sprite from the frame's centre."""
+    def offsets(self, content, motion, noise):
+        """[B, T, 2] pixels (x, y) each frame moves the sprite from the frame's centre, from the
+        motion codes (and, for quadrant velocities, the motion noise [B, T, D])."""
         if self.config.motion_path == "free":
             return self.offset(motion) * (self.image_size / 2)
         limit = self.image_size / 2 - self.sprite_extent(content)[:, None]  # [B, 1]
         start = self.offset(motion[:, 0]) * limit
-        return bounce(start, self.velocities(motion), limit)
+        return bounce(start, self.velocities(motion, noise), limit)
 
-    def velocities(self, motion):
+    def velocities(self, motion, noise):
         """[B, T, 2] pixels a frame (x, y) a bouncing path moves before each frame's bounces:
         each frame's own, or (constant_velocity) the first frame's throughout."""
         if self.config.motion_path == "constant_velocity":
@@ -636,6 +645,8 @@ class Generator(keras.Model):
         velocity = self.velocity(motion)
         if self.config.velocity_form == "polar":
             velocity = polar_velocity(velocity)
+        elif self.config.velocity_form == "quadrant":
+            velocity *= quadrant_signs(noise)
         return velocity * (self.image_size / MAX_SPEED_DIVISOR)
 
     def sprite_extent(self, content):
@@ -718,6 +729,12 @@ def motion_mode_onehot(noise, modes: int):
     """[B, T, D] motion noise -> [B, modes] one-hot of the largest of its first `modes` numbers
     at the first frame: a uniform random mode, fixed by the noise."""
     return tf.one_hot(tf.argmax(noise[:, 0, :modes], axis=-1), modes, dtype=tf.float32)
+
+
+def quadrant_signs(noise):
+    """[B, T, D] motion noise -> [B, 1, 2] signs (x, y) of a velocity, each -1 or +1 by the sign
+    of one of the first frame's first two numbers: a uniform random quadrant, fixed by the noise."""
+    return tf.where(tf.cast(noise[:, :1, :2], tf.float32) < 0.0, -1.0, 1.0)
 
 
 def polar_velocity(raw):

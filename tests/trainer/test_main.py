@@ -141,7 +141,7 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--gen_motion: <draw|translate>" in text
     assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
     assert "--motion_path: <free|bounce|constant_velocity>" in text
-    assert "--velocity_form: <cartesian|polar>" in text
+    assert "--velocity_form: <cartesian|polar|quadrant>" in text
     assert "--sprite_code: <hidden|direct>" in text
     assert "--colour_form: <rgb|chroma>" in text
     assert len(names) + 4 == 67

@@ -573,7 +573,8 @@ def test_a_bouncing_sprite_stays_in_the_frame_at_constant_speed():
         assert steps.max() <= 2.51 and np.mean(np.abs(steps - 2.0) <= 0.51) >= 0.8  # 2 px a frame
         assert np.diff(np.sign(np.diff(cols))).any()  # it turned at a wall (a shorter step there)
     content = tf.cast(latents["content"], tf.float32)
-    offsets = generator.offsets(content, generator.motion_codes(latents)).numpy()
+    offsets = generator.offsets(content, generator.motion_codes(latents),
+                                latents["motion_noise"]).numpy()
     reach = np.abs(offsets) + generator.sprite_extent(content).numpy()[:, None, None]
     assert reach.max() <= 16.0 + 1e-4  # never cut off by a border: it turns at its own edge
     assert reach.max() >= 16.0 - 2.0  # and it reaches the walls
@@ -610,7 +611,7 @@ def test_a_constant_velocity_path_takes_the_first_frame_velocity_throughout():
         latents = generator.sample_latents(4, seed=5, num_frames=frames)
         content = tf.cast(latents["content"], tf.float32)
         motion = generator.motion_codes(latents)
-        paths[motion_path] = generator.offsets(content, motion).numpy()
+        paths[motion_path] = generator.offsets(content, motion, latents["motion_noise"]).numpy()
         limit = 16.0 - generator.sprite_extent(content).numpy()
         velocity = generator.velocity(motion[:, :1]).numpy() * 4.0  # 32 / 8 px a frame
     expected = models.bounce(paths["bounce"][:, 0], np.repeat(velocity, frames, axis=1),
@@ -708,7 +709,8 @@ def test_a_polar_velocity_moves_a_generator_sprite_at_the_speed_of_its_own_outpu
     generator.velocity.bias.assign(tf.zeros([3]))
     latents = generator.sample_latents(16, seed=3, num_frames=frames)
     content = tf.cast(latents["content"], tf.float32)
-    offsets = generator.offsets(content, generator.motion_codes(latents)).numpy()
+    offsets = generator.offsets(content, generator.motion_codes(latents),
+                                latents["motion_noise"]).numpy()
     steps = np.diff(offsets[:, :2], axis=1)[:, 0]  # before any wall: 2 frames at most 4 px
     np.testing.assert_allclose(np.linalg.norm(steps, axis=-1), 2.0, rtol=1e-4)
     angles = np.arctan2(steps[:, 1], steps[:, 0])
@@ -717,6 +719,39 @@ def test_a_polar_velocity_moves_a_generator_sprite_at_the_speed_of_its_own_outpu
         dataclasses.replace(config, motion_path="free")
     with pytest.raises(ValueError, match="velocity_form"):
         dataclasses.replace(config, velocity_form="spherical")
+
+
+def test_quadrant_signs_are_the_signs_of_the_first_frame_first_two_noise_numbers():
+    noise = tf.constant([[[0.3, -2.0, -5.0], [-1.0, -1.0, -1.0]],
+                         [[-0.1, 0.0, 7.0], [1.0, 1.0, 1.0]]])
+    np.testing.assert_array_equal(models.quadrant_signs(noise).numpy(),
+                                  [[[1.0, -1.0]], [[-1.0, 1.0]]])
+
+
+def test_a_quadrant_velocity_has_random_signs_and_learnt_sizes():
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse",
+                                 motion_path="constant_velocity", velocity_form="quadrant")
+    frames = 4
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config, frames, 32)
+    generator.velocity.kernel.assign(tf.zeros_like(generator.velocity.kernel))
+    generator.velocity.bias.assign(tf.constant([0.0, np.log(3.0)]))  # sigmoids 1/2 and 3/4
+    latents = generator.sample_latents(64, seed=3, num_frames=frames)
+    content = tf.cast(latents["content"], tf.float32)
+    motion = generator.motion_codes(latents)
+    velocity = generator.velocities(motion, latents["motion_noise"]).numpy()
+    signs = np.where(latents["motion_noise"].numpy()[:, 0, :2] < 0, -1.0, 1.0)
+    # Sizes from the sigmoids times 32 / 8 px, signs from the noise, the same in every frame.
+    np.testing.assert_allclose(velocity, np.repeat(signs[:, None] * [2.0, 3.0], frames, axis=1),
+                               rtol=1e-5)
+    assert len({tuple(s) for s in signs}) == 4  # all four quadrants among 64 videos
+    offsets = generator.offsets(content, motion, latents["motion_noise"]).numpy()
+    limit = 16.0 - generator.sprite_extent(content).numpy()[:, None]
+    np.testing.assert_allclose(offsets, models.bounce(offsets[:, 0], velocity, limit).numpy(),
+                               atol=1e-4)  # the sprite moves at that velocity
+    with pytest.raises(ValueError, match="motion_noise_dim is 1"):
+        dataclasses.replace(config, motion_noise_dim=1)
 
 
 def test_minibatch_std_is_the_spread_of_each_strided_group():

@@ -366,6 +366,14 @@ PROBES = {
     # chroma form (the pale share 0.16 without the head) under the head.
     "today_direct_chroma_track_own": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                                       "colour_form": "chroma"},
+    # Twentieth session. fd_attribution charged the tracks most (generated with real tracks:
+    # 53.5 -> 27.9), a third of their directions near an axis: the quadrant as a random
+    # category the velocity reads directly, its sizes learnt (seeds 0-2).
+    "today_quadrant": {**EIGHTEENTH_RECIPE, "track_head_units": 64, "velocity_form": "quadrant"},
+    "today_quadrant_seed1": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                             "velocity_form": "quadrant", "seed": 1},
+    "today_quadrant_seed2": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                             "velocity_form": "quadrant", "seed": 2},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
