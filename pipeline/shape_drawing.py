@@ -1,5 +1,6 @@
-"""Drawing one Shape Motion shape: shared by the data set's writer and the metrics that draw
-its videos again (`trainer.evaluation.fd_attribution`). Pure numpy; no Beam, no TensorFlow."""
+"""Drawing one Shape Motion shape and its path: shared by the data set's writer and the tools that
+draw its videos again (`trainer.evaluation.fd_attribution`, `track_head_readout`). Pure numpy; no
+Beam, no TensorFlow."""
 
 import numpy as np
 
@@ -22,3 +23,15 @@ def render_frames(shape: str, colour, radius: float, centres: np.ndarray, size: 
     frames = np.zeros((len(centres), size, size, 3), np.uint8)
     frames[inside] = np.asarray(colour, np.uint8)
     return frames
+
+
+def mirrored_path(start, velocity, low: float, high: float, num_frames: int) -> np.ndarray:
+    """Centres [T, 2] (x, y) from `start` at a constant `velocity` (pixels a frame), mirrored at
+    `low` and `high` on both axes: a bounce is a reflection of the straight path in that
+    interval, computed in closed form (no stepping)."""
+    length = high - low
+    t = np.arange(num_frames, dtype=np.float64)[:, None]
+    straight = (np.asarray(start, np.float64)[None, :] - low
+                + t * np.asarray(velocity, np.float64)[None, :])
+    folded = np.mod(straight, 2 * length)
+    return low + np.where(folded <= length, folded, 2 * length - folded)

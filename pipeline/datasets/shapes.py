@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline import files, media
-from pipeline.shape_drawing import SHAPES, render_frames
+from pipeline.shape_drawing import SHAPES, mirrored_path, render_frames
 
 GROUND_TRUTH_NAME = "shapes.json"
 FORMATS = ("avi", "mp4")
@@ -97,17 +97,10 @@ def sample_params(seed: int, index: int, size: int = 64, equal_areas: bool = Fal
 
 
 def trajectory(params: ShapeParams, num_frames: int, size: int) -> np.ndarray:
-    """Centres [T, 2] (x, y) of the shape: constant velocity, mirrored at the borders.
-
-    The centre lives in [r, size - r] so the whole shape stays in the frame; a bounce is a
-    reflection of the straight path in that interval, computed in closed form (no stepping).
-    """
-    low, high = params.size, size - params.size
-    length = high - low
-    t = np.arange(num_frames, dtype=np.float64)[:, None]
-    straight = np.asarray(params.position)[None, :] - low + t * np.asarray(params.velocity)[None, :]
-    folded = np.mod(straight, 2 * length)
-    return low + np.where(folded <= length, folded, 2 * length - folded)
+    """Centres [T, 2] (x, y) of the shape: constant velocity, mirrored at the borders. The centre
+    lives in [r, size - r], so the whole shape stays in the frame."""
+    return mirrored_path(params.position, params.velocity, params.size, size - params.size,
+                         num_frames)
 
 
 def render_video(params: ShapeParams, num_frames: int, size: int = 64) -> np.ndarray:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from pipeline import shape_drawing
 from trainer import config as config_lib
 from trainer.generation import restore
 
@@ -25,20 +26,16 @@ SIDE = 10  # pixels of the square's side
 
 
 def moving_square(angle_degrees: float, speed: float, num_frames: int, size: int) -> np.ndarray:
-    """[1, T, size, size, 3] a white square on black from the frame's centre, moving `speed`
-    pixels a frame at `angle_degrees` (0: +x, 90: +y), on whole pixels as the data's shapes are,
-    and mirrored at the borders."""
-    clip = -np.ones((1, num_frames, size, size, 3), np.float32)
+    """[1, T, size, size, 3] a white square on black in [-1, 1] from the frame's centre, moving
+    `speed` pixels a frame at `angle_degrees` (0: +x, 90: +y), drawn and mirrored at the
+    borders as Shape Motion draws its shapes (on whole pixels)."""
     angle = math.radians(angle_degrees)
-    free = size - SIDE
-    for t in range(num_frames):
-        corner = []
-        for start, step in ((free / 2, speed * math.cos(angle)), (free / 2, speed * math.sin(angle))):
-            folded = (start + step * t) % (2 * free)
-            corner.append(int(round(folded if folded <= free else 2 * free - folded)))
-        x, y = corner
-        clip[0, t, y:y + SIDE, x:x + SIDE] = 1.0
-    return clip
+    half = SIDE / 2
+    centres = shape_drawing.mirrored_path(
+        (size / 2, size / 2), (speed * math.cos(angle), speed * math.sin(angle)),
+        half, size - half, num_frames)
+    frames = shape_drawing.render_frames("square", (255, 255, 255), half, centres, size)
+    return frames[None].astype(np.float32) / 127.5 - 1.0
 
 
 def readout(head, angles, speeds, num_frames: int, size: int) -> np.ndarray:

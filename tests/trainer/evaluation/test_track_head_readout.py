@@ -23,6 +23,13 @@ def test_the_square_moves_at_the_speed_and_angle_asked(angle):
     np.testing.assert_allclose(features[:2], [0, 0], atol=0.02)  # from the centre
 
 
+def test_the_square_turns_whole_at_the_border():
+    mask = track_head_readout.moving_square(0, 5.0, 16, 64)[0, ..., 0] > 0
+    np.testing.assert_array_equal(mask.sum(axis=(1, 2)), 100)  # a 10x10 square in every frame
+    steps = np.diff([np.nonzero(frame.any(axis=0))[0].mean() for frame in mask])
+    assert steps.max() == 5.0 and steps.min() < 0  # 5 px a frame, then back from the wall
+
+
 def test_readout_is_the_head_s_logit_for_each_speed_and_angle():
     keras.utils.set_random_seed(0)
     head = discriminators.TrackHead(8)
