@@ -243,8 +243,8 @@ class TrackHead(keras.layers.Layer):
     """clips [B, T, H, W, C] -> [B] realness logits of their foreground read as numbers, through
     two leaky-ReLU layers of `units`: its track (`track_features`: where it starts, which way
     and how fast it goes), and as `reads` says, its heading as a unit vector as well (so a
-    direction near an axis is a small number, whatever the speed), or its colour and size
-    (`look_features`), where D_V's convolutions see them only as pixels."""
+    direction near an axis is a small number, whatever the speed), or its colour (and size:
+    `look_features`), where D_V's convolutions see them only as pixels."""
 
     def __init__(self, units: int, reads: str = "track", **kwargs):
         super().__init__(dtype="float32", **kwargs)
@@ -259,6 +259,8 @@ class TrackHead(keras.layers.Layer):
             return tf.concat([track, track[:, 2:4] / track[:, 4:5]], axis=-1)
         if self.reads == "track_colour_size":
             return tf.concat([track, look_features(clips)], axis=-1)
+        if self.reads == "track_colour":  # the look without its last number, the size
+            return tf.concat([track, look_features(clips)[:, :-1]], axis=-1)
         return track
 
     def call(self, clips):

@@ -36,7 +36,7 @@ VELOCITY_FORM = ("cartesian", "polar", "quadrant")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
 COLOUR_FORM = ("rgb", "chroma")
-TRACK_HEAD_READS = ("track", "track_heading", "track_colour_size")
+TRACK_HEAD_READS = ("track", "track_heading", "track_colour", "track_colour_size")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
 # On a bouncing path (motion_path other than "free"), a velocity is at most image_size / this
@@ -129,10 +129,12 @@ class ModelConfig:
     # colour (with its brightest and dimmest channels) and size as numbers too. Or the heading,
     # the velocity over its length: the head learnt speeds but hardly the data's gap at the axes,
     # which in x and y alone is a ratio for its two layers to work out.
+    # Reading colour and size broke the class split (discs in both classes) twice of two:
+    # "track_colour" leaves the size out.
     track_head_reads: str = option(
         "track", "With --track_head_units: the track head reads the foreground's track alone, or "
-        "its heading as a unit vector as well (track_heading), or its colour and size as well "
-        "(track_colour_size).", choices=TRACK_HEAD_READS)
+        "its heading as a unit vector as well (track_heading), or its colour (track_colour), or "
+        "its colour and size as well (track_colour_size).", choices=TRACK_HEAD_READS)
     # "transpose": the paper's 4x4 stride-2 transposed convolutions; "resize": nearest-neighbour
     # 2x upsampling then a 3x3 convolution, which has no uneven kernel overlap and so no
     # checkerboard or colour fringes (Odena et al., Distill 2016).

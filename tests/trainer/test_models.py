@@ -857,6 +857,16 @@ def test_a_track_head_that_reads_colour_and_size_tells_two_colours_apart():
         dataclasses.replace(SMALL, track_head_reads="track_colour_size")
 
 
+def test_a_track_head_that_reads_the_colour_leaves_the_size_out():
+    config = dataclasses.replace(SMALL, track_head_units=16, track_head_reads="track_colour")
+    head = discriminators.VideoDiscriminator(config, 16, 64).track_head
+    clips = tf.constant(moving_squares([(1.0, -0.5, -1.0)], frames=16))
+    features = head.features(clips).numpy()[0]
+    np.testing.assert_allclose(features, np.concatenate([
+        discriminators.track_features(clips).numpy()[0],
+        [1.0, 0.25, 0.0, 1.0, 0.0]]), atol=1e-4)  # the track, then colour, brightest, dimmest
+
+
 def test_a_track_head_adds_a_logit_that_reads_the_track_not_the_colours():
     """D_V with a track head: its logits are the convolutions' and then the head's; the head's is the
     same for one track in two colours and changes with the velocity; its weights train with

@@ -379,6 +379,10 @@ PROBES = {
     # real colours 26.3): chroma colours, a ring of hues by construction, beside them.
     "today_quadrant_chroma": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                               "velocity_form": "quadrant", "colour_form": "chroma"},
+    # Chroma lowered the pale share (0.234) and not fd (49.2): the head reading the colour as
+    # numbers, without the size that broke the class split.
+    "today_quadrant_colour": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                              "velocity_form": "quadrant", "track_head_reads": "track_colour"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
