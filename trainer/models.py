@@ -35,7 +35,7 @@ MOTION_PATH = ("free", "bounce", "constant_velocity")
 VELOCITY_FORM = ("cartesian", "polar", "quadrant")
 SPRITE_SHAPE = ("canvas", "star", "convex", "superellipse")
 SPRITE_CODE = ("hidden", "direct")
-COLOUR_FORM = ("rgb", "chroma")
+COLOUR_FORM = ("rgb", "chroma", "hsv")
 TRACK_HEAD_READS = ("track", "track_heading", "track_colour", "track_colour_size")
 CONDITIONING = ("paper", "projection")
 IMAGE_CLASS_HEAD = ("none", "shared", "separate", "adc")
@@ -223,10 +223,13 @@ class ModelConfig:
     # (a quarter of the demo's were paler than Shape Motion's palest). "chroma": a lightness and a
     # chroma, each through a sigmoid, and a hue, the unit vector of a linear 2-vector in the plane
     # across the grey axis (about uniform in angle): bright colours of every hue from the start.
+    # Chroma's sums leave the RGB cube and are clipped, where no gradient passes. "hsv": a hue,
+    # the angle of a linear 2-vector, and a saturation and a value through sigmoids: every
+    # output is a colour, and how pale it is is one number of its own.
     colour_form: str = option(
         "rgb", "With a one-colour --gen_appearance: the colour's R, G and B each through a tanh "
-        "(rgb), or a lightness, a chroma and a hue angle, each from its own output (chroma).",
-        choices=COLOUR_FORM)
+        "(rgb), a lightness, a chroma and a hue angle, each from its own output (chroma), or a "
+        "hue angle, a saturation and a value (hsv).", choices=COLOUR_FORM)
     # MoCoGAN's motion has a categorical part (its z_A) beside the GRU's noise. Drawn at random
     # (no labels), it gives the generator a discrete switch between kinds of motion, which a
     # smooth map of Gaussian noise lacks: Shape Motion's directions are four separate quadrants
@@ -537,7 +540,8 @@ class Generator(keras.Model):
         elif config.gen_appearance in ONE_COLOUR_APPEARANCES:
             self.appearance = (
                 keras.layers.Dense(3, activation="tanh", dtype="float32", name="appearance")
-                if config.colour_form == "rgb" else ChromaColour(name="appearance"))
+                if config.colour_form == "rgb" else
+                {"chroma": ChromaColour, "hsv": HsvColour}[config.colour_form](name="appearance"))
 
     def sample_latents(self, batch_size, labels=None, seed=None,
                        rng: tf.random.Generator | None = None, num_frames: int | None = None):
@@ -731,6 +735,30 @@ def motion_mode_onehot(noise, modes: int):
     """[B, T, D] motion noise -> [B, modes] one-hot of the largest of its first `modes` numbers
     at the first frame: a uniform random mode, fixed by the noise."""
     return tf.one_hot(tf.argmax(noise[:, 0, :modes], axis=-1), modes, dtype=tf.float32)
+
+
+class HsvColour(keras.layers.Layer):
+    """[B, content] -> [B, 3] colours in [-1, 1] from a hue, the angle of a linear 2-vector, and
+    a saturation and a value, each a sigmoid (`hsv_to_rgb`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.code = keras.layers.Dense(4, dtype="float32", name="code")  # hue x, hue y, S, V
+
+    def call(self, content):
+        code = self.code(tf.cast(content, tf.float32))
+        hue = tf.math.atan2(code[:, 1], code[:, 0]) / (2.0 * math.pi) % 1.0
+        rgb = hsv_to_rgb(hue, tf.sigmoid(code[:, 2]), tf.sigmoid(code[:, 3]))
+        return 2.0 * rgb - 1.0
+
+
+def hsv_to_rgb(hue, saturation, value):
+    """[B] each, in [0, 1] -> [B, 3] RGB in [0, 1], differentiable: tf.image.hsv_to_rgb has no
+    gradient. Channel n (5, 3, 1 for R, G, B) is V - V S clip(min(k, 4 - k), 0, 1) with
+    k = (n + 6 H) mod 6."""
+    k = (tf.constant([5.0, 3.0, 1.0]) + 6.0 * hue[:, None]) % 6.0
+    ramp = tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0)
+    return value[:, None] * (1.0 - saturation[:, None] * ramp)
 
 
 def quadrant_signs(noise):

@@ -143,5 +143,5 @@ def test_help_lists_every_option_with_its_help_text():
     assert "--motion_path: <free|bounce|constant_velocity>" in text
     assert "--velocity_form: <cartesian|polar|quadrant>" in text
     assert "--sprite_code: <hidden|direct>" in text
-    assert "--colour_form: <rgb|chroma>" in text
+    assert "--colour_form: <rgb|chroma|hsv>" in text
     assert len(names) + 4 == 67

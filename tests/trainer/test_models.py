@@ -685,6 +685,39 @@ def test_a_chroma_generator_colours_its_sprites_through_the_layer():
         dataclasses.replace(SMALL, colour_form="chroma")
 
 
+def test_hsv_to_rgb_is_tensorflow_s_conversion_with_a_gradient():
+    rng = np.random.default_rng(0)
+    hsv = tf.constant(rng.uniform(0, 1, size=(200, 3)), tf.float32)
+    hue, saturation, value = tf.unstack(hsv, axis=-1)
+    with tf.GradientTape() as tape:
+        tape.watch(hsv)
+        rgb = models.hsv_to_rgb(*tf.unstack(hsv, axis=-1))
+    np.testing.assert_allclose(rgb.numpy(), tf.image.hsv_to_rgb(hsv).numpy(), atol=1e-5)
+    gradient = tape.gradient(rgb, hsv).numpy()
+    assert np.abs(gradient).min(axis=0)[2] > 0  # every colour answers to its value
+    np.testing.assert_allclose(models.hsv_to_rgb(tf.constant([0.0, 1 / 3]), tf.constant([1.0, 0.5]),
+                                                 tf.constant([1.0, 0.8])).numpy(),
+                               [[1.0, 0.0, 0.0], [0.4, 0.8, 0.4]], atol=1e-6)
+
+
+def test_an_hsv_colour_reads_its_hue_off_an_angle_and_its_paleness_off_one_number():
+    layer = models.HsvColour()
+    layer(tf.zeros([1, 5]))
+    layer.code.kernel.assign(tf.zeros([5, 4]))
+
+    def colour(hue_x, hue_y, saturation_logit, value_logit):
+        layer.code.bias.assign([hue_x, hue_y, saturation_logit, value_logit])
+        return (layer(tf.zeros([1, 5])).numpy()[0] + 1) / 2  # back to [0, 1]
+
+    np.testing.assert_allclose(colour(2.0, 0.0, 30.0, 30.0), [1.0, 0.0, 0.0], atol=1e-5)  # red
+    np.testing.assert_allclose(colour(-1.0, 0.0, 30.0, 30.0), [0.0, 1.0, 1.0], atol=1e-5)  # cyan
+    np.testing.assert_allclose(colour(0.0, 5.0, -30.0, 30.0), [1.0, 1.0, 1.0], atol=1e-5)  # white
+    np.testing.assert_allclose(colour(0.0, -1.0, 0.0, 0.0), [0.375, 0.25, 0.5], atol=1e-5)
+    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
+                                 sprite_radius=0.25, sprite_shape="superellipse", colour_form="hsv")
+    assert isinstance(models.build_generator(config, FRAMES, 32).appearance, models.HsvColour)
+
+
 def test_polar_velocity_is_a_unit_direction_times_a_sigmoid_speed():
     raw = tf.constant([[3.0, -4.0, 0.0], [0.0, 2.0, 10.0], [-1.0, -1.0, -2.0]])
     velocity = models.polar_velocity(raw).numpy()

@@ -383,6 +383,10 @@ PROBES = {
     # numbers, without the size that broke the class split.
     "today_quadrant_colour": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                               "velocity_form": "quadrant", "track_head_reads": "track_colour"},
+    # Chroma's sums are clipped to the RGB cube, where no gradient passes: hue, saturation and
+    # value, each a number of its own and every output a colour.
+    "today_quadrant_hsv": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                           "velocity_form": "quadrant", "colour_form": "hsv"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
