@@ -394,6 +394,13 @@ PROBES = {
     # (straight-through), as it is when sampling; an outline cannot scatter specks.
     "today_quadrant_hard": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                             "velocity_form": "quadrant", "gen_mask": "hard"},
+    # 15.9 (2.0x real): again from seeds 1 and 2, and the hard mask without quadrants.
+    "today_quadrant_hard_seed1": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                                  "velocity_form": "quadrant", "gen_mask": "hard", "seed": 1},
+    "today_quadrant_hard_seed2": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                                  "velocity_form": "quadrant", "gen_mask": "hard", "seed": 2},
+    "today_direct_track_own_hard": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
+                                    "gen_mask": "hard"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
