@@ -179,7 +179,9 @@ class ModelConfig:
     # a mask that is hard in training, a background pixel's sigmoid gets no gradient while it
     # stays below 0.5, so it drifts up to the threshold and flips: specks. Trained soft, D sees
     # a faint colour wherever the mask is not 0 and G drives it there; the samples then show
-    # each blob in its exact colour, on exact black.
+    # each blob in its exact colour, on exact black. Specks need a painted canvas: an outline
+    # (--sprite_shape other than canvas) is one piece by construction, and under it "hard" lets
+    # D see in training the crisp sprites G samples, where a soft outline's edge dims a halo.
     gen_mask: str = option(
         "soft", "The --gen_appearance mask: a sigmoid, or 0/1 with the sigmoid's gradient "
         "(straight-through), decided per pixel or on 3x3 means, or soft in training and 0/1 "

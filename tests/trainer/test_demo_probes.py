@@ -46,7 +46,8 @@ def test_the_recipe_probe_is_the_demo_recipe():
     unused = {name: outlined.pop(name) for name in ("gen_channels", "gen_upsample", "gen_norm")}
     assert outlined == demo_probes.SEVENTEENTH_RECIPE and unused["gen_channels"] == (256, 128, 64, 32)
     assert demo_probes.PROBES["today_direct"] == demo_probes.EIGHTEENTH_RECIPE
-    assert demo_probes.PROBES["today_direct_track_own"] == demo_probes.RECIPE
+    assert demo_probes.PROBES["today_direct_track_own"] == demo_probes.NINETEENTH_RECIPE
+    assert demo_probes.PROBES["today_quadrant_hard"] == demo_probes.RECIPE
     assert {**demo_probes.SECOND_RECIPE, "gen_norm": "content"} == demo_probes.THIRD_RECIPE
     assert demo_probes.flag_args({"disc_batch_norm": False, "gen_channels": (8, 4)}) == [
         "--nodisc_batch_norm", "--gen_channels=8,4"]

@@ -57,6 +57,8 @@ SEVENTEENTH_RECIPE = {k: v for k, v in dict(STRAIGHT_ADC, sprite_start_exponent=
                       if k not in ("gen_channels", "gen_upsample", "gen_norm")}
 # The eighteenth session's recipe (the direct shape code), which the nineteenth's probes add to.
 EIGHTEENTH_RECIPE = dict(SEVENTEENTH_RECIPE, sprite_code="direct")
+# The nineteenth session's recipe (a track head with its own loss), which the twentieth's add to.
+NINETEENTH_RECIPE = dict(EIGHTEENTH_RECIPE, track_head_units=64)
 # Each probe: flag values over BASE. The names say what changes.
 PROBES = {
     "baseline": {},
