@@ -3,7 +3,7 @@
     python -m trainer.main --recipe=demo --tfrecords=demo/shards --model_dir=demo/run
 
 About 7-10 minutes of training (1,800 steps at 26-36 clips/s) on a 2-core AVX2 machine, and
-`make demo` about 8-12 minutes in all from a fresh clone, on the 1,000 Shape Motion videos
+`make demo` about 7-12 minutes in all from a fresh clone, on the 1,000 Shape Motion videos
 `make demo` writes; a rerun trains 1,800 more from the last checkpoint.
 
 What the generator is (seventeenth to twentieth sessions; BUILD.md, "The demo", has the
@@ -16,8 +16,9 @@ probe tables):
   recipe before), the outline's 1-pixel sigmoid edge left 82% of the mask's lit pixels between
   0.05 and 0.95: D learnt dim haloed sprites that G never samples, and G brightened them the
   one way left to it, towards white (a third to a half of the colours pale, more with every
-  checkpoint). Hard in training, fd_shapes fell from 25.7-38.1 to 13.4-15.9 on seeds 0-1. A
-  painted canvas scattered specks under a hard mask (eighth session); an outline cannot;
+  checkpoint). Hard in training (with quadrant velocities), fd_shapes fell from 25.7-38.1 to
+  10.0-15.9 on seeds 0-2 (1.3x-2.0x real), and a fresh-clone `make demo` scored 13.8 (1.77x).
+  A painted canvas scattered specks under a hard mask (eighth session); an outline cannot;
 - every outline starts as a disc (`sprite_start_exponent=3`), and the size and exponent read the
   content code (with the class) directly as well as through a hidden layer, the exponent
   clipped to its range with its gradient passed through (`sprite_code="direct"`). Through the
