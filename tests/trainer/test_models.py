@@ -729,13 +729,18 @@ def test_polar_velocity_is_a_unit_direction_times_a_sigmoid_speed():
     np.testing.assert_allclose(longer, velocity, rtol=1e-5)
 
 
-def test_a_polar_velocity_moves_a_generator_sprite_at_the_speed_of_its_own_output():
+def straight_sprite_generator(frames: int, velocity_form: str):
+    """(config, generator) of one superellipse sprite on a constant-velocity path, 32x32."""
     config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
                                  sprite_radius=0.25, sprite_shape="superellipse",
-                                 motion_path="constant_velocity", velocity_form="polar")
-    frames = 6
+                                 motion_path="constant_velocity", velocity_form=velocity_form)
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(config, frames, 32)
+    return config, models.build_generator(config, frames, 32)
+
+
+def test_a_polar_velocity_moves_a_generator_sprite_at_the_speed_of_its_own_output():
+    frames = 6
+    config, generator = straight_sprite_generator(frames, "polar")
     kernel = generator.velocity.kernel.numpy()
     kernel[:, 2] = 0.0  # speed from the bias alone: sigmoid(0) * 32 / 8 = 2 px a frame
     generator.velocity.kernel.assign(kernel)
@@ -762,12 +767,8 @@ def test_quadrant_signs_are_the_signs_of_the_first_frame_first_two_noise_numbers
 
 
 def test_a_quadrant_velocity_has_random_signs_and_learnt_sizes():
-    config = dataclasses.replace(SMALL, gen_motion="translate", gen_appearance="black",
-                                 sprite_radius=0.25, sprite_shape="superellipse",
-                                 motion_path="constant_velocity", velocity_form="quadrant")
     frames = 4
-    keras.utils.set_random_seed(0)
-    generator = models.build_generator(config, frames, 32)
+    config, generator = straight_sprite_generator(frames, "quadrant")
     generator.velocity.kernel.assign(tf.zeros_like(generator.velocity.kernel))
     generator.velocity.bias.assign(tf.constant([0.0, np.log(3.0)]))  # sigmoids 1/2 and 3/4
     latents = generator.sample_latents(64, seed=3, num_frames=frames)
