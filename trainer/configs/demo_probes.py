@@ -403,6 +403,9 @@ PROBES = {
                                   "velocity_form": "quadrant", "gen_mask": "hard", "seed": 2},
     "today_direct_track_own_hard": {**EIGHTEENTH_RECIPE, "track_head_units": 64,
                                     "gen_mask": "hard"},
+    # The recipe (10.0-15.9 on seeds 0-2) leaves a quarter to a third of its colours pale:
+    # chroma colours, tried only under the soft mask, under the hard one.
+    "today_quadrant_hard_chroma": {**RECIPE, "colour_form": "chroma"},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
