@@ -406,6 +406,9 @@ PROBES = {
     # The recipe (10.0-15.9 on seeds 0-2) leaves a quarter to a third of its colours pale:
     # chroma colours, tried only under the soft mask, under the hard one.
     "today_quadrant_hard_chroma": {**RECIPE, "colour_form": "chroma"},
+    # 14.1 with 0.203 pale (the recipe's seed 0: 15.9, 0.289): again from seeds 1 and 2.
+    "today_quadrant_hard_chroma_seed1": {**RECIPE, "colour_form": "chroma", "seed": 1},
+    "today_quadrant_hard_chroma_seed2": {**RECIPE, "colour_form": "chroma", "seed": 2},
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
