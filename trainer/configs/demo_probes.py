@@ -409,6 +409,8 @@ PROBES = {
     # 14.1 with 0.203 pale (the recipe's seed 0: 15.9, 0.289): again from seeds 1 and 2.
     "today_quadrant_hard_chroma_seed1": {**RECIPE, "colour_form": "chroma", "seed": 1},
     "today_quadrant_hard_chroma_seed2": {**RECIPE, "colour_form": "chroma", "seed": 2},
+    # 14.1, 18.4 and 11.1 (mean 14.5, the recipe's 13.1) with 0.18-0.26 pale: the recipe keeps
+    # RGB colours.
 }
 METRICS = ("fd_shapes", "acd", "single_blob_fraction", "area_distance", "motion_deviation", "mean_speed")
 
