@@ -688,7 +688,6 @@ def test_a_chroma_generator_colours_its_sprites_through_the_layer():
 def test_hsv_to_rgb_is_tensorflow_s_conversion_with_a_gradient():
     rng = np.random.default_rng(0)
     hsv = tf.constant(rng.uniform(0, 1, size=(200, 3)), tf.float32)
-    hue, saturation, value = tf.unstack(hsv, axis=-1)
     with tf.GradientTape() as tape:
         tape.watch(hsv)
         rgb = models.hsv_to_rgb(*tf.unstack(hsv, axis=-1))

@@ -20,6 +20,7 @@ from absl import flags
 
 from pipeline import shape_drawing
 from trainer import config as config_lib
+from trainer import pixels
 from trainer.generation import restore
 
 SIDE = 10  # pixels of the square's side
@@ -35,7 +36,7 @@ def moving_square(angle_degrees: float, speed: float, num_frames: int, size: int
         (size / 2, size / 2), (speed * math.cos(angle), speed * math.sin(angle)),
         half, size - half, num_frames)
     frames = shape_drawing.render_frames("square", (255, 255, 255), half, centres, size)
-    return frames[None].astype(np.float32) / 127.5 - 1.0
+    return pixels.to_model_range(frames[None])
 
 
 def readout(head, angles, speeds, num_frames: int, size: int) -> np.ndarray:
