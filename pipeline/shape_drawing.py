@@ -1,5 +1,5 @@
-"""Drawing one Shape Motion shape and its path: shared by the data set's writer and the tools that
-draw its videos again (`trainer.evaluation.fd_attribution`, `track_head_readout`). Pure numpy; no
+"""Drawing one Shape Motion shape and its path, for the data set's writer
+(pipeline/datasets/shapes.py) and its class names for the trainer's benchmark. Pure numpy; no
 Beam, no TensorFlow."""
 
 import numpy as np

@@ -117,8 +117,6 @@ class NaiveStep:
     the generator renders one frame of every video at a time."""
 
     def __init__(self, config):
-        if config.model.gen_appearance != "none":
-            raise ValueError("the naive baseline renders bare frames: it has no --gen_appearance")
         self.config = config
         state = train_lib.build_state(config)
         self.models, self.optimizers = state.models, state.optimizers
@@ -266,11 +264,7 @@ def demo_step_figures() -> dict:
     before = recipe_config("demo", shape, model_dir=tempfile.mkdtemp(), **DEMO_BEFORE, **classes)
     # Instance noise as in its annealing phase (sigma held at 0.1): the draw's own cost.
     noisy = dataclasses.replace(now, instance_noise=0.1, instance_noise_steps=0)
-    # The recipe without its colour layer (--gen_appearance): bare frames from the frame generator.
-    bare = dataclasses.replace(now, model=dataclasses.replace(now.model, gen_appearance="none",
-                                                              gen_mask="soft"))
-    runs = {"before": demo_run(before), "now": demo_run(now), "noisy": demo_run(noisy),
-            "bare": demo_run(bare)}
+    runs = {"before": demo_run(before), "now": demo_run(now), "noisy": demo_run(noisy)}
     return time_interleaved(runs, _DEMO_STEPS.value, now.batch_size), now
 
 
@@ -289,7 +283,6 @@ def print_demo_figures() -> None:
     # time_interleaved counts a call as one step; a call of the new recipe is r1_every steps.
     before, after = rates["before"], rates["now"] * now.r1_every
     noisy = rates["noisy"] * now.r1_every
-    bare = rates["bare"] * now.r1_every
     print(f"Demo step, small preset, batch {now.batch_size} clips, {_DEMO_STEPS.value} timed calls each")
     print(f"  before: R1 every step, full-size D_V, 16 D_I frames:     {before:7.2f} clips/s "
           f"({now.batch_size / before:.3f} s/step)")
@@ -297,8 +290,6 @@ def print_demo_figures() -> None:
           f"({now.batch_size / after:.3f} s/step)  {after / before:.2f}x")
     print(f"  now, while instance noise 0.1 lasts:                    {noisy:7.2f} clips/s "
           f"({now.batch_size / noisy:.3f} s/step)  {noisy / after:.2f}x of now")
-    print(f"  now, without the colour layer (--gen_appearance=none):  {bare:7.2f} clips/s "
-          f"({now.batch_size / bare:.3f} s/step)  {bare / after:.2f}x of now")
 
 
 # -- report ----------------------------------------------------------------------------------------

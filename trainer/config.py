@@ -74,19 +74,8 @@ class Config:
     augment: str = option("", "Augment every discriminator input, real and fake, the same in "
                           "each frame of a clip: translation, cutout or both, comma-separated "
                           "(DiffAugment); empty: off.")
-    # Where a mask is 0.5 a pixel is half the appearance and half the frame generator's own, so
-    # a blob's colour wanders with the mask's soft parts: the penalty pushes them to 0 or 1.
-    mask_penalty: float = option(0.0, "Weight of the mean of m * (1 - m) over the "
-                                 "--gen_appearance masks m, added to the generator's loss "
-                                 "(0: off).")
-    # Ragged masks make several blobs; a binary mask's total variation is its outline's length.
-    mask_edge_penalty: float = option(0.0, "Weight of the masks' total variation (mean |dx| + "
-                                      "|dy| a pixel), added to the generator's loss (0: off).")
     image_class_weight: float = option(1.0, "With --image_class_head: weight of its "
                                        "cross-entropy in D_I's loss and in the generator's.")
-    image_class_start: int = option(0, "With --image_class_head: the first step at which the "
-                                    "generator pays the head's cross-entropy (the head learns "
-                                    "from step 0).")
     image_warmup_steps: int = option(0, "First steps train the frame generator against the "
                                      "image discriminator alone.")
     # With neither a decay nor a half-life there is no EMA generator.
@@ -153,20 +142,6 @@ class Config:
              f"instance_noise={self.instance_noise} and instance_noise_steps="
              f"{self.instance_noise_steps} must be >= 0"),
             (augment_error is None, augment_error),
-            (min(self.mask_penalty, self.mask_edge_penalty) >= 0,
-             f"mask_penalty={self.mask_penalty} and mask_edge_penalty={self.mask_edge_penalty} "
-             "must be >= 0"),
-            (not self.mask_penalty or self.model.gen_appearance != "none",
-             f"mask_penalty={self.mask_penalty} needs a mask: give --gen_appearance=grey, "
-             "black, colour or image, or --mask_penalty=0"),
-            (not self.mask_edge_penalty or self.model.gen_appearance != "none",
-             f"mask_edge_penalty={self.mask_edge_penalty} needs a mask: give "
-             "--gen_appearance=grey, black, colour or image, or --mask_edge_penalty=0"),
-            (self.image_class_start >= 0,
-             f"image_class_start={self.image_class_start} must be >= 0"),
-            (not self.image_class_start or self.model.image_class_head != "none",
-             f"image_class_start={self.image_class_start} needs --image_class_head=shared, "
-             "separate or adc"),
             (self.image_warmup_steps >= 0,
              f"image_warmup_steps={self.image_warmup_steps} must be >= 0"),
             (not self.conditional or self.class_names,

@@ -3,8 +3,7 @@
 - `ImageDiscriminator`: patch logits for single frames (or one logit per frame).
 - `VideoDiscriminator`: 3-D convolutions with stride (1, 2, 2) over whole clips (one logit per
   16-frame 64x64 clip, as in the paper), on clips pooled in space if asked, and a class head when
-  conditional (the paper's conditioning); a track head, if asked, adds a logit read off where
-  each clip's foreground starts and how it moves (`TrackHead`).
+  conditional (the paper's conditioning).
 
 Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`),
 and with `conditioning="projection"` both are projection discriminators, given the labels.
@@ -182,104 +181,10 @@ def _video_disc_spec(num_frames: int, image_size: int, layers: int):
     return spec
 
 
-# Brightness (0-1, the channels' mean) a pixel must pass to count as foreground: the data's
-# encoded black sits a few grey levels up, and its darkest colours (pure blue) at a third.
-FOREGROUND_FLOOR = 0.05
-TRACK_FRAMES = 4  # the head's velocity is the centroid's mean over this many frames
-TRACK_SPEED_SCALE = 4.0  # pixels a frame that a velocity is divided by (Shape Motion: 1.5-3.5)
-# A pixel counts wholly towards the foreground's area this far above the floor (partly below).
-AREA_RAMP = 0.1
-AREA_SCALE = 16.0  # pixels that the square root of an area is divided by (Shape Motion: 9-20)
-
-
-def foreground_weights(clips):
-    """clips [B, T, H, W, C] in [-1, 1] -> [B, T, H, W] float32: how far each pixel's brightness
-    (0-1) lies above FOREGROUND_FLOOR (0 at or below it)."""
-    brightness = (tf.reduce_mean(tf.cast(clips, tf.float32), axis=-1) + 1.0) / 2.0
-    return tf.nn.relu(brightness - FOREGROUND_FLOOR)
-
-
-def foreground_centroids(clips):
-    """clips [B, T, H, W, C] in [-1, 1] -> [B, T, 2] (x, y) centroid of each frame's pixels
-    brighter than FOREGROUND_FLOOR, weighted by how much brighter, in [-1, 1] (0: no foreground).
-    Differentiable in the pixels, so a generator learns where its sprite goes from it."""
-    weight = foreground_weights(clips)
-    height, width = clips.shape[2], clips.shape[3]
-    ys = (tf.range(height, dtype=tf.float32) + 0.5) / height * 2.0 - 1.0
-    xs = (tf.range(width, dtype=tf.float32) + 0.5) / width * 2.0 - 1.0
-    mass = tf.reduce_sum(weight, axis=[2, 3])
-    x = tf.math.divide_no_nan(tf.reduce_sum(weight * xs, axis=[2, 3]), mass)
-    y = tf.math.divide_no_nan(tf.reduce_sum(weight * ys[:, None], axis=[2, 3]), mass)
-    return tf.stack([x, y], axis=-1)
-
-
-def track_features(clips):
-    """clips [B, T, H, W, C] -> [B, 5]: the foreground's start (x, y) in [-1, 1], its mean
-    velocity over the first TRACK_FRAMES frames in units of TRACK_SPEED_SCALE pixels a frame,
-    and that velocity's length."""
-    centroids = foreground_centroids(clips)
-    span = min(TRACK_FRAMES, clips.shape[1] - 1)
-    pixels = clips.shape[3] / 2.0  # the [-1, 1] frame is this many pixels on either side
-    velocity = (centroids[:, span] - centroids[:, 0]) * (pixels / span / TRACK_SPEED_SCALE)
-    speed = tf.sqrt(tf.reduce_sum(tf.square(velocity), axis=-1, keepdims=True) + 1e-8)
-    return tf.concat([centroids[:, 0], velocity, speed], axis=-1)
-
-
-def look_features(clips):
-    """clips [B, T, H, W, C] -> [B, C + 3]: the foreground's colour (0-1, its pixels' mean
-    weighted by brightness, over the clip), that colour's brightest and dimmest channels (HSV's
-    value and, with it, its saturation), and the square root of its area (a mean frame's pixels
-    above the floor, ramped over AREA_RAMP) in units of AREA_SCALE pixels."""
-    weight = foreground_weights(clips)
-    colours = (tf.cast(clips, tf.float32) + 1.0) / 2.0
-    colour = tf.math.divide_no_nan(tf.reduce_sum(weight[..., None] * colours, axis=[1, 2, 3]),
-                                   tf.reduce_sum(weight, axis=[1, 2, 3])[:, None])
-    area = tf.reduce_mean(tf.reduce_sum(tf.minimum(weight / AREA_RAMP, 1.0), axis=[2, 3]), axis=1)
-    extremes = [tf.reduce_max(colour, -1, keepdims=True), tf.reduce_min(colour, -1, keepdims=True)]
-    return tf.concat([colour, *extremes, tf.sqrt(area + 1e-8)[:, None] / AREA_SCALE], axis=-1)
-
-
-class TrackHead(keras.layers.Layer):
-    """clips [B, T, H, W, C] -> [B] realness logits of their foreground read as numbers, through
-    two leaky-ReLU layers of `units`: its track (`track_features`: where it starts, which way
-    and how fast it goes), and as `reads` says, its heading as a unit vector as well (so a
-    direction near an axis is a small number, whatever the speed), or its colour (and size:
-    `look_features`), where D_V's convolutions see them only as pixels."""
-
-    def __init__(self, units: int, reads: str = "track", **kwargs):
-        super().__init__(dtype="float32", **kwargs)
-        self.reads = reads
-        self.hidden0 = keras.layers.Dense(units, dtype="float32", name="hidden0")
-        self.hidden1 = keras.layers.Dense(units, dtype="float32", name="hidden1")
-        self.logit = keras.layers.Dense(1, dtype="float32", name="logit")
-
-    def features(self, clips):
-        track = track_features(clips)
-        if self.reads == "track_heading":
-            return tf.concat([track, track[:, 2:4] / track[:, 4:5]], axis=-1)
-        if self.reads == "track_colour_size":
-            return tf.concat([track, look_features(clips)], axis=-1)
-        if self.reads == "track_colour":  # the look without its last number, the size
-            return tf.concat([track, look_features(clips)[:, :-1]], axis=-1)
-        return track
-
-    def call(self, clips):
-        x = self.features(clips)
-        for layer in (self.hidden0, self.hidden1):
-            x = layer(x)
-            x = tf.maximum(x, LEAKY_SLOPE * x)
-        return self.logit(x)[:, 0]
-
-
 class VideoDiscriminator(_Discriminator):
     """clips [B, T, H, W, 3] -> (logits float32 [B, t, h, w, 1], class logits [B, K] or None).
 
     With the paper's 16 frames at 64x64 and four layers, t = h = w = 1: one logit per clip.
-    With a track head the logits are [B, t * h * w + 1], the patches' then the head's: the
-    losses average each example's logits' own terms, so the head pays its own loss. Added to
-    the convolutions' logit, it learnt hardly anything of the data's speeds (its logit rose with
-    any speed; `trainer.evaluation.track_head_readout`): a sum's loss saturates on what the
-    convolutions tell.
     """
 
     def __init__(self, config, num_frames: int, image_size: int, **kwargs):
@@ -292,23 +197,16 @@ class VideoDiscriminator(_Discriminator):
         pad = [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]]
         super().__init__(config, channels, 3, spec, pad=pad, **kwargs)
         self.pool = pool
-        units = int(config.track_head_units)
-        self.track_head = None
-        if units:
-            self.track_head = TrackHead(units, config.track_head_reads, name="track_head")
         self.class_head = None
         if config.conditional and not config.projection:
             self.class_head = keras.layers.Dense(config.num_classes, dtype="float32", name="class_head")
 
     def call(self, clips, training=False, labels=None):
-        track = None if self.track_head is None else self.track_head(clips)  # at full resolution
         if self.pool > 1:
             clips = tf.nn.avg_pool3d(clips, [1, 1, self.pool, self.pool, 1],
                                      [1, 1, self.pool, self.pool, 1], "VALID")
         features = self.features(clips, training)
         logits = self.logits(features, training, labels)
-        if track is not None:  # one logit more beside the patches', each with a loss of its own
-            logits = tf.concat([tf.reshape(logits, [tf.shape(logits)[0], -1]), track[:, None]], 1)
         if self.class_head is None:
             return logits, None
         pooled = tf.reduce_mean(features, axis=[1, 2, 3])

@@ -84,8 +84,3 @@ class SpectralNorm(keras.layers.Layer):
             outputs = outputs + tf.cast(self.conv.bias, self.compute_dtype)
         return outputs
 
-
-def straight_through(value, forward):
-    """`forward` in the forward pass, with the gradient of `value` backward (a straight-through
-    estimator: a 0/1 mask, a clipped exponent)."""
-    return value + tf.stop_gradient(forward - value)

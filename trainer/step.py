@@ -50,8 +50,7 @@ def _step_seed(seed: int, step, stream: int):
 
 def frame_picks(times, batch: int):
     """[I, 2] (clip, time) indices of an image batch of I = len(times) frames from `batch` clips:
-    image j from clip j * batch // I (clips evenly) at times[j]. D_I's frames, in the step and in
-    trainer.evaluation.class_probe."""
+    image j from clip j * batch // I (clips evenly) at times[j]: D_I's frames."""
     image_batch = times.shape[0]
     clips = tf.range(image_batch) * batch // image_batch
     return tf.stack([clips, times], axis=1)
@@ -234,11 +233,8 @@ class GanStep:
                                               cfg.loss)
         else:  # and the cross-entropy of D_I's class head against each frame's own class
             image_logits, classes = disc.with_classes(fake_frames, training=True, labels=projected)
-            weight = cfg.image_class_weight
-            if cfg.image_class_start:  # the sprite settles first
-                weight *= tf.cast(step >= cfg.image_class_start, tf.float32)
-            per_frame = (losses.generator_loss(image_logits, cfg.loss)
-                         + weight * losses.category_loss(classes, classes_of_frames))
+            per_frame = (losses.generator_loss(image_logits, cfg.loss) + cfg.image_class_weight
+                         * losses.category_loss(classes, classes_of_frames))
         loss = self._average(per_frame, cfg.image_batch_size)
         if warmup:
             return loss
@@ -249,27 +245,6 @@ class GanStep:
         if classes is not None:  # the paper's class head
             per_video += losses.category_loss(classes, fake_labels)
         return loss + self._average(per_video, cfg.batch_size)
-
-    def _render(self, latents):
-        """(fakes, their masks [B, T, H, W, 1], or None without a mask penalty)."""
-        cfg = self.config
-        if not (cfg.mask_penalty or cfg.mask_edge_penalty):
-            return self.generator(latents, training=True), None
-        return self.generator(latents, training=True, with_masks=True)
-
-    def _mask_losses(self, masks) -> dict:
-        """{metric name: (weight, its mean over this replica's share of the batch)}."""
-        cfg, terms = self.config, {}
-        if cfg.mask_penalty:  # each video's mean m * (1 - m)
-            terms["loss/mask"] = (cfg.mask_penalty, self._average(
-                tf.reduce_mean(masks * (1.0 - masks), axis=[1, 2, 3, 4]), cfg.batch_size))
-        if cfg.mask_edge_penalty:  # each video's mean total variation a pixel
-            frames = tf.reshape(masks, [-1, *masks.shape[2:]])
-            per_frame = tf.image.total_variation(frames) / float(masks.shape[2] * masks.shape[3])
-            per_video = tf.reduce_mean(tf.reshape(per_frame, [tf.shape(masks)[0], -1]), axis=1)
-            terms["loss/mask_edges"] = (cfg.mask_edge_penalty,
-                                        self._average(per_video, cfg.batch_size))
-        return terms
 
     # -- the iteration -----------------------------------------------------------------------------
 
@@ -290,7 +265,7 @@ class GanStep:
         latents = self._latents(step, _FAKE_STREAM)
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape:
-            fakes, masks = self._render(latents)
+            fakes = self.generator(latents, training=True)
             with g_tape.stop_recording():
                 detached = tf.stop_gradient(fakes)
                 fake_frames = self._disc_input(tf.gather_nd(detached, picks), step, _FAKE_FRAMES,
@@ -312,12 +287,8 @@ class GanStep:
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
             if not cfg.reuse_fakes:
-                fakes, masks = self._render(latents)
+                fakes = self.generator(latents, training=True)
             g_loss = self._generator_loss(fakes, latents.get("labels"), picks, step, warmup)
-            if masks is not None:
-                for name, (weight, value) in self._mask_losses(masks).items():
-                    metrics[name] = value
-                    g_loss += weight * value
             scaled = self._scaled("g", g_loss)
         metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss

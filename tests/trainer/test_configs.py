@@ -15,7 +15,7 @@ def test_every_recipe_makes_a_valid_config():
     assert demo.model.video_disc_pool == flags["video_disc_pool"] and demo.batch_size == 4
     # The small preset's discriminators, and the generator the recipe sets.
     assert demo.model.image_disc_channels == (16, 32, 64)
-    assert demo.model.sprite_shape == flags["sprite_shape"]
+    assert demo.model.image_class_head == flags["image_class_head"]
     assert demo.conditional == flags.get("conditional", False)
     if demo.conditional:
         assert demo.model.num_classes == 2 and demo.class_names == classes

@@ -116,8 +116,7 @@ def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
     assert config["batch_size"] == 4 != demo["batch_size"]  # given on the command line
     assert config["image_batch_size"] == demo["image_batch_size"]
     assert config["learning_rate"] == demo["learning_rate"]
-    assert config["model"]["sprite_shape"] == demo["sprite_shape"]  # the recipe's generator
-    assert config["model"]["motion_path"] == demo["motion_path"]
+    assert config["model"]["video_disc_pool"] == demo["video_disc_pool"]  # the recipe's nets
     assert config["model"]["image_disc_channels"] == [16, 32, 64]  # the recipe's small preset
     bad = subprocess.run(main_args(shard_dir, tmp_path / "run2", "--recipe=nope", "--dry_run"),
                          cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
@@ -135,13 +134,6 @@ def test_help_lists_every_option_with_its_help_text():
         assert f"--{name}:" in text or f"--[no]{name}:" in text, name
     assert "--train_steps: Total iterations (D_I, D_V, G). (default: '100000')" in text
     assert "Frame generator widths at 4, 8, 16 and 32 pixels" in text
-    assert "--gen_appearance: <none|image|colour|grey|black>" in text
-    assert "--gen_mask: <soft|hard|hard_smooth|hard_at_sampling>" in text
-    assert "--motion_noise: <every_frame|first_frame>" in text
-    assert "--gen_motion: <draw|translate>" in text
-    assert "--sprite_shape: <canvas|star|convex|superellipse>" in text
-    assert "--motion_path: <free|bounce|constant_velocity>" in text
-    assert "--velocity_form: <cartesian|polar|quadrant>" in text
-    assert "--sprite_code: <hidden|direct>" in text
-    assert "--colour_form: <rgb|chroma|hsv>" in text
-    assert len(names) + 4 == 67
+    assert "--gen_upsample: <transpose|resize>" in text
+    assert "--image_class_head: <none|shared|separate|adc>" in text
+    assert len(names) + 4 == 50

@@ -133,19 +133,14 @@ def training_scalars(generated: np.ndarray, real: np.ndarray, feature_extractor=
     return {f"eval/{key}": float(value) for key, value in scores.items() if value is not None}
 
 
-def generate_videos(generator, config, num_videos: int, seed: int = 0, batch_size: int = 32,
-                    with_masks: bool = False):
-    """uint8 [N, T, H, W, 3] from the generator, in batches (conditional models cycle classes);
-    with_masks (a --gen_appearance generator): and their masks [N, T, H, W]."""
+def generate_videos(generator, config, num_videos: int, seed: int = 0, batch_size: int = 32):
+    """uint8 [N, T, H, W, 3] from the generator, in batches (conditional models cycle classes)."""
     from trainer.generation import sample  # the training loop imports this module; keep its imports light
 
     batches = []
     for start in range(0, num_videos, batch_size):
         count = min(batch_size, num_videos - start)
-        batches.append(sample.generate(generator, config, count, seed=seed + start,
-                                       with_masks=with_masks))
-    if with_masks:
-        return tuple(np.concatenate(part) for part in zip(*batches))
+        batches.append(sample.generate(generator, config, count, seed=seed + start))
     return np.concatenate(batches)
 
 

@@ -59,14 +59,10 @@ def define_flags():
 
 
 def generate(generator, config, num_videos: int, label=None, seed: int = 0,
-             num_frames: int | None = None, with_masks: bool = False):
-    """uint8 [N, T, H, W, 3] videos from fixed latents (a function of the seed and labels);
-    with_masks (a --gen_appearance generator): and their masks, float [N, T, H, W] in [0, 1]."""
+             num_frames: int | None = None):
+    """uint8 [N, T, H, W, 3] videos from fixed latents (a function of the seed and labels)."""
     labels = restore.labels_for(num_videos, restore.resolve_label(label, config), config)
     latents = generator.sample_latents(num_videos, labels=labels, seed=seed, num_frames=num_frames)
-    if with_masks:
-        videos, masks = generator(latents, training=False, with_masks=True)
-        return pixels.to_uint8(videos), masks.numpy()[..., 0]
     return pixels.to_uint8(generator(latents, training=False))
 
 
