@@ -30,6 +30,11 @@ reports back and writes `manifest.json` last. Bad videos never stop the job: the
 listed in the manifest with a reason. The exit status is non-zero when no clip was written or when
 more than --max_failure_fraction of the videos failed.
 
+A rerun into an output that holds a set replaces it without ever leaving none: the new files go
+beside the old ones under other names, the manifest switches, and only then are the files it does
+not list removed (pipeline/set_swap.py). A rerun that fails, makes no clip or is interrupted
+(exit 130) leaves the old set whole.
+
 Scheduled runs over an input that grows: `--incremental=on` makes --output a dataset root and
 writes only the videos no earlier set there holds, as a new set `<output>/<version>/`; a run with
 nothing new writes nothing (pipeline/incremental.py).
@@ -49,7 +54,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions, TestOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline import bair, incremental, manifest_writer, run_lock, schema, sources
+from pipeline import bair, incremental, manifest_writer, run_lock, schema, set_swap, sources
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.options import DASK_RUNNER, JobConfig, job_help, parse_options
 from pipeline.shard_writer import WriteShards
@@ -116,7 +121,8 @@ def clip_spec(config: JobConfig) -> ClipSpec:
     return ClipSpec(config.num_frames, config.clip_stride, config.max_clips_per_video)
 
 
-def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int], work_dir: str) -> None:
+def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int], work_dir: str,
+          tag: str = "") -> None:
     """Adds the job's stages to `pipeline`: create, decode, clip, write shards and reports.
 
     The reports are the job's one sink, and they include the shards written: on every runner they
@@ -135,7 +141,8 @@ def build(pipeline, config: JobConfig, items, splits, piece_bytes: dict[str, int
         failed = (clipped[FAILED],)
     num_shards = {split: config.num_shards for split in splits} if config.num_shards else None
     shards = clipped[RECORDS] | "WriteShards" >> WriteShards(
-        config.output, manifest_writer.pieces_dir(work_dir), config.compression, splits, num_shards, piece_bytes)
+        config.output, manifest_writer.pieces_dir(work_dir), config.compression, splits, num_shards, piece_bytes,
+        tag)
     _ = ((*failed, clipped[WRITTEN], shards | "ShardReports" >> beam.Map(manifest_writer.shard_report))
          | "WriteReports" >> manifest_writer.WriteReports(work_dir))
 
@@ -177,12 +184,12 @@ def dry_run(options, config: JobConfig, listed: ListedInputs, splits, piece_byte
     return EXIT_OK
 
 
-def run_pipeline(options, config: JobConfig, listed: ListedInputs, splits, piece_bytes) -> list[dict]:
+def run_pipeline(options, config: JobConfig, listed: ListedInputs, splits, piece_bytes, tag: str) -> list[dict]:
     """Runs the job into a temporary work folder; returns the per-video reports it wrote."""
     work_dir = manifest_writer.new_work_dir(config.output)
     try:
         pipeline = make_pipeline(options)
-        build(pipeline, config, listed.items, splits, piece_bytes, work_dir)
+        build(pipeline, config, listed.items, splits, piece_bytes, work_dir, tag)
         result = pipeline.run()
         try:
             result.wait_until_finish()
@@ -223,6 +230,10 @@ def run(argv=None) -> int:
         return EXIT_USAGE
     try:
         return _run_holding_output(options, config, started)
+    except KeyboardInterrupt:
+        print(f"interrupted: no new shard set was committed to {config.output}{_kept(config.output)}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         if lock is not None:
             lock.release()
@@ -255,23 +266,45 @@ def _run_holding_output(options, config: JobConfig, started: float) -> int:
     piece_bytes = manifest_writer.piece_bytes(listed.expected_clips, bytes_per_clip, config.num_shards)
     if is_dry_run(options):
         return dry_run(options, config, listed, splits, piece_bytes)
-    manifest_writer.clear_previous(config.output, splits)
+    # The new set goes beside the one already there, under names no file has; the manifest,
+    # written last, switches to it; the sweep then removes what that manifest does not list (the
+    # old set, or this job's own partial files when it did not get that far).
+    tag = set_swap.new_tag(config.output)
+    try:
+        return _write_set(options, config, listed, plan, splits, piece_bytes, bytes_per_clip, tag, started)
+    finally:
+        set_swap.sweep(config.output)
+
+
+def _kept(output: str) -> str:
+    """What a job that stopped before its manifest leaves: the set already there, if any."""
+    if tf.io.gfile.exists(os.path.join(output, schema.MANIFEST_NAME)):
+        return f"; the shard set already there ({schema.MANIFEST_NAME} and its files) is untouched"
+    return ""
+
+
+def _write_set(options, config: JobConfig, listed: ListedInputs, plan, splits, piece_bytes,
+               bytes_per_clip: float, tag: str, started: float) -> int:
+    """Runs the pipeline and commits its set with the manifest, unless it wrote no clip."""
     forecast = {s: (listed.expected_clips[s], config.num_shards or manifest_writer.expected_num_shards(
         listed.expected_clips[s], bytes_per_clip)) for s in splits}
     _log.info("%d %s inputs listed (%s); writing to %s", len(listed.items), config.dataset, ", ".join(
         f"{s}: ~{clips:.0f} clips, ~{shards} shards" for s, (clips, shards) in forecast.items()), config.output)
     try:
-        reports = run_pipeline(options, config, listed, splits, piece_bytes)
+        reports = run_pipeline(options, config, listed, splits, piece_bytes, tag)
     except manifest_writer.IncompleteReports as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}{_kept(config.output)}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
-        print(f"interrupted: nothing was committed to {config.output} (no manifest was written); "
-              "running the same command again starts this set over", file=sys.stderr)
+        print(f"interrupted: nothing was committed to {config.output} (no new manifest was written)"
+              f"{_kept(config.output)}; running the same command again starts this set over",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     counts = manifest_writer.split_counts(reports, splits)
+    if not sum(c.num_clips for c in counts.values()):
+        return no_clip_written(config, reports, listed.missing)
     files = {split: manifest_writer.shard_files_written(reports, config.output, split,
-                                                        config.compression)
+                                                        config.compression, tag)
              for split in splits}
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
@@ -304,23 +337,28 @@ def finish(config: JobConfig, reports, missing, counts, seconds: float) -> int:
     kinds = [report["kind"] for report in reports]
     ok, failed, too_short = kinds.count("written"), kinds.count("failed") + len(missing), kinds.count("too_short")
     total = ok + failed + too_short
-    clips = sum(c.num_clips for c in counts.values())
     print(f"videos: {ok} ok, {failed} failed, {too_short} too short (of {total}); clips: "
           + ", ".join(f"{split} {c.num_clips} from {c.num_videos} videos" for split, c in counts.items())
           + f"; {seconds:.1f} s; output: {config.output}")
     if failed or too_short:
         print(f"the {failed + too_short} failed and too-short videos are listed with reasons under "
               f"'failed' in {config.output}/{schema.MANIFEST_NAME}")
-    if clips == 0:
-        print(f"error: no clip was written (all {total} videos failed or were too short); "
-              f"see 'failed' in {config.output}/{schema.MANIFEST_NAME}", file=sys.stderr)
-        return EXIT_UNUSABLE
     if total and failed / total > config.max_failure_fraction:
         print(f"error: {failed} of {total} videos failed ({failed / total:.0%}), more than "
               f"--max_failure_fraction={config.max_failure_fraction}; the shards and the manifest "
               "were written, and the manifest lists each failure with its reason", file=sys.stderr)
         return EXIT_UNUSABLE
     return EXIT_OK
+
+
+def no_clip_written(config: JobConfig, reports, missing) -> int:
+    """A job that made no clip commits nothing: a set already in the output stays as it was."""
+    failed = manifest_writer.failed_entries(reports, missing)
+    examples = "; ".join(f"{entry['video_id']}: {entry['reason']}" for entry in failed[:3])
+    print(f"error: no clip was written: all {len(failed)} videos failed or were too short (e.g. "
+          f"{examples}). Nothing was committed to {config.output}{_kept(config.output)}.",
+          file=sys.stderr)
+    return EXIT_UNUSABLE
 
 
 def main() -> None:

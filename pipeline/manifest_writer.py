@@ -1,8 +1,8 @@
 """The driver's bookkeeping around a run: shard sizing, per-video reports, and the manifest.
 
 Before the pipeline runs, `piece_bytes` sizes the shard writer's pieces from the expected clip
-count and `clear_previous` removes an older shard set's manifest and shards from the output
-folder. While it runs, `WriteReports` writes one JSON line per video (clips written, or why it
+count (an older set in the output stays until the new manifest replaces it: pipeline/set_swap.py).
+While it runs, `WriteReports` writes one JSON line per video (clips written, or why it
 failed) to a temporary work folder inside the output, beside the shard writer's pieces.
 Afterwards `read_reports` brings them back to the driver, `shard_files_written` checks the shards
 they name (the output is not listed again), `build_manifest` describes them, and
@@ -20,7 +20,7 @@ from importlib import metadata
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import schema, shard_layout
+from pipeline import schema, set_swap, shard_layout
 from pipeline.clips import ClipSpec, expected_clips
 from pipeline.shard_writer import TARGET_SHARD_BYTES
 
@@ -77,40 +77,23 @@ def expected_clips_per_split(videos_per_split: dict[str, int], frames: int, spec
 # Output folder
 
 
-def clear_previous(output: str, splits) -> list[str]:
-    """Removes an earlier run's manifest (first) and shard files of these splits; returns them.
-
-    The manifest goes first so that a run killed halfway never leaves an old manifest describing
-    a mix of old and new shards.
-    """
-    patterns = [os.path.join(output, schema.MANIFEST_NAME)]
-    patterns += [os.path.join(output, shard_layout.shard_glob(split, compression))
-                 for split in splits for compression in schema.COMPRESSIONS]
-    removed = []
-    for pattern in patterns:
-        for match in FileSystems.match([pattern])[0].metadata_list:
-            removed.append(match.path)
-    if removed:
-        FileSystems.delete(removed)
-    return removed
-
-
 def new_work_dir(output: str) -> str:
     """A temporary folder inside the output for the run's reports and shard pieces."""
-    return os.path.join(output, f".work-{uuid.uuid4().hex[:12]}")
+    return os.path.join(output, f"{set_swap.WORK_PREFIX}{uuid.uuid4().hex[:12]}")
 
 
 def pieces_dir(work_dir: str) -> str:
     return os.path.join(work_dir, "pieces")
 
 
-def shard_files_written(reports: list[dict], output: str, split: str, compression: str) -> tuple[str, ...]:
+def shard_files_written(reports: list[dict], output: str, split: str, compression: str,
+                        tag: str = "") -> tuple[str, ...]:
     """The split's shard file names, from the shard writer's own reports (no listing of `output`),
     checked to be a complete `-SSSSS-of-NNNNN` set. A retried bundle may report a shard twice."""
     reported = {os.path.basename(r["path"]) for r in reports if r["kind"] == "shard"}
     names = sorted(name for name in reported if (parsed := shard_layout.parse_shard_file_name(name))
-                   and parsed.split == split and parsed.compression == compression)
-    expected = [shard_layout.shard_file_name(split, i, len(names), compression)
+                   and parsed.split == split and parsed.compression == compression and parsed.tag == tag)
+    expected = [shard_layout.shard_file_name(split, i, len(names), compression, tag)
                 for i in range(len(names))]
     if not names or names != expected:
         raise RuntimeError(f"the pipeline finished but the shard files of split {split!r} in {output} "

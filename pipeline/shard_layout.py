@@ -1,7 +1,9 @@
 """The shard-set layout: how shard files are named, and how versioned sets sit under a dataset root.
 
 A shard set is one folder: its shard files `<split>-SSSSS-of-NNNNN.tfrecord[.gz]` and, written
-last, `manifest.json` (pipeline/schema.py). Incremental preprocessing (pipeline/incremental.py)
+last, `manifest.json` (pipeline/schema.py). A job that replaces a set in the same folder names its
+files `<split>-SSSSS-of-NNNNN.<tag>.tfrecord[.gz]` (8 hex digits) so that they never overwrite the
+set they replace (pipeline/set_swap.py); readers take the names from the manifest. Incremental preprocessing (pipeline/incremental.py)
 writes one set per run under a dataset root, named by the UTC time the run started:
 
     <root>/20261121T224512.123456Z/manifest.json, train-00000-of-00001.tfrecord, ...
@@ -28,7 +30,8 @@ COMPRESSIONS = ("none", "gzip")
 VERSION_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
 _SHARD_RE = re.compile(
-    r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord(?P<gz>\.gz)?$")
+    r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})(?:\.(?P<tag>[0-9a-f]{8}))?\.tfrecord(?P<gz>\.gz)?$")
+TAG_RE = re.compile(r"^[0-9a-f]{8}$")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$")
 # What every set of one dataset root must share for the trainer to read them as one data set.
 SHARED_FIELDS = ("dataset", "clip_shape", "encoding", "compression", "fps", "frame_stride",
@@ -54,11 +57,16 @@ class ShardName:
     index: int
     count: int
     compression: str
+    tag: str = ""  # "" or the 8 hex digits of a set written beside an earlier one
 
 
-def shard_file_name(split: str, index: int, count: int, compression: str) -> str:
-    """`<split>-SSSSS-of-NNNNN.tfrecord[.gz]`, the names Beam's WriteToTFRecord gives."""
-    return f"{split}-{index:05d}-of-{count:05d}{shard_suffix(compression)}"
+def shard_file_name(split: str, index: int, count: int, compression: str, tag: str = "") -> str:
+    """`<split>-SSSSS-of-NNNNN[.<tag>].tfrecord[.gz]`: without a tag, the names Beam's
+    WriteToTFRecord gives."""
+    if tag and not TAG_RE.match(tag):
+        raise ValueError(f"shard tag {tag!r} must be 8 hex digits")
+    tagged = f".{tag}" if tag else ""
+    return f"{split}-{index:05d}-of-{count:05d}{tagged}{shard_suffix(compression)}"
 
 
 def parse_shard_file_name(name: str) -> ShardName | None:
@@ -67,12 +75,12 @@ def parse_shard_file_name(name: str) -> ShardName | None:
     if not match:
         return None
     return ShardName(match["split"], int(match["index"]), int(match["count"]),
-                     "gzip" if match["gz"] else "none")
+                     "gzip" if match["gz"] else "none", match["tag"] or "")
 
 
-def shard_glob(split: str, compression: str) -> str:
-    """A glob matching every shard file name of a split (see `shard_file_name`)."""
-    return f"{split}-?????-of-?????{shard_suffix(compression)}"
+def shard_glob(split: str, compression: str, tag: str = "") -> str:
+    """A glob matching every untagged (or `tag`-tagged) shard file name of a split."""
+    return f"{split}-?????-of-?????{'.' + tag if tag else ''}{shard_suffix(compression)}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ is decoded. Here the worker that makes a record writes it at once, into a tempor
 most `piece_bytes`; only the pieces' names cross the shuffle. A last stage packs each
 split's pieces into shards of balanced size (a rename when a shard is one piece, a byte-level
 concatenation otherwise: TFRecord files, and gzip members, concatenate into a valid file) and
-names them as pipeline/shard_layout.py says (`<split>-SSSSS-of-NNNNN.tfrecord[.gz]`).
+names them as pipeline/shard_layout.py says (`<split>-SSSSS-of-NNNNN[.<tag>].tfrecord[.gz]`; the
+tag keeps a set written beside an earlier one from overwriting it, see pipeline/set_swap.py).
 
     records | WriteShards(output, pieces_dir, compression, splits)  -> final shard paths
 
@@ -59,8 +60,8 @@ class ShardPlan:
     count: int
     pieces: tuple[str, ...]
 
-    def file_name(self, compression: str) -> str:
-        return shard_layout.shard_file_name(self.split, self.index, self.count, compression)
+    def file_name(self, compression: str, tag: str = "") -> str:
+        return shard_layout.shard_file_name(self.split, self.index, self.count, compression, tag)
 
 
 class WritePiecesFn(beam.DoFn):
@@ -133,15 +134,15 @@ def plan_shards(pieces, splits, num_shards: dict[str, int] | None = None,
 class AssembleShardFn(beam.DoFn):
     """ShardPlan -> the final shard's path, written under a temporary name and renamed."""
 
-    def __init__(self, output: str, pieces_dir: str, compression: str):
-        self._output, self._dir, self._compression = output, pieces_dir, compression
+    def __init__(self, output: str, pieces_dir: str, compression: str, tag: str = ""):
+        self._output, self._dir, self._compression, self._tag = output, pieces_dir, compression, tag
 
     def setup(self):
         tf.io.gfile.makedirs(self._output)
         tf.io.gfile.makedirs(self._dir)
 
     def process(self, plan: ShardPlan):
-        final = os.path.join(self._output, plan.file_name(self._compression))
+        final = os.path.join(self._output, plan.file_name(self._compression, self._tag))
         if len(plan.pieces) == 1:
             source = plan.pieces[0]
             if not tf.io.gfile.exists(source) and tf.io.gfile.exists(final):
@@ -168,9 +169,10 @@ class WriteShards(beam.PTransform):
     """PCollection[(split, record)] -> PCollection of the shard paths written (see the module doc)."""
 
     def __init__(self, output: str, pieces_dir: str, compression: str, splits,
-                 num_shards: dict[str, int] | None = None, piece_bytes: dict[str, int] | None = None):
+                 num_shards: dict[str, int] | None = None, piece_bytes: dict[str, int] | None = None,
+                 tag: str = ""):
         super().__init__()
-        self._output, self._dir, self._compression = output, pieces_dir, compression
+        self._output, self._dir, self._compression, self._tag = output, pieces_dir, compression, tag
         self._splits, self._num_shards = tuple(sorted(splits)), dict(num_shards or {})
         self._piece_bytes = dict(piece_bytes or {})
 
@@ -182,4 +184,4 @@ class WriteShards(beam.PTransform):
                 | "PlanShards" >> beam.FlatMap(
                     lambda pieces: plan_shards(measure_pieces(pieces), splits, num_shards))
                 | "SpreadShards" >> beam.Reshuffle()
-                | "AssembleShards" >> beam.ParDo(AssembleShardFn(self._output, self._dir, self._compression)))
+                | "AssembleShards" >> beam.ParDo(AssembleShardFn(self._output, self._dir, self._compression, self._tag)))
