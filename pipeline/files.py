@@ -78,8 +78,14 @@ def _replace(tmp: str, path: str) -> None:
     if is_remote(path):
         _gfile().rename(tmp, path, overwrite=True)
         return
-    if os.path.isdir(tmp) and os.path.isdir(path):  # rename(2) does not replace a full folder
-        shutil.rmtree(path)
+    if os.path.isdir(tmp) and os.path.isdir(path):
+        # rename(2) does not replace a full folder: the old one moves aside first and is deleted
+        # only once the new one holds its name, so at every moment one of them is whole.
+        aside = temporary_path(path)
+        os.replace(path, aside)
+        os.replace(tmp, path)
+        shutil.rmtree(aside, ignore_errors=True)
+        return
     os.replace(tmp, path)
 
 

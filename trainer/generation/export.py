@@ -11,7 +11,9 @@ Loading needs TensorFlow only, not this project:
     names = model.class_names()                              # class names of a conditional model
 
 The same seed (and label) gives the same videos. The EMA generator is exported when the run kept
-one (--no_ema: the trained one). The export is written beside export_dir and renamed into place.
+one (--no_ema: the trained one). The export is written beside export_dir and renamed into place;
+--overwrite replaces only a folder that already holds a SavedModel (or an empty one), never a
+folder of anything else, and the old export stays until the new one is complete.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
@@ -26,6 +28,8 @@ from pipeline import files
 from trainer import config as config_lib
 from trainer import pixels
 from trainer.generation import restore
+
+SAVED_MODEL_FILE = "saved_model.pb"  # what every SavedModel folder holds
 
 
 def define_flags():
@@ -80,8 +84,7 @@ def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: 
     """Writes the SavedModel of model_dir's generator (the latest checkpoint's, or `checkpoint`'s:
     "best" or a path) to export_dir; returns export_dir."""
     export_dir = export_dir.rstrip("/")
-    if tf.io.gfile.exists(export_dir) and not overwrite:
-        raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
+    check_export_dir(export_dir, overwrite)
     generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema,
                                                checkpoint=checkpoint)
     module = VideoGeneratorModule(generator, config.class_names if config.conditional else ())
@@ -94,6 +97,24 @@ def export(model_dir: str, export_dir: str, prefer_ema: bool = True, overwrite: 
         with files.atomic_path(export_dir) as target:
             _save(module, model_dir, target)
     return export_dir
+
+
+def check_export_dir(export_dir: str, overwrite: bool) -> None:
+    """Refuses an export_dir that --overwrite may not replace: a file, or a folder that holds
+    something other than a SavedModel (a folder of videos must never be deleted by an export)."""
+    if not tf.io.gfile.exists(export_dir):
+        return
+    if not tf.io.gfile.isdir(export_dir):
+        raise ValueError(f"--export_dir={export_dir} is a file, not a folder: choose a folder path "
+                         "for the SavedModel (it is created)")
+    if not overwrite:
+        raise ValueError(f"{export_dir} exists: choose another --export_dir or pass --overwrite")
+    contents = tf.io.gfile.listdir(export_dir)
+    if contents and not tf.io.gfile.exists(os.path.join(export_dir, SAVED_MODEL_FILE)):
+        raise ValueError(
+            f"--overwrite refuses {export_dir}: it holds {len(contents)} entries (e.g. "
+            f"{sorted(contents)[0]}) and no {SAVED_MODEL_FILE}, so it is not an export; it was left "
+            "as it is. Choose another --export_dir, or an earlier export's folder to replace it.")
 
 
 def _save(module: VideoGeneratorModule, model_dir: str, target: str) -> None:

@@ -106,3 +106,54 @@ def test_existing_export_dir_needs_overwrite(exports):
     export.export(exports["plain_dir"], exports["plain"], overwrite=True)
     assert not os.path.exists(marker)
     assert os.path.exists(os.path.join(exports["plain"], "saved_model.pb"))
+
+
+def _run_export(model_dir, export_dir, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.generation.export", f"--model_dir={model_dir}",
+         f"--export_dir={export_dir}", *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def error_lines(stderr):
+    assert "Traceback" not in stderr, stderr[-2000:]
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_export_and_a_file(exports, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "holiday.mp4").write_bytes(b"not ours to delete")
+    result = _run_export(exports["plain_dir"], videos, "--overwrite")
+    assert result.returncode != 0
+    [line] = error_lines(result.stderr)
+    assert line.startswith("error: --overwrite refuses") and str(videos) in line and "holiday.mp4" in line
+    assert os.listdir(videos) == ["holiday.mp4"]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    result = _run_export(exports["plain_dir"], a_file, "--overwrite")
+    assert result.returncode != 0
+    [line] = error_lines(result.stderr)
+    assert f"{a_file} is a file" in line
+    assert a_file.read_text() == "keep"
+
+
+def test_a_failed_overwrite_leaves_the_old_export(exports, monkeypatch):
+    before = os.path.getmtime(os.path.join(exports["plain"], "saved_model.pb"))
+
+    def fail_midway(module, model_dir, target):
+        os.makedirs(target)
+        open(os.path.join(target, "saved_model.pb"), "wb").close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "_save", fail_midway)
+    with pytest.raises(OSError):
+        export.export(exports["plain_dir"], exports["plain"], overwrite=True)
+    assert os.path.getmtime(os.path.join(exports["plain"], "saved_model.pb")) == before
+    assert [p for p in os.listdir(exports["root"]) if "partial" in p] == []
+    loaded = restore_saved_model(exports["plain"])
+    assert loaded.generate(num_videos=1, seed=0).shape[0] == 1
+
+
+def restore_saved_model(path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.saved_model.load(path)
