@@ -26,7 +26,7 @@ from trainer import flag_fields
 from trainer.flag_fields import option
 
 CONFIG_NAME = "config.json"
-LOSSES = ("bce", "hinge")
+LOSSES = ("bce", "hinge", "wgan")
 MIXED_PRECISION = ("none", "bf16", "fp16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
@@ -64,6 +64,17 @@ class Config:
     r1_gamma_image: float | None = option(None, "R1 weight of the image discriminator alone "
                                           "(its batch is --image_batch_size frames); default: "
                                           "--r1_gamma.")
+    # WGAN-GP (Gulrajani et al., NeurIPS 2017): (||grad D(x_hat)|| - 1)^2 on random points
+    # between a real and a generated input, the Lipschitz constraint --loss=wgan needs.
+    gp_weight: float = option(0.0, "Gradient penalty weight on real/fake interpolates, for both "
+                              "discriminators (WGAN-GP uses 10 with --loss=wgan; 0: off).")
+    # Keras' own global-norm clipping, per network, before Adam's update.
+    grad_clip_norm: float = option(0.0, "Clip each network's gradient to this global norm "
+                                   "(0: off).")
+    # Real clips change by a typical amount from frame to frame; flicker or frozen videos do not.
+    temporal_weight: float = option(0.0, "Weight of a temporal consistency term in G's loss: "
+                                    "the gap between the mean frame-to-frame change of the "
+                                    "generated clips and of the real batch (0: off).")
     r1_every: int = option(1, "Lazy R1: the penalty every k steps, weighted by k (StyleGAN2 "
                            "uses 16).")
     # The noise is in the model range [-1, 1], added to real and fake inputs alike.
@@ -138,6 +149,11 @@ class Config:
             (self.r1_gamma_image is None or self.r1_gamma_image >= 0,
              f"r1_gamma_image={self.r1_gamma_image} must be >= 0"),
             (self.r1_every >= 1, f"r1_every={self.r1_every} must be >= 1"),
+            (min(self.gp_weight, self.grad_clip_norm, self.temporal_weight) >= 0,
+             f"gp_weight={self.gp_weight}, grad_clip_norm={self.grad_clip_norm} and "
+             f"temporal_weight={self.temporal_weight} must be >= 0 (0: off)"),
+            (self.loss != "wgan" or self.gp_weight > 0,
+             "--loss=wgan needs a Lipschitz constraint: give --gp_weight (10 is WGAN-GP's)"),
             (self.instance_noise >= 0 and self.instance_noise_steps >= 0,
              f"instance_noise={self.instance_noise} and instance_noise_steps="
              f"{self.instance_noise_steps} must be >= 0"),

@@ -8,13 +8,15 @@ the GLOBAL batch size, e.g. `tf.nn.compute_average_loss(per_example, global_batc
   with kind "bce" (the paper's non-saturating loss, written with softplus so large logits do not
   overflow) or "hinge".
 - `category_loss(class_logits, labels)`: softmax cross-entropy; labels < 0 (unlabelled) cost 0.
+- `gradient_penalty(discriminator, real, fake, weight, mix)`: WGAN-GP's penalty on interpolates.
+- `temporal_change(videos)`: each clip's mean absolute frame-to-frame change, for the temporal term.
 - `r1_penalty(gradients, gamma)`: gamma/2 * ||d D(x) / d x||^2 per example, from gradients the
   caller took; `logits_and_r1(discriminator, real_inputs, gamma)` takes them with its own tape.
 """
 
 import tensorflow as tf
 
-LOSS_KINDS = ("bce", "hinge")
+LOSS_KINDS = ("bce", "hinge", "wgan")
 
 
 def _check_kind(kind):
@@ -35,6 +37,7 @@ def discriminator_loss(real_logits, fake_logits, kind="bce"):
 
     bce: softplus(-real) + softplus(fake) = -log sigmoid(real) - log(1 - sigmoid(fake)).
     hinge: relu(1 - real) + relu(1 + fake).
+    wgan: fake - real (the critic's; it needs a gradient penalty).
     """
     _check_kind(kind)
     real_logits = tf.cast(real_logits, tf.float32)
@@ -47,13 +50,16 @@ def discriminator_loss(real_logits, fake_logits, kind="bce"):
             )
     if kind == "bce":
         real_term, fake_term = tf.nn.softplus(-real_logits), tf.nn.softplus(fake_logits)
+    elif kind == "wgan":
+        real_term, fake_term = -real_logits, fake_logits
     else:
         real_term, fake_term = tf.nn.relu(1.0 - real_logits), tf.nn.relu(1.0 + fake_logits)
     return _per_example_mean(real_term) + _per_example_mean(fake_term)
 
 
 def generator_loss(fake_logits, kind="bce"):
-    """[B] loss for G. bce: non-saturating softplus(-fake) = -log sigmoid(fake); hinge: -fake."""
+    """[B] loss for G. bce: non-saturating softplus(-fake) = -log sigmoid(fake); hinge and
+    wgan: -fake."""
     _check_kind(kind)
     fake_logits = tf.cast(fake_logits, tf.float32)
     if kind == "bce":
@@ -102,9 +108,38 @@ def logits_and_r1(discriminator, real_inputs, gamma, training=True, labels=None)
         tape.watch(real_inputs)
         kwargs = {} if labels is None else {"labels": labels}
         outputs = discriminator(real_inputs, training=training, **kwargs)
-        logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+        logits = _realness(outputs)
         # Examples are independent (up to batch norm): the gradient of the sum over examples of
         # their means is each example's own gradient.
         total = tf.reduce_sum(_per_example_mean(logits))
     gradients = tape.gradient(total, real_inputs)
     return outputs, r1_penalty(gradients, gamma)
+
+
+def _realness(outputs):
+    """A discriminator's realness logits: video discriminators return (logits, class_logits)."""
+    return outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+
+
+def gradient_penalty(discriminator, real_inputs, fake_inputs, weight, mix, labels=None):
+    """[B]: weight * (||d D(x_hat) / d x_hat|| - 1)^2 with x_hat = e * real + (1 - e) * fake, e
+    the [B] `mix` (WGAN-GP draws it from U(0, 1)). As for R1, the gradient is of each example's
+    mean logit. Call it inside the D step's tape."""
+    real_inputs = tf.convert_to_tensor(real_inputs)
+    mix = tf.reshape(tf.cast(mix, real_inputs.dtype), [-1] + [1] * (real_inputs.shape.rank - 1))
+    between = mix * real_inputs + (1.0 - mix) * tf.cast(fake_inputs, real_inputs.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(between)
+        kwargs = {} if labels is None else {"labels": labels}
+        logits = _realness(discriminator(between, training=True, **kwargs))
+        total = tf.reduce_sum(_per_example_mean(logits))
+    gradients = tf.cast(tape.gradient(total, between), tf.float32)
+    norms = tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(gradients), [tf.shape(gradients)[0], -1]),
+                                  axis=1) + 1e-12)
+    return weight * tf.square(norms - 1.0)
+
+
+def temporal_change(videos):
+    """[B]: each clip's mean absolute change between consecutive frames ([B, T, H, W, C])."""
+    videos = tf.cast(videos, tf.float32)
+    return _per_example_mean(tf.abs(videos[:, 1:] - videos[:, :-1]))

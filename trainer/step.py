@@ -33,8 +33,10 @@ from trainer import losses
 
 # Offsets that keep the per-step random streams apart (at most 4: see _step_seed).
 _FAKE_STREAM, _G_STREAM, _FRAME_STREAM, _NOISE_STREAM = 0, 1, 2, 3
-# The second half of the instance-noise seed: one draw per discriminator input.
+# The second half of the instance-noise seed: one draw per discriminator input; then the
+# gradient penalty's mixing weights, one draw per discriminator.
 _REAL_FRAMES, _FAKE_FRAMES, _REAL_VIDEOS, _FAKE_VIDEOS = 0, 1, 2, 3
+_GP_IMAGE, _GP_VIDEO = 4, 5
 
 
 def _replica_slice(tensor, per_replica: int):
@@ -78,6 +80,7 @@ class GanStep:
             raise ValueError(
                 f"--batch_size={config.batch_size} and --image_batch_size="
                 f"{config.image_batch_size} must be multiples of the {num_replicas} replicas")
+        self._num_replicas = num_replicas
         self.batch = config.batch_size // num_replicas
         self.image_batch = config.image_batch_size // num_replicas
         self.augment_policy = augment_lib.parse_policy(config.augment)
@@ -134,6 +137,25 @@ class GanStep:
         # annealed to 0, the draw is skipped (a graph cond runs only the branch it takes).
         return tf.cond(sigma > 0, noised, lambda: tf.identity(inputs))
 
+    def _gradient_penalty(self, disc, real_inputs, fake_inputs, step, which, global_size,
+                          per_replica, labels=None):
+        """[b] WGAN-GP penalty of this replica's examples (zeros when --gp_weight is 0); the
+        mixing weights are drawn for the global batch and sliced, as the other draws are."""
+        if self.config.gp_weight <= 0:
+            return tf.zeros([tf.shape(real_inputs)[0]])
+        seed = tf.stack([_step_seed(self.config.seed, step, _NOISE_STREAM),
+                         tf.constant(which, tf.int64)])
+        mix = _replica_slice(tf.random.stateless_uniform([global_size], seed), per_replica)
+        return losses.gradient_penalty(disc, real_inputs, fake_inputs, self.config.gp_weight, mix,
+                                       labels=labels)
+
+    def _temporal_gap(self, fake_videos, real_videos):
+        """Mean frame-to-frame change of this replica's generated clips less that of its real
+        ones; a constant for the generator, so its gradient pulls the fakes' change towards
+        the data's (more motion or less flicker, whichever way the gap points)."""
+        real = tf.stop_gradient(tf.reduce_mean(losses.temporal_change(real_videos)))
+        return tf.reduce_mean(losses.temporal_change(fake_videos)) - real
+
     def _average(self, per_example, global_size):
         return tf.nn.compute_average_loss(per_example, global_batch_size=global_size)
 
@@ -171,8 +193,8 @@ class GanStep:
             return losses.logits_and_r1(disc, real_inputs, gamma, labels=labels)
         return disc(real_inputs, training=True, labels=labels), tf.zeros([tf.shape(real_inputs)[0]])
 
-    def _image_d_step(self, real_frames, fake_frames, apply_r1, real_labels=None, fake_labels=None,
-                      real_classes=None, fake_classes=None):
+    def _image_d_step(self, real_frames, fake_frames, step, apply_r1, real_labels=None,
+                      fake_labels=None, real_classes=None, fake_classes=None):
         """real_classes, fake_classes: the class of each frame, for D_I's class head (None: no
         head)."""
         cfg, disc = self.config, self.image_discriminator
@@ -187,7 +209,9 @@ class GanStep:
                                                                    labels=fake_labels)
             else:
                 fake_logits = disc(fake_frames, training=True, labels=fake_labels)
-            per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
+            gp = self._gradient_penalty(disc, real_frames, fake_frames, step, _GP_IMAGE,
+                                        cfg.image_batch_size, self.image_batch, real_labels)
+            per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1 + gp
             if real_classes is not None:  # AC-GAN: D_I learns the class of real frames
                 per_example += cfg.image_class_weight * losses.category_loss(class_logits, real_classes)
             if disc.classifies_fakes:  # ADC-GAN: and generated class k as class K + k
@@ -205,13 +229,15 @@ class GanStep:
             metrics["d_image/class_accuracy"] = losses.class_accuracy(class_logits, real_classes)
         return metrics
 
-    def _video_d_step(self, real_videos, labels, fake_videos, apply_r1, fake_labels=None):
+    def _video_d_step(self, real_videos, labels, fake_videos, step, apply_r1, fake_labels=None):
         cfg, disc = self.config, self.video_discriminator
         with tf.GradientTape() as tape:
             (real_logits, real_classes), r1 = self._real_logits_and_r1(
                 disc, real_videos, apply_r1, cfg.r1_gamma, self._labels(labels))
             fake_logits, _ = disc(fake_videos, training=True, labels=self._labels(fake_labels))
-            per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1
+            gp = self._gradient_penalty(disc, real_videos, fake_videos, step, _GP_VIDEO,
+                                        cfg.batch_size, self.batch, self._labels(labels))
+            per_example = losses.discriminator_loss(real_logits, fake_logits, cfg.loss) + r1 + gp
             if real_classes is not None:  # the paper's class head
                 per_example += losses.category_loss(real_classes, labels)
             loss = self._average(per_example, cfg.batch_size)
@@ -275,7 +301,7 @@ class GanStep:
                 fake_classes = frame_labels(fake_labels, picks)
                 heads = self.image_discriminator.has_class_head
                 metrics = self._image_d_step(
-                    real_frames, fake_frames, apply_r1, self._labels(real_classes),
+                    real_frames, fake_frames, step, apply_r1, self._labels(real_classes),
                     self._labels(fake_classes),
                     real_classes if heads else None, fake_classes if heads else None)
                 if not warmup:
@@ -283,12 +309,16 @@ class GanStep:
                         self._disc_input(real_videos, step, _REAL_VIDEOS, cfg.batch_size, self.batch),
                         labels,
                         self._disc_input(detached, step, _FAKE_VIDEOS, cfg.batch_size, self.batch),
-                        apply_r1, fake_labels))
+                        step, apply_r1, fake_labels))
                 if not cfg.reuse_fakes:
                     latents = self._latents(step, _G_STREAM)
             if not cfg.reuse_fakes:
                 fakes = self.generator(latents, training=True)
             g_loss = self._generator_loss(fakes, latents.get("labels"), picks, step, warmup)
+            if cfg.temporal_weight > 0:
+                gap = self._temporal_gap(fakes, real_videos)
+                metrics["temporal/gap"] = gap
+                g_loss += cfg.temporal_weight * tf.abs(gap) / self._num_replicas
             scaled = self._scaled("g", g_loss)
         metrics["grad_norm/generator"] = self._apply("g", g_tape, scaled, g_vars)
         metrics["loss/generator"] = g_loss

@@ -70,7 +70,8 @@ def learning_rates(config) -> dict:
 
 
 def make_optimizer(config, learning_rate: float) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                      global_clipnorm=config.grad_clip_norm or None)
     if config.mixed_precision == "fp16":
         # float16 gradients underflow without a scaled loss; the wrapper also skips Inf steps.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

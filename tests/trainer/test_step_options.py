@@ -10,6 +10,7 @@ import tensorflow as tf
 from tests.trainer_shards import CLASS_NAMES
 from trainer import config as config_lib
 from trainer import discriminators
+from trainer import losses
 from trainer import models as models_lib
 from trainer import step as step_lib
 from trainer import train_lib
@@ -241,7 +242,7 @@ def test_image_class_head_charges_d_on_real_frames_and_g_on_its_own_frames():
     g_a, g_b = (float(t._generator_loss(videos, labels, picks, step, False)) for t in (task_a, task_b))
     assert g_b - g_a == pytest.approx(2 * (60.0 - np.log(2)), rel=1e-5)
     frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
-    d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=tf.zeros([4], tf.int32))
+    d_a, d_b = (t._image_d_step(frames, frames * 0.5, step, False, real_classes=tf.zeros([4], tf.int32))
                 for t in (task_a, task_b))
     assert float(d_a["loss/d_image"]) - float(d_b["loss/d_image"]) == pytest.approx(2 * np.log(2), rel=1e-4)
     assert float(d_b["d_image/class_accuracy"]) == 1.0
@@ -287,7 +288,7 @@ def test_adc_head_learns_generated_frames_as_classes_of_their_own():
     g_a, g_b = (float(t._generator_loss(videos, circles, picks, step, False)) for t in (task_a, task_b))
     assert g_b - g_a == pytest.approx(30.0 - np.log(4), rel=1e-5)
     frames = tf.random.stateless_uniform([4, 32, 32, 3], [1, 2], -1.0, 1.0)
-    d_a, d_b = (t._image_d_step(frames, frames * 0.5, False, real_classes=circles,
+    d_a, d_b = (t._image_d_step(frames, frames * 0.5, step, False, real_classes=circles,
                                 fake_classes=circles) for t in (task_a, task_b))
     assert (float(d_b["loss/d_image"]) - float(d_a["loss/d_image"])
             == pytest.approx(30.0 - 2 * np.log(4), rel=1e-5))
@@ -300,3 +301,46 @@ def test_frame_picks_spread_images_over_clips_at_their_times():
     np.testing.assert_array_equal(labels.numpy(), [7, 7, 8, 8, 9, 9])
     assert step_lib.frame_labels(None, picks) is None
 
+
+
+def test_wgan_loss_and_gradient_penalty_by_hand():
+    real, fake = tf.constant([[2.0], [1.0]]), tf.constant([[0.5], [-1.0]])
+    np.testing.assert_allclose(losses.discriminator_loss(real, fake, "wgan").numpy(), [-1.5, -2.0])
+    np.testing.assert_allclose(losses.generator_loss(fake, "wgan").numpy(), [-0.5, 1.0])
+    # D(x) = sum(3 * x) over 2 numbers: its gradient is (3, 3) everywhere, norm 3 * sqrt(2).
+    linear = lambda x, training=True: 3.0 * tf.reduce_sum(x, axis=1, keepdims=True)
+    gp = losses.gradient_penalty(linear, tf.ones([2, 2]), tf.zeros([2, 2]), 10.0, tf.constant([0.3, 0.9]))
+    np.testing.assert_allclose(gp.numpy(), [10.0 * (3 * np.sqrt(2) - 1) ** 2] * 2, rtol=1e-5)
+    with pytest.raises(config_lib.ConfigError, match="needs a Lipschitz constraint"):
+        make_config(loss="wgan")
+
+
+def test_gradient_penalty_enters_both_discriminator_losses():
+    config = make_config(loss="wgan", gp_weight=10.0)
+    task, state = gan_step(config)
+    twin, twin_state = gan_step(dataclasses.replace(config, gp_weight=1e-9))
+    for name in ("generator", "image_discriminator", "video_discriminator"):
+        getattr(twin_state.models, name).set_weights(getattr(state.models, name).get_weights())
+    batch, step = real_batch(), tf.constant(0, tf.int64)
+    with_gp, without = task.train_step(batch, step), twin.train_step(batch, step)
+    for key in ("loss/d_image", "loss/d_video"):
+        assert float(with_gp[key]) > float(without[key]) + 1e-3, key
+
+
+def test_gradient_clipping_bounds_each_update():
+    config = make_config(grad_clip_norm=1e-3, learning_rate=1.0, beta_1=0.0, beta_2=0.0)
+    optimizer = train_lib.make_optimizer(config, 1.0)
+    assert optimizer.global_clipnorm == pytest.approx(1e-3)
+    assert train_lib.make_optimizer(make_config(), 1.0).global_clipnorm is None
+
+
+def test_temporal_term_pulls_frame_change_towards_the_data():
+    still = tf.zeros([2, 4, 8, 8, 3])
+    flicker = tf.concat([tf.ones([2, 1, 8, 8, 3]), -tf.ones([2, 1, 8, 8, 3])] * 2, axis=1)
+    np.testing.assert_allclose(losses.temporal_change(still).numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(losses.temporal_change(flicker).numpy(), [2.0, 2.0])
+    config = make_config(temporal_weight=1.0)
+    task, _ = gan_step(config)
+    metrics = task.train_step(real_batch(), tf.constant(0, tf.int64))
+    # Uniform random real clips change by about 2/3 a frame; a new generator's clips far less.
+    assert float(metrics["temporal/gap"]) < -0.3
