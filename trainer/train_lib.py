@@ -26,6 +26,7 @@ from absl import logging
 
 from trainer import best_checkpoint
 from trainer import config as config_lib
+from trainer import config_history
 from trainer import data
 from trainer import preemption as preemption_lib
 from pipeline import run_lock
@@ -110,15 +111,15 @@ def build_state(config, num_replicas: int = 1) -> TrainState:
                       NonFiniteGuard())
 
 
-def prepare_model_dir(config, chief: bool) -> None:
-    """Refuses an incompatible earlier run in the directory; saves this run's config (chief)."""
+def prepare_model_dir(config) -> None:
+    """Refuses an incompatible earlier run in the directory. Only a config with a checkpoint
+    beside it counts: one whose run failed before saving any trained nothing."""
     if tf.io.gfile.exists(config.model_dir) and not tf.io.gfile.isdir(config.model_dir):
         raise config_lib.ConfigError(f"--model_dir={config.model_dir} is a file, not a folder: "
                                      "give the folder for checkpoints (it is created if missing)")
-    if tf.io.gfile.exists(config_lib.config_path(config.model_dir)):
+    if (tf.io.gfile.exists(config_lib.config_path(config.model_dir))
+            and tf.train.latest_checkpoint(checkpoint_dir(config.model_dir))):
         config_lib.check_resumable(config_lib.load_config(config.model_dir), config)
-    if chief:
-        config_lib.save_config(config)
 
 
 def step_phases(config, step: int) -> dict:
@@ -216,7 +217,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
 def _train(config, strategy, chief, should_stop, shards) -> TrainResult:
     shards = shards or data.resolve_shards(config.tfrecords,
                                            skip_corrupt=config.skip_corrupt_shards)
-    prepare_model_dir(config, chief)
+    prepare_model_dir(config)
     with strategy.scope():
         state = build_state(config, strategy.num_replicas_in_sync)
     save_dir = strategy_lib.worker_dir(config.model_dir, strategy)
@@ -225,6 +226,8 @@ def _train(config, strategy, chief, should_stop, shards) -> TrainResult:
     if latest:
         state.checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", latest, int(state.step.numpy()))
+    if chief:  # only now: a run that fails to build its networks leaves no config behind
+        config_history.record(config, int(state.step.numpy()), resumed=bool(latest))
     # After the restore above: the handler adds its own counter to the checkpoint, which an older
     # checkpoint lacks (assert_existing_objects_matched would refuse it). It restores once more.
     preemption = preemption_lib.Preemption(strategy, state.checkpoint,

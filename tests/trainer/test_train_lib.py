@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES, write_shards
 from trainer import config as config_lib
+from trainer import config_history
 from trainer import train_lib
 
 SHAPE = (4, 32, 32, 3)
@@ -161,7 +162,7 @@ def test_non_finite_loss_between_log_steps_is_named_at_its_own_step(shard_dir, t
 
 def test_incompatible_architecture_is_refused(shard_dir, tmp_path):
     model_dir = tmp_path / "run"
-    config_lib.save_config(make_config(shard_dir, model_dir))
+    train_lib.train(make_config(shard_dir, model_dir, train_steps=1))
     wider = make_config(shard_dir, model_dir)
     wider = dataclasses.replace(wider, model=dataclasses.replace(wider.model, content_dim=60))
     with pytest.raises(config_lib.ConfigError,
@@ -170,6 +171,38 @@ def test_incompatible_architecture_is_refused(shard_dir, tmp_path):
     # Training options may change between runs.
     config_lib.check_resumable(make_config(shard_dir, model_dir),
                                make_config(shard_dir, model_dir, learning_rate=1e-4, batch_size=8))
+
+
+def test_a_run_that_fails_to_build_leaves_no_config_and_blocks_nothing(shard_dir, tmp_path):
+    model_dir = tmp_path / "run"
+    bad = make_config(shard_dir, model_dir)
+    bad = dataclasses.replace(bad, model=dataclasses.replace(bad.model, gen_channels=(1, 2)))
+    with pytest.raises(ValueError, match="image_size=32 is not supported"):
+        train_lib.train(bad)
+    assert not os.path.exists(config_lib.config_path(str(model_dir)))
+    # A config left with no checkpoint beside it (a run that died before its first save) does
+    # not hold the directory to its architecture either.
+    wider = make_config(shard_dir, model_dir)
+    config_lib.save_config(dataclasses.replace(wider, model=dataclasses.replace(wider.model, content_dim=60)))
+    assert train_lib.train(make_config(shard_dir, model_dir, train_steps=1)).step == 1
+    assert config_lib.load_config(str(model_dir)).model.content_dim == 50
+    assert [e["step"] for e in config_history.read_history(str(model_dir))] == [0]
+
+
+def test_resuming_with_other_settings_keeps_the_config_history(shard_dir, tmp_path, caplog):
+    model_dir = tmp_path / "run"
+    train_lib.train(make_config(shard_dir, model_dir, train_steps=1))
+    train_lib.train(make_config(shard_dir, model_dir, train_steps=2))  # a plain resume: no entry
+    with caplog.at_level("WARNING", logger="trainer.config_history"):
+        train_lib.train(make_config(shard_dir, model_dir, train_steps=3, learning_rate=1e-4,
+                                    batch_size=2, loss="hinge"))
+    history = config_history.read_history(str(model_dir))
+    assert [e["step"] for e in history] == [0, 2]
+    assert history[1]["changed"] == ["batch_size", "learning_rate", "loss"]
+    assert history[0]["config"]["learning_rate"] == 2e-4 and history[1]["config"]["learning_rate"] == 1e-4
+    assert config_lib.load_config(str(model_dir)).learning_rate == 1e-4
+    assert "step 2: this run trains with other settings" in caplog.text
+    assert "learning_rate: 0.0002 -> 0.0001" in caplog.text
 
 
 def test_config_round_trips_and_validates(shard_dir, tmp_path):

@@ -189,4 +189,4 @@ def test_model_dir_that_is_a_file_is_refused_by_name(tmp_path):
     with open(config.model_dir, "w") as f:
         f.write("not a folder")
     with pytest.raises(config_lib.ConfigError, match="is a file, not a folder"):
-        train_lib.prepare_model_dir(config, chief=True)
+        train_lib.prepare_model_dir(config)
