@@ -1,6 +1,7 @@
 """The network behind each Fréchet distance, loaded for the metrics a plan computes.
 
-    fvd        I3D (trainer/evaluation/frechet.py), from trainer/evaluation/pretrained.py
+    fvd        I3D (trainer/evaluation/i3d.py, or a SavedModel through frechet.py), from
+               trainer/evaluation/pretrained.py
     fid        Inception-v3 on single frames (trainer/evaluation/inception.py), from trainer/evaluation/pretrained.py
     fd_shapes  the Shape Motion feature net (trainer/evaluation/feature_net.py), cached or trained once
 
@@ -19,16 +20,27 @@ from trainer.evaluation import feature_net, frechet, metric_plan, pretrained
 class NetworkOptions:
     """Where each Fréchet distance's network comes from."""
 
-    i3d_model: str = ""  # a local SavedModel folder; default: cached or downloaded
+    i3d_model: str = ""  # a local SavedModel folder or converted .npz; default: cached or fetched
     inception_weights: str = ""  # a local .keras model or .h5 weights; default: cached or downloaded
     fid_frames_per_video: int = 4
     feature_model_dir: str = ""  # the Shape Motion feature net's cache
     feature_train_steps: int = 300
 
 
+def load_fvd_network(i3d_model: str = "", batch_size: int = 8) -> tuple[object, dict]:
+    """FVD's network, videos (uint8 or [-1, 1]) -> float64 logits [N, 400], and what it is: a
+    SavedModel (--i3d_model=DIR or TF Hub's cached copy) or the project's I3D with the package
+    index's weights (pretrained.i3d_source says which)."""
+    kind, path = pretrained.i3d_source(i3d_model)
+    if kind == "saved_model":
+        return frechet.I3DFeatures(path, batch_size), {"model": path}
+    from trainer.evaluation import i3d, i3d_weights
+
+    return i3d.I3D(i3d_weights.load_arrays(path), batch_size), {"model": path, "weights": i3d_weights.ORIGIN}
+
+
 def _load_fvd(options: NetworkOptions, clips):
-    path = pretrained.i3d_path(options.i3d_model)
-    return frechet.I3DFeatures(path), {"model": path}
+    return load_fvd_network(options.i3d_model)
 
 
 def _load_fid(options: NetworkOptions, clips):

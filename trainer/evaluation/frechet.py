@@ -12,7 +12,8 @@ matrix S1^1/2 S2 S1^1/2 with eigendecompositions only (no scipy), in float64.
 feeds it the input of the FVD reference implementation (google-research `frechet_video_distance`):
 every frame resized to 224x224 by TF1's bilinear resize (no half-pixel centres, no antialiasing)
 and values scaled to [-1, 1]. That preprocessing, not TF2's `tf.image.resize`, because FVD values
-are only comparable with published ones when the network sees the same pixels.
+are only comparable with published ones when the network sees the same pixels; it is defined once,
+in trainer/evaluation/i3d.py, the project's own I3D, which FVD uses when no SavedModel is given.
 """
 
 from typing import Callable
@@ -20,9 +21,9 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from trainer.evaluation import i3d
 from trainer.pixels import as_model_range
 
-I3D_SIZE = 224
 # Signature names tried in order: the TF1 hub format of the published I3D, then a TF2 export.
 I3D_SIGNATURES = ("default", "serving_default")
 I3D_OUTPUT_KEYS = ("default", "logits", "output_0")
@@ -67,14 +68,8 @@ def feature_frechet_distance(features1: np.ndarray, features2: np.ndarray) -> fl
 
 
 def i3d_preprocess(videos: np.ndarray) -> tf.Tensor:
-    """The FVD reference's input: float32 [N, T, 224, 224, 3] in [-1, 1]. Its resize is TF1's
-    `resize_bilinear` (align_corners and half_pixel_centers both off); bilinear weights sum to 1,
-    so scaling to [-1, 1] before or after resizing gives the same values."""
-    videos = as_model_range(videos)
-    n, t, h, w, c = videos.shape
-    frames = tf.raw_ops.ResizeBilinear(images=tf.reshape(videos, [n * t, h, w, c]), size=[I3D_SIZE, I3D_SIZE],
-                                       align_corners=False, half_pixel_centers=False)
-    return tf.reshape(frames, [n, t, I3D_SIZE, I3D_SIZE, c])
+    """The FVD reference's input: float32 [N, T, 224, 224, 3] in [-1, 1] (i3d.resize)."""
+    return i3d.resize(tf.constant(as_model_range(videos)))
 
 
 class I3DFeatures:

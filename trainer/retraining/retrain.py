@@ -7,7 +7,7 @@
 (`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: pipeline.run_lock)
 it first checks that --metric is defined on the data (trainer/evaluation/metric_plan.py): the Shape Motion
 scores and fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid
-only with Inception-v3 (trainer/evaluation/pretrained.py: --evaluate_flags="--i3d_model=DIR", the cache, or a download).
+only with Inception-v3 (trainer/evaluation/pretrained.py: --evaluate_flags="--i3d_model=PATH", the cache, or a fetch).
 An undefined metric stops the run before anything is preprocessed. Then it runs, each as a child
 process whose failure stops the run with its exit status:
 1. preprocess: `python -m pipeline.main --output=<shards> --incremental=on ...`, which writes only
@@ -163,7 +163,7 @@ def check_metric(config: RetrainConfig, record: dict) -> None:
                         f"{shlex.join(config.preprocess_flags) or 'none'})")
     try:
         if config.metric == "fvd":
-            pretrained.i3d_path(flag_value(config.evaluate_flags, "--i3d_model") or "")
+            pretrained.i3d_source(flag_value(config.evaluate_flags, "--i3d_model") or "")
         elif config.metric == "fid":
             pretrained.inception_path(flag_value(config.evaluate_flags, "--inception_weights") or "")
     except pretrained.Unavailable as error:

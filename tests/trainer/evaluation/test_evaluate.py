@@ -107,7 +107,7 @@ def test_command_writes_metrics_and_reuses_the_feature_net(tmp_path):
     assert "Shape Motion feature net" in result["feature_networks"]["fd_shapes"]["network"]
     # Offline here: FVD and FID are left out with how to get their networks, and nothing fails.
     assert set(result["left_out"]) == {"fvd", "fid"} and "fvd" not in result["generated"]
-    assert "python -m trainer.evaluation.pretrained --save_i3d" in result["left_out"]["fvd"]
+    assert "python -m trainer.evaluation.pretrained --fetch_i3d" in result["left_out"]["fvd"]
     assert result["real"]["single_blob_fraction"] == 1.0 and result["real"]["acd"] == 0.0
     assert os.path.exists(os.path.join(model_dir, "feature_net", "feature_net.keras"))
     # Again in process: the cached feature net is reused and the same seed gives the same numbers.
@@ -221,7 +221,7 @@ def test_footage_without_i3d_reports_no_fvd_and_no_shape_scores_and_says_why(ucf
     assert "acd " not in completed.stdout.split("metric")[1].split("(")[0]  # no row for it
     # Asked for by name, FVD that cannot be computed is an error.
     named = _evaluate_command(model_dir, shards, tmp_path / "named.json", "--metrics=fvd")
-    assert named.returncode != 0 and "fvd" in named.stderr and "--save_i3d" in named.stderr
+    assert named.returncode != 0 and "fvd" in named.stderr and "--fetch_i3d" in named.stderr
 
 
 def test_footage_with_the_i3d_stand_in_reports_fvd_equal_to_numpy(ucf_like, tmp_path):

@@ -175,7 +175,7 @@ def test_fvd_without_i3d_on_footage_is_refused_before_preprocessing(tmp_path, mo
     assert status == retrain.EXIT_FAILED and stages == []
     assert not os.path.exists(tmp_path / "shards")
     assert record["status"] == "failed" and record["shape_motion_data"] is False
-    for advice in ("I3D", "online", "python -m trainer.evaluation.pretrained --save_i3d", "--i3d_model",
+    for advice in ("I3D", "online", "python -m trainer.evaluation.pretrained --fetch_i3d", "--i3d_model",
                    "--evaluate_flags", "another --metric"):
         assert advice in record["error"], advice
 
