@@ -75,6 +75,10 @@ class Config:
     temporal_weight: float = option(0.0, "Weight of a temporal consistency term in G's loss: "
                                     "the gap between the mean frame-to-frame change of the "
                                     "generated clips and of the real batch (0: off).")
+    grow_steps: int = option(0, "With --progressive: steps trained on half-size frames before "
+                             "the full size fades in.")
+    grow_fade_steps: int = option(0, "With --progressive: steps over which the full size fades "
+                                  "in after --grow_steps.")
     r1_every: int = option(1, "Lazy R1: the penalty every k steps, weighted by k (StyleGAN2 "
                            "uses 16).")
     # The noise is in the model range [-1, 1], added to real and fake inputs alike.
@@ -152,6 +156,10 @@ class Config:
             (min(self.gp_weight, self.grad_clip_norm, self.temporal_weight) >= 0,
              f"gp_weight={self.gp_weight}, grad_clip_norm={self.grad_clip_norm} and "
              f"temporal_weight={self.temporal_weight} must be >= 0 (0: off)"),
+            (min(self.grow_steps, self.grow_fade_steps) >= 0,
+             f"grow_steps={self.grow_steps} and grow_fade_steps={self.grow_fade_steps} must be >= 0"),
+            (self.model.progressive or not (self.grow_steps or self.grow_fade_steps),
+             "--grow_steps and --grow_fade_steps need --progressive (the half-size frames)"),
             (self.loss != "wgan" or self.gp_weight > 0,
              "--loss=wgan needs a Lipschitz constraint: give --gp_weight (10 is WGAN-GP's)"),
             (self.instance_noise >= 0 and self.instance_noise_steps >= 0,

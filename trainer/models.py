@@ -87,6 +87,12 @@ class ModelConfig:
     # D_V sees clips average-pooled by this factor in space (DVD-GAN's temporal discriminator
     # works on 2x-downsampled clips): motion and colour constancy survive, the Conv3Ds cost
     # about factor**2 less, and D_I still judges every frame at full resolution.
+    # Progressive growing (Karras et al., ICLR 2018), as MoCoGAN's authors advise ("start at
+    # 32x32"): a to-RGB layer at half the image size gives frames to train at first; the
+    # full-size layer fades in over them (trainer.config's --grow_steps, --grow_fade_steps).
+    progressive: bool = option(False, "Progressive growing: the frame generator also renders "
+                               "half-size frames, which training starts on before fading in "
+                               "the full size (see --grow_steps).")
     video_disc_pool: int = option(1, "Average-pool factor of the video discriminator's input in "
                                   "space (default: the preset's; 1 is the paper's).",
                                   flag_default=None)
@@ -239,6 +245,13 @@ class FrameGenerator(keras.layers.Layer):
                 dtype="float32" if last else None))
             if not last:
                 layers.set_numbered(self, "bn", i, _frame_norm(config.gen_norm, width, f"bn{i}"))
+        self.to_rgb_half = None
+        if config.progressive:
+            self.to_rgb_half = keras.layers.Conv2D(3, 1, dtype="float32", name="to_rgb_half")
+            # 0: half-size frames (upsampled), 1: full size. The loop sets it; a finished or a
+            # restored model keeps it, so samples show what training was judged on.
+            self.blend = self.add_weight(shape=(), initializer="ones", trainable=False,
+                                         name="resolution_blend", dtype="float32")
 
     def call(self, codes, training=False):
         content = codes[:, :self.content_dim]  # codes are [content, motion] (Generator.call)
@@ -247,7 +260,31 @@ class FrameGenerator(keras.layers.Layer):
         for i in range(1, self.num_upconvs):
             upconv, norm = getattr(self, f"upconv{i}"), getattr(self, f"bn{i}")
             x = tf.nn.relu(norm(upconv(x), content, training=training))
-        return tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
+        full = tf.tanh(getattr(self, f"upconv{self.num_upconvs}")(x))
+        if self.to_rgb_half is None:
+            return full
+        half = upsample_frames(tf.tanh(self.to_rgb_half(x)))
+        return half + self.blend * (full - half)
+
+
+def downsample_frames(frames):
+    """[..., H, W, C] -> [..., H/2, W/2, C], the mean of each 2x2 block (what a half-size frame is)."""
+    shape = tf.shape(frames)
+    flat = tf.reshape(frames, tf.concat([[-1], shape[-3:]], 0))
+    small = tf.nn.avg_pool2d(flat, 2, 2, "VALID")
+    return tf.reshape(small, tf.concat([shape[:-3], tf.shape(small)[1:]], 0))
+
+
+def upsample_frames(frames):
+    """[..., H, W, C] -> [..., 2H, 2W, C], each pixel repeated 2x2."""
+    return tf.repeat(tf.repeat(frames, 2, axis=-3), 2, axis=-2)
+
+
+def at_resolution(videos, blend):
+    """Real frames or clips as the generator renders them at a resolution blend (0: half-size
+    frames shown at full size, 1: as they are): what the discriminators compare fakes with."""
+    half = upsample_frames(downsample_frames(videos))
+    return half + tf.cast(blend, videos.dtype) * (videos - half)
 
 
 class _Draws:

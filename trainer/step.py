@@ -30,6 +30,7 @@ import tensorflow as tf
 from trainer import augment as augment_lib
 from trainer import data
 from trainer import losses
+from trainer import models as models_lib
 
 # Offsets that keep the per-step random streams apart (at most 4: see _step_seed).
 _FAKE_STREAM, _G_STREAM, _FRAME_STREAM, _NOISE_STREAM = 0, 1, 2, 3
@@ -285,6 +286,8 @@ class GanStep:
         real_videos, labels = batch["video"], batch["label"]
         if real_videos.dtype == tf.uint8:
             real_videos = data.to_model_range(real_videos)
+        if cfg.model.progressive:  # the real clips at the resolution the generator renders
+            real_videos = models_lib.at_resolution(real_videos, self.generator.frame_generator.blend)
         picks = self._frame_picker(step)
         real_frames = self._disc_input(tf.gather_nd(real_videos, picks), step, _REAL_FRAMES,
                                   cfg.image_batch_size, self.image_batch)
@@ -332,6 +335,13 @@ def reduce_metrics(strategy, per_replica: dict) -> dict:
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM if k.startswith("loss/")
                                else tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in per_replica.items()}
+
+
+def resolution_blend(config, step) -> tf.Tensor:
+    """Progressive growing's blend at `step`: 0 (half-size frames) for --grow_steps, then a
+    linear fade to 1 (full size) over --grow_fade_steps."""
+    done = tf.cast(step, tf.float32) - float(config.grow_steps)
+    return tf.clip_by_value(done / float(max(config.grow_fade_steps, 1)), 0.0, 1.0)
 
 
 def ema_decay(config, step) -> tf.Tensor:

@@ -140,6 +140,9 @@ def make_train_step(strategy, config, state: TrainState) -> Callable:
     @tf.function(jit_compile=config.jit or None)
     def train_step(iterator, apply_r1=True, warmup=False):
         batch = next(iterator)
+        if config.model.progressive:
+            state.models.generator.frame_generator.blend.assign(
+                step_lib.resolution_blend(config, state.step))
         per_replica = strategy.run(task.train_step, args=(batch, state.step, apply_r1, warmup))
         metrics = step_lib.reduce_metrics(strategy, per_replica)
         if state.ema_generator is not None:
