@@ -308,7 +308,8 @@ def _write_set(options, config: JobConfig, listed: ListedInputs, plan, splits, p
              for split in splits}
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
-                                              beam_flags(options, config), listed.data_generator)
+                                              beam_flags(options, config), listed.data_generator,
+                                              manifest_writer.file_sizes(config.output, files))
     if plan is not None:
         manifest = dataclasses.replace(manifest, incremental=plan.manifest_entry())
     schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on

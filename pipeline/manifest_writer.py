@@ -191,11 +191,18 @@ def failed_entries(reports: list[dict], missing) -> tuple[dict, ...]:
     return tuple(sorted(entries, key=lambda entry: entry["video_id"]))
 
 
+def file_sizes(output: str, files: dict[str, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
+    """The size of each shard file as written, per split (the manifest's `file_bytes`)."""
+    return {split: tuple(FileSystems.match([os.path.join(output, name)])[0].metadata_list[0].size_in_bytes
+                         for name in names) for split, names in files.items()}
+
+
 def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
                    counts: dict[str, SplitCounts], failed: tuple[dict, ...], beam_options: dict,
-                   data_generator: str = "") -> schema.Manifest:
+                   data_generator: str = "", sizes: dict[str, tuple[int, ...]] | None = None) -> schema.Manifest:
     splits = {split: schema.SplitInfo(files=files[split], num_videos=counts[split].num_videos,
-                                      num_clips=counts[split].num_clips) for split in files}
+                                      num_clips=counts[split].num_clips,
+                                      file_bytes=(sizes or {}).get(split, ())) for split in files}
     return schema.Manifest(
         clip_shape=(config.num_frames, config.size, config.size, 3),
         encoding=config.encoding,

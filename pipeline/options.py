@@ -28,7 +28,9 @@ class PreprocessOptions(PipelineOptions):
         parser.add_argument("--dataset", choices=DATASETS, default="folder",
                             help="ucf101 (class folders + list files), bair (softmotion TFRecords) "
                                  "or folder (any tree or glob of videos)")
-        parser.add_argument("--input", default=None, help="input folder or glob, local or gs://")
+        parser.add_argument("--input", default=None, help="input folder or glob, local or gs://; a folder is searched recursively, "
+                            "following links to folders but each real folder once (a link loop "
+                            "is walked once, not forever)")
         parser.add_argument("--splits", default=None,
                             help="ucf101: folder with classInd.txt, trainlistNN.txt, testlistNN.txt")
         parser.add_argument("--split_id", type=int, default=1, choices=(1, 2, 3),

@@ -29,8 +29,10 @@ from pipeline import files, shard_layout
 # 2 added the manifest's `data_generator`; a version-1 manifest is still read (see `_v1_data_generator`).
 # 3 moved `producer["incremental"]`, an untyped dict, to the typed `incremental`; older manifests'
 # dicts are converted on reading.
-SCHEMA_VERSION = 3
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# 4 added each split's `file_bytes` (the size of each file as written): a shard cut exactly between
+# two records reads as a valid shorter file, and only its size gives it away. Older sets have none.
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 MANIFEST_NAME = shard_layout.MANIFEST_NAME
 ENCODINGS = ("raw", "png", "jpeg")
 COMPRESSIONS = shard_layout.COMPRESSIONS
@@ -176,6 +178,7 @@ class SplitInfo:
     files: tuple[str, ...]  # shard file names, relative to the shard-set folder
     num_videos: int
     num_clips: int
+    file_bytes: tuple[int, ...] = ()  # the size of each of `files` as written; () before version 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +217,8 @@ class Manifest:
                 "re-run `make preprocess` with this version to rewrite the shards")
         splits = {
             name: SplitInfo(files=tuple(s["files"]), num_videos=int(s["num_videos"]),
-                            num_clips=int(s["num_clips"]))
+                            num_clips=int(s["num_clips"]),
+                            file_bytes=tuple(int(n) for n in s.get("file_bytes", ())))
             for name, s in data["splits"].items()
         }
         producer, incremental = _incremental_of(data, version)
@@ -240,6 +244,11 @@ class Manifest:
             raise ShardFormatError(
                 f"shard set {shard_dir} has no split {split!r} (it has {sorted(self.splits)})")
         return [os.path.join(shard_dir, name) for name in self.splits[split].files]
+
+    def file_sizes(self, shard_dir: str) -> dict[str, int]:
+        """{absolute shard path: its size as written} for every split that recorded sizes."""
+        return {os.path.join(shard_dir, name): size for info in self.splits.values()
+                for name, size in zip(info.files, info.file_bytes)}
 
 
 def _incremental_of(data: Mapping[str, Any], version: int):

@@ -15,6 +15,8 @@ All file-system calls go through tf.io.gfile, so local paths and gs:// work alik
 
 import dataclasses
 import hashlib
+import logging
+import os
 import posixpath
 import re
 
@@ -26,6 +28,8 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 UCF101_SPLIT_IDS = (1, 2, 3)
 TRAIN, TEST = "train", "test"
 UNLABELLED = -1
+
+_log = logging.getLogger("pipeline.sources")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,11 +227,51 @@ def _find_videos(input: str) -> tuple[str, list[str]]:
 def _walk_videos(root: str) -> list[str]:
     """Video files under root. A folder named like a video (x.avi/) is listed too, so that the
     decode step reports it instead of it vanishing silently; its contents are still searched."""
-    paths = []
-    for directory, folders, files in tf.io.gfile.walk(root):
-        names = files + [name.rstrip("/") for name in folders]
-        paths += [posixpath.join(directory, name) for name in names if is_video_file(name)]
+    if "://" in root:  # object stores have no links, so no loops
+        paths = []
+        for directory, folders, files in tf.io.gfile.walk(root):
+            names = files + [name.rstrip("/") for name in folders]
+            paths += [posixpath.join(directory, name) for name in names if is_video_file(name)]
+        return paths
+    return _walk_local(root)
+
+
+def _walk_local(root: str) -> list[str]:
+    """`_walk_videos` on a local tree: links to folders are followed, but each real folder (by
+    device and inode) is searched once, so a link loop (`ln -s .. videos/a/up`) or a folder linked
+    twice cannot list a video twice, where it could land in both splits. Folders are searched in
+    name order, depth first; of two paths to one folder, the first in that order is kept."""
+    paths, seen, skipped = [], set(), []
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            info = os.stat(directory)
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:  # unreadable or vanished: its videos cannot be listed anyway
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            skipped.append(directory)
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders = []
+        for entry in entries:
+            if is_video_file(entry.name):
+                paths.append(entry.path)
+            if _is_dir(entry):
+                folders.append(entry.path)
+        pending += reversed(folders)
+    if skipped:
+        _log.warning("%d folders under %s were reached again through links and searched once "
+                     "only (e.g. %s)", len(skipped), root, skipped[0])
     return paths
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows links; a dangling one is not a folder
+    except OSError:
+        return False
 
 
 def _relative(path: str, root: str) -> str:

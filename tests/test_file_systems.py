@@ -100,6 +100,8 @@ ALLOWED = {
                                            "tf.io.gfile (without TensorFlow's import for local ones)",
     ("trainer/retraining/child_processes.py", "stop_orphans"): "the child record beside the local lock",
     ("trainer/benchmark.py", "*"): "/proc/cpuinfo",
+    ("pipeline/sources.py", "_walk_local"): "only for local trees (links and their inodes); remote "
+                                            "ones are walked through tf.io.gfile",
 }
 # Local by nature: ffmpeg and imageio read and write local files, and a download cache is a local
 # folder. Their paths must be local, and the modules say so in their flags' help.

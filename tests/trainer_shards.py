@@ -48,7 +48,9 @@ def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(
         clip_shape=tuple(manifest_shape or shape), encoding=encoding, compression=compression,
         class_names=CLASS_NAMES if labelled else (),
         splits={split: schema.SplitInfo(files=tuple(names), num_videos=num_files * clips_per_file,
-                                        num_clips=num_files * clips_per_file)},
+                                        num_clips=num_files * clips_per_file,
+                                        file_bytes=tuple(os.path.getsize(os.path.join(directory, n))
+                                                         for n in names))},
         dataset="moving_squares", data_generator=data_generator)
     schema.write_manifest(directory, manifest)
     return directory

@@ -64,8 +64,10 @@ def _is_glob(path: str) -> bool:
 
 def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: bool = False) -> Shards:
     """Reads and validates the manifest of `tfrecords` (a folder, a dataset root or a glob of shard
-    files). With skip_corrupt, every file is read through once and the corrupt ones are left out,
-    each named in a warning; without it a corrupt file stops training with its name."""
+    files). A file whose size is not the one the manifest recorded (cut, even exactly between two
+    records) is found here, at a stat per file. With skip_corrupt, it is left out, and every file
+    is read through once and the corrupt ones are left out too, each named in a warning; without
+    it a wrong or corrupt file stops training with its name."""
     excluded = shard_sets.StaleClips()
     if not _is_glob(tfrecords) and not tf.io.gfile.exists(tfrecords):
         raise DataError(f"--tfrecords={tfrecords} does not exist: give the folder that "
@@ -80,6 +82,7 @@ def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: boo
             raise DataError(f"--tfrecords={tfrecords} spans several folders {sorted(dirs)}; "
                             "point it at one shard set")
         manifest = _read_manifest(directory)
+        sizes = manifest.file_sizes(directory)
     elif shard_sets.is_root(tfrecords.rstrip("/")):
         directory = tfrecords.rstrip("/")
         try:
@@ -87,16 +90,19 @@ def resolve_shards(tfrecords: str, split: str = DEFAULT_SPLIT, skip_corrupt: boo
         except (shard_sets.ShardSetError, schema.ShardFormatError) as e:
             raise DataError(str(e)) from e
         manifest, files, excluded = contents.manifest, contents.files, contents.excluded
+        sizes = contents.sizes
     else:
         directory = tfrecords.rstrip("/") or "/"
         manifest = _read_manifest(directory)
         files = manifest.split_paths(directory, split)
+        sizes = manifest.file_sizes(directory)
     _check_files_exist(directory, files)
-    if skip_corrupt:
-        try:
+    try:
+        files = shard_sets.check_sizes(files, sizes, skip_corrupt)
+        if skip_corrupt:
             files = shard_sets.drop_corrupt(files, schema.tf_compression_type(manifest.compression))
-        except shard_sets.ShardSetError as e:
-            raise DataError(str(e)) from e
+    except shard_sets.ShardSetError as e:
+        raise DataError(str(e)) from e
     shards = Shards(directory=directory, manifest=manifest, files=tuple(files), excluded=excluded,
                     skip_corrupt=skip_corrupt)
     _check_first_record(shards)

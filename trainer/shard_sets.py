@@ -20,6 +20,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import posixpath
+from typing import Mapping
 
 import tensorflow as tf
 
@@ -57,6 +58,7 @@ class RootContents:
     files: tuple[str, ...]
     excluded: StaleClips
     sets: tuple[str, ...]
+    sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)  # path -> bytes as written
 
 
 def is_root(directory: str) -> bool:
@@ -86,8 +88,9 @@ def resolve_root(root: str, split: str) -> RootContents:
         raise ShardSetError(f"no shard set under {root} has a {split!r} split")
     keys = superseded_keys(root, sets)
     stale = StaleClips(tuple(file_sets), tuple(sorted(keys))) if keys else StaleClips()
+    sizes = {path: size for s in sets for path, size in s.manifest.file_sizes(s.path).items()}
     return RootContents(manifest=sets[-1].manifest, files=tuple(files), excluded=stale,
-                        sets=tuple(s.name for s in sets))
+                        sets=tuple(s.name for s in sets), sizes=sizes)
 
 
 def _check_agree(root: str, sets: list[schema.ShardSet]) -> None:
@@ -184,6 +187,34 @@ def validate_file(path: str, compression_type: str) -> str | None:
         if size != expected:
             return f"truncated or padded: {size} bytes, but its {int(count)} records make {expected}"
     return None
+
+
+def wrong_sizes(files, sizes: dict[str, int]) -> dict[str, str]:
+    """{path: what is wrong} for the files whose size differs from the one the manifest recorded
+    (a stat each: cheap enough for every run start). A file cut exactly between two records reads
+    as a valid shorter file; only its size tells."""
+    problems = {}
+    for path in files:
+        if path in sizes and (size := tf.io.gfile.stat(path).length) != sizes[path]:
+            problems[path] = (f"{size} bytes, but the manifest recorded {sizes[path]} when the job "
+                              "wrote it (cut short or changed since)")
+    return problems
+
+
+def check_sizes(files, sizes: Mapping[str, int], skip: bool) -> tuple[str, ...]:
+    """The files whose size is the one recorded; a wrong one stops the run naming it, or with
+    `skip` (--skip_corrupt_shards) is left out with a warning."""
+    wrong = wrong_sizes(files, sizes)
+    if wrong and not skip:
+        listing = "; ".join(f"{path} ({problem})" for path, problem in sorted(wrong.items()))
+        raise ShardSetError(f"shard file(s) of the wrong size: {listing}. Rebuild the shard set with "
+                            "`make preprocess`, or pass --skip_corrupt_shards to train without them")
+    for path, problem in sorted(wrong.items()):
+        _log.warning("skipping shard file %s: %s; rebuild its shard set to get its clips back", path, problem)
+    kept = tuple(f for f in files if f not in wrong)
+    if not kept:
+        raise ShardSetError("every shard file has the wrong size; rebuild the shard set with `make preprocess`")
+    return kept
 
 
 def find_corrupt(files, compression_type: str, workers: int = 4) -> dict[str, str]:

@@ -38,6 +38,7 @@ def snapshot(output):
             with open(path, "rb") as f:
                 contents[name] = f.read()
         assert clips == info.num_clips, (split, clips, info.num_clips)
+        assert info.file_bytes == tuple(os.path.getsize(os.path.join(output, n)) for n in info.files)
     with open(os.path.join(output, schema.MANIFEST_NAME), "rb") as f:
         contents[schema.MANIFEST_NAME] = f.read()
     return contents

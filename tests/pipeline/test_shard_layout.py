@@ -88,7 +88,7 @@ def test_a_version_3_entry_round_trips_typed(tmp_path):
     entry = shard_layout.IncrementalEntry.from_dict(_entry())
     directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=1)
     manifest = schema.read_manifest(directory)
-    assert manifest.incremental is None and manifest.schema_version == 3
+    assert manifest.incremental is None and manifest.schema_version == schema.SCHEMA_VERSION
     schema.write_manifest(directory, dataclasses.replace(manifest, incremental=entry))
     assert schema.read_manifest(directory).incremental == entry
     with open(os.path.join(directory, schema.MANIFEST_NAME)) as f:

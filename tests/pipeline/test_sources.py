@@ -194,6 +194,22 @@ def test_folder_lists_every_bad_input_so_decode_can_report_it(tmp_path):
     assert sorted(s.path for s in globbed.sources) == sorted(p for p in bad.values() if p.endswith(".avi"))
 
 
+def test_a_symlink_loop_lists_each_video_once(tmp_path, caplog):
+    videos = tmp_path / "videos"
+    for name in ("square/a.avi", "square/b.avi", "circle/c.avi"):
+        make_video(videos / name, **TINY)
+    os.symlink("..", videos / "square" / "up")  # the loop of the issue: square/up/square/up/...
+    linked = tmp_path / "elsewhere"
+    make_video(linked / "d.avi", **TINY)
+    os.symlink(linked, videos / "circle" / "more")  # a link to data outside: followed
+    with caplog.at_level("WARNING", logger="pipeline.sources"):
+        listing = list_folder(str(videos), test_fraction=0.5)
+    ids = [s.video_id for s in listing.sources]
+    assert ids == ["circle/c.avi", "circle/more/d.avi", "square/a.avi", "square/b.avi"]
+    assert listing.class_names == ("circle", "square")
+    assert "searched once only" in caplog.text and "square/up" in caplog.text
+
+
 def test_empty_folder_gives_an_empty_listing_and_absent_path_an_error(tmp_path):
     (tmp_path / "notes.txt").write_text("no videos here")
     assert list_folder(str(tmp_path)).sources == ()

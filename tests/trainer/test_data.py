@@ -122,6 +122,23 @@ def test_missing_shard_file_is_named(tmp_path):
         data.resolve_shards(directory)
 
 
+def test_a_shard_cut_exactly_between_two_records_is_found_at_start(tmp_path, caplog):
+    directory = write_shards(tmp_path / "s", num_files=2, clips_per_file=3, shape=SHAPE)
+    cut = data.resolve_shards(directory).files[1]
+    with open(cut, "rb") as f:
+        content = f.read()
+    first = 8 + 4 + int.from_bytes(content[:8], "little") + 4  # length, its crc, data, data crc
+    with open(cut, "wb") as f:
+        f.write(content[:first])
+    assert sum(1 for _ in tf.data.TFRecordDataset(cut)) == 1  # a valid, shorter file to TensorFlow
+    with pytest.raises(data.DataError, match=rf"wrong size: {cut} \({first} bytes, but the manifest "
+                                             rf"recorded {len(content)}.*--skip_corrupt_shards"):
+        data.resolve_shards(directory)
+    with caplog.at_level("WARNING", logger="trainer.shard_sets"):
+        kept = data.resolve_shards(directory, skip_corrupt=True)
+    assert cut not in kept.files and len(kept.files) == 1 and f"skipping shard file {cut}" in caplog.text
+
+
 def test_glob_matching_nothing(tmp_path):
     with pytest.raises(data.DataError, match="matches no files"):
         data.resolve_shards(str(tmp_path / "nothing-*.tfrecord"))
@@ -143,7 +160,7 @@ def _rewrite_manifest(directory, **changes):
 
 def test_version_1_manifests_are_read_and_tell_shape_motion_by_their_input(tmp_path):
     directory = write_shards(tmp_path / "s", num_files=1, clips_per_file=2, shape=SHAPE)
-    assert schema.read_manifest(directory).schema_version == schema.SCHEMA_VERSION == 3
+    assert schema.read_manifest(directory).schema_version == schema.SCHEMA_VERSION == 4
     videos = tmp_path / "videos"
     videos.mkdir()
     producer = {"name": "pipeline.main", "options": {"dataset": "folder", "input": str(videos)}}
@@ -153,8 +170,8 @@ def test_version_1_manifests_are_read_and_tell_shape_motion_by_their_input(tmp_p
     (videos / schema.SHAPE_MOTION_GROUND_TRUTH).write_text("{}")
     manifest = data.resolve_shards(directory).manifest
     assert manifest.schema_version == 1 and manifest.is_shape_motion
-    _rewrite_manifest(directory, schema_version=4)
-    with pytest.raises(data.DataError, match=r"schema_version 4.*make preprocess"):
+    _rewrite_manifest(directory, schema_version=5)
+    with pytest.raises(data.DataError, match=r"schema_version 5.*make preprocess"):
         data.resolve_shards(directory)
 
 
