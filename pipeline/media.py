@@ -17,6 +17,7 @@ also go into TensorBoard image summaries, which animate them.
 """
 
 import functools
+import itertools
 import os
 import shutil
 import tempfile
@@ -28,6 +29,8 @@ import numpy as np
 from pipeline import files
 
 ENV_VAR = "FFMPEG_BINARY"
+# The files taken as videos when a folder is read (any case): the pipeline's sources, FVD's sets.
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 # Codec choices that suit each container; libxvid in .avi is what UCF-101 ships.
 DEFAULT_CODECS = {".avi": "libxvid", ".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264",
                   ".webm": "libvpx-vp9"}
@@ -170,8 +173,9 @@ def write_png(path: str, image) -> str:
     return files.atomic_write(path, encode_png(image))
 
 
-def read_video(path: str) -> np.ndarray:
-    """Decodes any local video or image file ffmpeg reads into uint8 [T,H,W,3] (RGB).
+def read_video(path: str, max_frames: int | None = None) -> np.ndarray:
+    """Decodes any local video or image file ffmpeg reads into uint8 [T,H,W,3] (RGB); with
+    `max_frames`, only its first frames (ffmpeg is stopped there rather than decoding the rest).
 
     Through imageio-ffmpeg's reader, which reports the frame size before the frames; it runs the
     binary imageio-ffmpeg finds (IMAGEIO_FFMPEG_EXE, else its own), not FFMPEG_BINARY.
@@ -181,7 +185,8 @@ def read_video(path: str) -> np.ndarray:
     reader = imageio_ffmpeg.read_frames(path, pix_fmt="rgb24")
     try:
         width, height = next(reader)["size"]
-        data = b"".join(reader)
+        frames = itertools.islice(reader, max_frames) if max_frames is not None else reader
+        data = b"".join(frames)
     except (OSError, RuntimeError) as error:
         raise MediaError(f"ffmpeg could not decode {path}: {error}") from error
     finally:

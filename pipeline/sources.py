@@ -23,8 +23,8 @@ import re
 import tensorflow as tf
 
 from pipeline import schema
+from pipeline.media import VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 UCF101_SPLIT_IDS = (1, 2, 3)
 TRAIN, TEST = "train", "test"
 UNLABELLED = -1

