@@ -10,7 +10,7 @@ import os
 import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES, write_shards
-from trainer import checkpoint_paths
+from trainer.checkpoints import paths as checkpoint_paths
 from trainer import config as config_lib
 from trainer import train_lib
 

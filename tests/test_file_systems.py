@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from pipeline import schema, shard_layout
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths, data, train_lib
+from trainer import data, train_lib
+from trainer.checkpoints import paths as checkpoint_paths
 from trainer.generation import restore
 from trainer.retraining import publish, retrain
 from tests.model_dirs import make_config

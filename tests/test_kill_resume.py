@@ -20,7 +20,8 @@ import tensorflow as tf
 from pipeline import schema, shard_layout
 from tests.pipeline.test_incremental import CLIPS_PER_VIDEO, JOB, _videos, clips_per_video
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths, data, shard_sets
+from trainer import data, shard_sets
+from trainer.checkpoints import paths as checkpoint_paths
 from trainer.generation import restore
 from trainer.retraining import retrain
 

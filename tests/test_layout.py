@@ -3,8 +3,11 @@
 - Nothing in `pipeline/` imports the trainer.
 - The trainer imports from the pipeline only what both halves share: the shard format and layout,
   the media, file, lock and TensorFlow start-up helpers, the drawing of a Shape Motion shape; never the pipeline's jobs.
-- Inside `trainer/`, a folder imports only folders below it: the training core (the top level and
-  `configs/`) < `generation/` < `evaluation/` < `retraining/`.
+- Inside `trainer/`, a folder imports only folders below it: the training core (the top level,
+  `configs/`, `networks/`, `checkpoints/`) < `generation/` < `evaluation/` < `retraining/`.
+- The networks (`trainer/networks/`) know nothing of training: from the trainer they import only
+  each other and the flag declarations of their options.
+- The trainer's top floor holds at most MAX_TOP_FLOOR modules: past that, rooms group into folders.
 """
 
 import ast
@@ -13,6 +16,9 @@ import pathlib
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SHARED = {"schema", "shard_layout", "media", "files", "run_lock", "tf_startup", "shape_drawing"}
 LAYERS = ("core", "generation", "evaluation", "retraining")
+MAX_TOP_FLOOR = 14
+# What trainer/networks/ may import from the trainer besides itself.
+NETWORKS_MAY_IMPORT = ("trainer.flag_fields",)
 # Arrows that point up on purpose, each with why.
 UPWARD = {
     ("trainer/train_lib.py", "trainer.evaluation.evaluate"):
@@ -62,6 +68,18 @@ def test_trainer_folders_import_only_folders_below_them():
                 if (name, i) not in UPWARD:
                     wrong.append((name, i))
     assert not wrong, wrong
+
+
+def test_the_networks_import_nothing_of_training():
+    wrong = [(name, i) for name, found in modules("trainer/networks") for i in found
+             if i.split(".")[0] == "trainer" and not i.startswith("trainer.networks")
+             and not i.startswith(NETWORKS_MAY_IMPORT)]
+    assert not wrong, wrong
+
+
+def test_the_trainer_top_floor_has_at_most_its_share_of_modules():
+    top = sorted(path.name for path in (REPO / "trainer").glob("*.py") if path.name != "__init__.py")
+    assert len(top) <= MAX_TOP_FLOOR, f"{len(top)} modules on trainer/'s top floor: {top}"
 
 
 def test_the_check_sees_an_arrow_that_points_up(tmp_path):

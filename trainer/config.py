@@ -1,6 +1,6 @@
 """One frozen run configuration: the model (a preset plus overrides) and every training option.
 
-Each training option is written once, as a field here (or of models.ModelConfig) with its help
+Each training option is written once, as a field here (or of networks.ModelConfig) with its help
 text; `trainer.main` makes its flags from these fields (trainer/flag_fields.py) and the parsed flags
 back into a `Config` with `from_options`. Everything else takes a `Config` (or a part of it).
 The resolved config is saved as <model_dir>/config.json on every run, so a model directory says how
@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 from pipeline import files
-from trainer import models as models_lib
+from trainer import networks
 from trainer import flag_fields
 from trainer.flag_fields import option
 
@@ -40,7 +40,7 @@ class Config:
     """Everything a run needs. Fields after `model` and the clip description are training options;
     those with help text are also `python -m trainer.main` flags (trainer/flag_fields.py)."""
 
-    model: models_lib.ModelConfig
+    model: networks.ModelConfig
     clip_shape: tuple[int, int, int, int]  # T, H, W, C of the shard set
     class_names: tuple[str, ...] = ()      # of the shard set; used when conditional
     conditional: bool = option(False, "Class-conditional generator and video discriminator "
@@ -201,15 +201,15 @@ class Config:
     def image_size(self) -> int:
         return self.clip_shape[1]
 
-    def build_models(self) -> "models_lib.Models":
+    def build_models(self) -> "networks.Models":
         """The three networks of this config, built (under the current strategy scope, if any)."""
         with _precision_policy(self.mixed_precision):
-            return models_lib.build_models(self.model, self.num_frames, self.image_size)
+            return networks.build_models(self.model, self.num_frames, self.image_size)
 
     def build_generator(self):
         """A generator with this config's architecture (e.g. to restore `ema_generator` into)."""
         with _precision_policy(self.mixed_precision):
-            return models_lib.build_generator(self.model, self.num_frames, self.image_size)
+            return networks.build_generator(self.model, self.num_frames, self.image_size)
 
     # -- JSON -------------------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ class Config:
         if not isinstance(data.get("model"), dict):
             raise ConfigError(f"{where} has no model section: it is not a trainer.main config")
         try:
-            model = models_lib.ModelConfig.from_dict(_tuples(data.pop("model")))
+            model = networks.ModelConfig.from_dict(_tuples(data.pop("model")))
         except ValueError as error:  # an unknown key or a bad value
             raise ConfigError(f"{where}: {error}") from error
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
@@ -278,12 +278,12 @@ class _precision_policy:
         keras.config.set_dtype_policy(self.previous)
 
 
-def model_config(preset: str, **overrides) -> "models_lib.ModelConfig":
+def model_config(preset: str, **overrides) -> "networks.ModelConfig":
     """A preset's ModelConfig with some fields replaced (None values are left as the preset has them)."""
-    if preset not in models_lib.PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(models_lib.PRESETS)}")
+    if preset not in networks.PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(networks.PRESETS)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(models_lib.PRESETS[preset], **overrides)
+    return dataclasses.replace(networks.PRESETS[preset], **overrides)
 
 
 def from_options(options: dict, clip_shape, class_names=()) -> Config:
@@ -291,7 +291,7 @@ def from_options(options: dict, clip_shape, class_names=()) -> Config:
     name them: `preset` and the ModelConfig flags choose the networks, the rest are Config fields.
     The classes (of the shard set) count only when `conditional` is on."""
     options = dict(options)
-    model_options = {k: options.pop(k) for k in flag_fields.flag_names(models_lib.ModelConfig)
+    model_options = {k: options.pop(k) for k in flag_fields.flag_names(networks.ModelConfig)
                      if k in options}
     class_names = tuple(class_names)
     num_classes = len(class_names) if options.get("conditional") else 0

@@ -7,7 +7,7 @@
 Re-running the same command continues from the latest checkpoint to --train_steps (with
 --more_steps=N instead: to the latest checkpoint's step + N). SIGTERM
 (preemption) saves a checkpoint and exits cleanly, on one host or any worker of several
-(tf.distribute's PreemptionCheckpointHandler, trainer/preemption.py). One trainer per model
+(tf.distribute's PreemptionCheckpointHandler, trainer/checkpoints/preemption.py). One trainer per model
 directory: a second one exits with an error naming the first (pid, host). Several machines:
 --strategy=multi_worker with TF_CONFIG set on each; a TPU: --tpu=NAME. TensorBoard:
 `tensorboard --logdir=<model_dir>`.
@@ -24,16 +24,16 @@ from absl import logging
 from trainer import config as config_lib
 from trainer import configs
 from trainer import flag_fields
-from trainer import models as models_lib
+from trainer import networks
 
 # Every Config and ModelConfig option is a flag made from its field (type, default, help text).
 flag_fields.define_flags(config_lib.Config)
-flag_fields.define_flags(models_lib.ModelConfig)
+flag_fields.define_flags(networks.ModelConfig)
 # Flags of this program that are not fields: they choose, or act on, the config.
 _RECIPE = flags.DEFINE_enum("recipe", None, list(configs.RECIPES), "A named recipe "
                             "(trainer/configs/): defaults for the flags it names; flags given on "
                             "the command line win.")
-_PRESET = flags.DEFINE_enum("preset", "mocogan", list(models_lib.PRESETS), "Network sizes.")
+_PRESET = flags.DEFINE_enum("preset", "mocogan", list(networks.PRESETS), "Network sizes.")
 _MORE_STEPS = flags.DEFINE_integer("more_steps", None, "Instead of --train_steps: this many "
                                    "iterations beyond the latest checkpoint (demo and scheduled runs).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
@@ -46,7 +46,7 @@ def config_from_flags():
 
     shards = data.resolve_shards(FLAGS.tfrecords, skip_corrupt=FLAGS.skip_corrupt_shards)
     options = {**flag_fields.flag_values(config_lib.Config),
-               **flag_fields.flag_values(models_lib.ModelConfig),
+               **flag_fields.flag_values(networks.ModelConfig),
                "preset": _PRESET.value, "train_steps": target_steps(FLAGS.model_dir)}
     return shards, config_lib.from_options(options, shards.manifest.clip_shape,
                                            shards.manifest.class_names)
@@ -59,7 +59,7 @@ def target_steps(model_dir: str) -> int:
     if _MORE_STEPS.value < 0:
         raise ValueError(f"--more_steps={_MORE_STEPS.value} must be >= 0")
     import tensorflow as tf
-    from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
+    from trainer.checkpoints.paths import checkpoint_dir, checkpoint_step
 
     latest = tf.train.latest_checkpoint(checkpoint_dir(model_dir))  # gs:// too
     done = checkpoint_step(latest) if latest else None
@@ -69,7 +69,7 @@ def target_steps(model_dir: str) -> int:
 class SigtermDuringStartup:
     """Remembers a SIGTERM that comes before training starts (reading shards, building the nets),
     which would otherwise kill the process; train_lib hands it to the preemption handler
-    (trainer/preemption.py), which from then on owns SIGTERM."""
+    (trainer/checkpoints/preemption.py), which from then on owns SIGTERM."""
 
     def __init__(self):
         self.requested = False

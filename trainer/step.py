@@ -30,7 +30,7 @@ import tensorflow as tf
 from trainer import augment as augment_lib
 from trainer import data
 from trainer import losses
-from trainer import models as models_lib
+from trainer.networks import generator as generator_lib
 
 # Offsets that keep the per-step random streams apart (at most 4: see _step_seed).
 _FAKE_STREAM, _G_STREAM, _FRAME_STREAM, _NOISE_STREAM = 0, 1, 2, 3
@@ -287,7 +287,7 @@ class GanStep:
         if real_videos.dtype == tf.uint8:
             real_videos = data.to_model_range(real_videos)
         if cfg.model.progressive:  # the real clips at the resolution the generator renders
-            real_videos = models_lib.at_resolution(real_videos, self.generator.frame_generator.blend)
+            real_videos = generator_lib.at_resolution(real_videos, self.generator.frame_generator.blend)
         picks = self._frame_picker(step)
         real_frames = self._disc_input(tf.gather_nd(real_videos, picks), step, _REAL_FRAMES,
                                   cfg.image_batch_size, self.image_batch)

@@ -2,10 +2,10 @@
 
 `train(config)` runs until `config.train_steps` (a total: a second call continues from the latest
 checkpoint in <model_dir>/checkpoints), and checkpoints on finishing and on SIGTERM (preemption,
-through TensorFlow's PreemptionCheckpointHandler: trainer/preemption.py). While it trains, the
-chief holds <model_dir>/trainer.lock (pipeline/run_lock.py): a second trainer on the same model
-directory refuses, naming the holder. Every step's losses are checked inside the compiled step
-(NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf raises
+through TensorFlow's PreemptionCheckpointHandler: trainer/checkpoints/preemption.py). While it
+trains, the chief holds <model_dir>/trainer.lock (pipeline/run_lock.py): a second trainer on the
+same model directory refuses, naming the holder. Every step's losses are checked inside the
+compiled step (NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf raises
 `NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
@@ -24,14 +24,14 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from trainer import best_checkpoint
+from trainer.checkpoints import best
 from trainer import config as config_lib
-from trainer import config_history
+from trainer.checkpoints import config_history
 from trainer import data
-from trainer import preemption as preemption_lib
+from trainer.checkpoints import preemption as preemption_lib
 from pipeline import run_lock
 from trainer import shard_sets
-from trainer.checkpoint_paths import checkpoint_dir, checkpoint_step
+from trainer.checkpoints.paths import checkpoint_dir, checkpoint_step
 from trainer import step as step_lib
 from trainer import strategy as strategy_lib
 from trainer import summaries
@@ -347,8 +347,8 @@ class Evaluation:
                 self.best = False
             else:
                 metric = metric if metric.startswith("eval/") else f"eval/{metric}"
-                self.best = best_checkpoint.BestCheckpoint(self.config.model_dir, metric,
-                                                           self.state.checkpoint)
+                self.best = best.BestCheckpoint(self.config.model_dir, metric,
+                                                self.state.checkpoint)
         if self.best and self.best.update(step, scalars):
             logging.info("new best %s %.4f at step %d", self.best.metric, self.best.best, step)
         return scalars

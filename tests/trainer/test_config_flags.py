@@ -8,7 +8,7 @@ from absl import flags
 
 from trainer import config as config_lib
 from trainer import flag_fields
-from trainer import models
+from trainer import networks
 
 SHAPE = (4, 32, 32, 3)
 
@@ -17,14 +17,14 @@ def parsed(*argv) -> flags.FlagValues:
     """trainer.main's field flags, in a FlagValues of their own, after parsing argv."""
     flag_values = flags.FlagValues()
     flag_fields.define_flags(config_lib.Config, flag_values)
-    flag_fields.define_flags(models.ModelConfig, flag_values)
+    flag_fields.define_flags(networks.ModelConfig, flag_values)
     flag_values(["trainer.main", *argv])
     return flag_values
 
 
 def config_of(flag_values, preset="small") -> config_lib.Config:
     options = {**flag_fields.flag_values(config_lib.Config, flag_values),
-               **flag_fields.flag_values(models.ModelConfig, flag_values), "preset": preset}
+               **flag_fields.flag_values(networks.ModelConfig, flag_values), "preset": preset}
     return config_lib.from_options(options, SHAPE)
 
 
@@ -88,7 +88,7 @@ def test_a_config_written_before_the_newer_fields_still_loads():
 
 
 def test_every_option_with_choices_refuses_a_value_outside_them():
-    choice_fields = [field for field in dataclasses.fields(models.ModelConfig)
+    choice_fields = [field for field in dataclasses.fields(networks.ModelConfig)
                      if "choices" in field.metadata]
     assert len(choice_fields) >= 5
     base = config_lib.model_config("small")

@@ -14,7 +14,7 @@ import sys
 import tensorflow as tf
 
 from tests.trainer_shards import write_shards
-from trainer import checkpoint_paths
+from trainer.checkpoints import paths as checkpoint_paths
 from trainer.generation import restore
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))

@@ -124,12 +124,12 @@ def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
 
 
 def test_help_lists_every_option_with_its_help_text():
-    from trainer import config as config_lib, flag_fields, models
+    from trainer import config as config_lib, flag_fields, networks
 
     result = subprocess.run([sys.executable, "-m", "trainer.main", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=TIMEOUT)
     text = " ".join(result.stdout.split())  # absl wraps help lines (and exits 1 after --help)
-    names = flag_fields.flag_names(config_lib.Config) + flag_fields.flag_names(models.ModelConfig)
+    names = flag_fields.flag_names(config_lib.Config) + flag_fields.flag_names(networks.ModelConfig)
     for name in names + ("recipe", "preset", "more_steps", "dry_run"):
         assert f"--{name}:" in text or f"--[no]{name}:" in text, name
     assert "--train_steps: Total iterations (D_I, D_V, G). (default: '100000')" in text

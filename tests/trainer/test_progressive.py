@@ -8,7 +8,8 @@ import tensorflow as tf
 from tests.trainer_shards import CLASS_NAMES, write_shards
 from trainer import config as config_lib
 from trainer import data
-from trainer import models as models_lib
+from trainer import networks
+from trainer.networks import generator as generator_lib
 from trainer import step as step_lib
 from trainer import train_lib
 
@@ -36,7 +37,7 @@ def test_the_blend_holds_at_half_size_then_fades_in_linearly():
 
 
 def test_the_generator_renders_half_size_frames_at_blend_zero():
-    generator = models_lib.build_generator(config_lib.model_config("small", progressive=True), 4, 32)
+    generator = networks.build_generator(config_lib.model_config("small", progressive=True), 4, 32)
     latents = generator.sample_latents(2, seed=3)
     assert float(generator.frame_generator.blend) == 1.0  # a new or finished model: full size
     full = generator(latents).numpy()
@@ -49,10 +50,10 @@ def test_the_generator_renders_half_size_frames_at_blend_zero():
 
 def test_real_clips_are_shown_at_the_same_resolution():
     videos = tf.random.stateless_uniform([2, 4, 8, 8, 3], [1, 2], -1.0, 1.0)
-    half = models_lib.at_resolution(videos, 0.0).numpy()
+    half = generator_lib.at_resolution(videos, 0.0).numpy()
     assert blocky(half)
     np.testing.assert_allclose(half.mean(axis=(2, 3)), videos.numpy().mean(axis=(2, 3)), atol=1e-6)
-    np.testing.assert_allclose(models_lib.at_resolution(videos, 1.0).numpy(), videos.numpy(), atol=1e-6)
+    np.testing.assert_allclose(generator_lib.at_resolution(videos, 1.0).numpy(), videos.numpy(), atol=1e-6)
 
 
 def test_training_sets_the_blend_and_a_checkpoint_keeps_it(tmp_path):

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES
 from trainer import config as config_lib
-from trainer import discriminators
 from trainer import losses
-from trainer import models as models_lib
+from trainer import networks
+from trainer.networks import discriminators
 from trainer import step as step_lib
 from trainer import train_lib
 
@@ -154,11 +154,11 @@ def test_ema_half_life_in_videos_with_ramp_up():
 
 def test_global_image_logit_and_pooled_video_discriminator_shapes():
     model = config_lib.model_config("small", image_disc_logits="global", video_disc_pool=2)
-    built = models_lib.build_models(model, num_frames=16, image_size=64)
+    built = networks.build_models(model, num_frames=16, image_size=64)
     assert built.image_discriminator(tf.zeros([2, 64, 64, 3])).shape == (2, 1, 1, 1)
     logits, _ = built.video_discriminator(tf.zeros([2, 16, 64, 64, 3]))
     assert logits.shape == (2, 1, 1, 1, 1)
-    patch = models_lib.build_models(config_lib.model_config("small"), 16, 64)
+    patch = networks.build_models(config_lib.model_config("small"), 16, 64)
     assert patch.image_discriminator(tf.zeros([2, 64, 64, 3])).shape == (2, 4, 4, 1)
     # Pooling really happens: a clip and its 2x2 block average score the same.
     clip = np.random.default_rng(0).normal(size=(1, 16, 32, 32, 3)).astype(np.float32)
@@ -193,12 +193,12 @@ def test_augment_reaches_the_discriminators_in_the_step_only():
 
 def test_resize_upsampling_generator_has_no_transposed_convolutions():
     model = config_lib.model_config("small", gen_upsample="resize")
-    generator = models_lib.build_generator(model, num_frames=4, image_size=32)
+    generator = networks.build_generator(model, num_frames=4, image_size=32)
     videos = generator(generator.sample_latents(2, seed=1)).numpy()
     assert videos.shape == (2, 4, 32, 32, 3) and videos.min() >= -1 and videos.max() <= 1
     layers = [type(l).__name__ for l in generator._flatten_layers()]
     assert "Conv2DTranspose" not in layers and "UpSampling2D" in layers
-    paper = models_lib.build_generator(config_lib.model_config("small"), 4, 32)
+    paper = networks.build_generator(config_lib.model_config("small"), 4, 32)
     assert "Conv2DTranspose" in [type(l).__name__ for l in paper._flatten_layers()]
     with pytest.raises(ValueError, match="gen_upsample"):
         config_lib.model_config("small", gen_upsample="bilinear")

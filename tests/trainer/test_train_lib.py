@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.trainer_shards import CLASS_NAMES, write_shards
 from trainer import config as config_lib
-from trainer import config_history
+from trainer.checkpoints import config_history
 from trainer import train_lib
 
 SHAPE = (4, 32, 32, 3)
@@ -193,7 +193,7 @@ def test_resuming_with_other_settings_keeps_the_config_history(shard_dir, tmp_pa
     model_dir = tmp_path / "run"
     train_lib.train(make_config(shard_dir, model_dir, train_steps=1))
     train_lib.train(make_config(shard_dir, model_dir, train_steps=2))  # a plain resume: no entry
-    with caplog.at_level("WARNING", logger="trainer.config_history"):
+    with caplog.at_level("WARNING", logger="trainer.checkpoints.config_history"):
         train_lib.train(make_config(shard_dir, model_dir, train_steps=3, learning_rate=1e-4,
                                     batch_size=2, loss="hinge"))
     history = config_history.read_history(str(model_dir))
@@ -220,7 +220,7 @@ def test_config_round_trips_and_validates(shard_dir, tmp_path):
 
 def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
     from pipeline import media, schema
-    from trainer import best_checkpoint
+    from trainer.checkpoints import best
     from trainer.generation import sample
 
     shards = write_shards(tmp_path / "shapes", num_files=2, clips_per_file=12, shape=SHAPE,
@@ -234,20 +234,20 @@ def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
             for value in event.summary.value:
                 scalars.setdefault(value.tag, []).append(event.step)
     assert scalars["eval/fd_shapes"] == [2, 4] and "eval/single_blob_fraction" in scalars
-    record = best_checkpoint.read_record(str(tmp_path / "run"))
+    record = best.read_record(str(tmp_path / "run"))
     assert record["metric"] == "eval/fd_shapes" and record["step"] in (2, 4)
-    assert best_checkpoint.best_checkpoint(str(tmp_path / "run")).endswith(f"ckpt-{record['step']}")
+    assert best.best_checkpoint(str(tmp_path / "run")).endswith(f"ckpt-{record['step']}")
     out = sample.write_samples(str(tmp_path / "run"), str(tmp_path / "best.gif"), num_videos=1,
                                checkpoint="best")
     assert media.read_video(out).shape == SHAPE
     # A better value replaces the best; a worse one keeps it; a rerun remembers it.
-    best = best_checkpoint.BestCheckpoint(str(tmp_path / "run"), "eval/fd_shapes",
-                                          train_lib.build_state(config).checkpoint)
-    assert best.best == record["value"]
-    assert not best.update(9, {"eval/fd_shapes": record["value"] + 1})
-    assert best.update(10, {"eval/fd_shapes": record["value"] - 1})
-    assert best_checkpoint.read_record(str(tmp_path / "run"))["step"] == 10
-    assert best_checkpoint.higher_is_better("eval/single_blob_fraction")
+    kept = best.BestCheckpoint(str(tmp_path / "run"), "eval/fd_shapes",
+                               train_lib.build_state(config).checkpoint)
+    assert kept.best == record["value"]
+    assert not kept.update(9, {"eval/fd_shapes": record["value"] + 1})
+    assert kept.update(10, {"eval/fd_shapes": record["value"] - 1})
+    assert best.read_record(str(tmp_path / "run"))["step"] == 10
+    assert best.higher_is_better("eval/single_blob_fraction")
 
 
 def test_checkpoint_best_without_evaluation_says_how_to_get_one(shard_dir, tmp_path):

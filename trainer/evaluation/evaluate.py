@@ -46,7 +46,7 @@ from pipeline import files, schema
 from trainer import data as data_lib
 from trainer import flag_fields
 from trainer.evaluation import frechet, metric_plan, shape_metrics
-from trainer.checkpoint_paths import checkpoint_step
+from trainer.checkpoints.paths import checkpoint_step
 from trainer.evaluation.feature_networks import NetworkOptions, feature_extractor_for, load_networks
 from trainer.flag_fields import option
 

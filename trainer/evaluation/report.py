@@ -34,7 +34,7 @@ from pipeline import media
 from trainer import grids, pixels
 from trainer.evaluation import evaluate, metric_plan
 from trainer.generation import restore, sample
-from trainer.checkpoint_paths import checkpoint_step
+from trainer.checkpoints.paths import checkpoint_step
 
 COLUMNS = ("untrained", "trained", "real")
 

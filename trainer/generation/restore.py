@@ -15,8 +15,8 @@ import tensorflow as tf
 from absl import logging
 
 from trainer import config as config_lib
-from trainer import models
-from trainer.checkpoint_paths import checkpoint_dir
+from trainer import networks
+from trainer.checkpoints.paths import checkpoint_dir
 
 EMA_KEY, GENERATOR_KEY = "ema_generator", "generator"
 
@@ -37,16 +37,16 @@ def latest_checkpoint(model_dir: str) -> str:
 
 def resolve_checkpoint(model_dir: str, checkpoint: str | None) -> str:
     """A checkpoint path: the latest for ""/None/"latest", the best kept by --eval_every for
-    "best" (trainer.best_checkpoint), else the path as given."""
+    "best" (trainer.checkpoints.best), else the path as given."""
     if not checkpoint or checkpoint == "latest":
         return latest_checkpoint(model_dir)
     if checkpoint == "best":
-        from trainer import best_checkpoint
+        from trainer.checkpoints import best
 
-        path = best_checkpoint.best_checkpoint(model_dir)
+        path = best.best_checkpoint(model_dir)
         if path is None:
             raise RestoreError(
-                f"no best checkpoint in {best_checkpoint.best_dir(model_dir)}: it is kept by "
+                f"no best checkpoint in {best.best_dir(model_dir)}: it is kept by "
                 "training with --eval_every=N; use --checkpoint=latest (the default)")
         return path
     return checkpoint
@@ -60,7 +60,7 @@ def checkpoint_has(path: str, key: str) -> bool:
 class Loaded:
     """A restored generator, its run's config, and the checkpoint it was read from: the one
     to name in results (the latest may have been unreadable, or replaced since by the trainer)."""
-    generator: models.Generator
+    generator: networks.Generator
     config: config_lib.Config
     checkpoint: str
 

@@ -41,7 +41,7 @@ from absl import logging
 from pipeline import files
 from trainer.evaluation import metric_plan
 from trainer.retraining import publish
-from trainer.checkpoint_paths import latest_step
+from trainer.checkpoints.paths import latest_step
 from trainer.retraining.child_processes import Children, RunFailed, stop_orphans
 from pipeline.run_lock import LockHeld, RunLock
 

@@ -161,7 +161,7 @@ def test_num_frames_makes_longer_and_shorter_videos(trained_dir, tmp_path):
 
 def test_truncated_latest_checkpoint_falls_back_unless_named(tmp_path):
     from tests.model_dirs import make_config
-    from trainer import checkpoint_paths
+    from trainer.checkpoints import paths as checkpoint_paths
 
     config = make_config(tmp_path, conditional=False, ema_decay=0.0)
     config_lib.save_config(config)

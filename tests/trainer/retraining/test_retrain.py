@@ -127,7 +127,7 @@ def test_latest_step_reads_the_checkpoint_index(tmp_path):
 
 
 def test_checkpoint_step_reads_manager_names_only():
-    from trainer.checkpoint_paths import checkpoint_step
+    from trainer.checkpoints.paths import checkpoint_step
 
     assert checkpoint_step("/runs/a/checkpoints/ckpt-1200") == 1200
     assert checkpoint_step("/runs/a/checkpoints/model.weights") is None

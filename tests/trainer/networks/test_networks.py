@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import discriminators, layers, models
+from trainer import networks
+from trainer.networks import discriminators, generator as generator_lib, layers
 
-SMALL = models.PRESETS["small"]
+SMALL = networks.PRESETS["small"]
 FRAMES = 4
 
 
@@ -19,12 +20,12 @@ def conditional(config, num_classes=3, **changes):
 
 @pytest.fixture(scope="module")
 def small():
-    return models.build_models(SMALL, FRAMES, 32)
+    return networks.build_models(SMALL, FRAMES, 32)
 
 
 @pytest.mark.parametrize("image_size,patch", [(32, 2), (64, 4)])
 def test_small_preset_shapes_and_range(image_size, patch):
-    nets = models.build_models(SMALL, FRAMES, image_size)
+    nets = networks.build_models(SMALL, FRAMES, image_size)
     latents = nets.generator.sample_latents(3, seed=1)
     assert latents["content"].shape == [3, SMALL.content_dim]
     assert latents["motion_noise"].shape == [3, FRAMES, SMALL.motion_noise_dim]
@@ -45,7 +46,7 @@ def test_small_preset_shapes_and_range(image_size, patch):
 
 
 def test_mocogan_preset_matches_paper_sizes_and_runs():
-    nets = models.build_models(models.PRESETS["mocogan"], 16, 64)
+    nets = networks.build_models(networks.PRESETS["mocogan"], 16, 64)
     # The paper's networks: G 3.3M, D_I 0.66M, D_V 11.3M parameters.
     for net, paper in [
         (nets.generator, 3.3e6),
@@ -66,7 +67,7 @@ def test_video_discriminator_follows_the_paper_in_time():
     assert [kernel for kernel, _, _ in spec] == [(4, 4, 4)] * 5  # 16 -> 13 -> 10 -> 7 -> 4 -> 1
     short = discriminators._video_disc_spec(num_frames=6, image_size=64, layers=4)
     assert [kernel[0] for kernel, _, _ in short] == [4, 3, 1, 1, 1]  # 6 -> 3 -> 1 -> 1 -> 1 -> 1
-    nets = models.build_models(SMALL, 6, 64)
+    nets = networks.build_models(SMALL, 6, 64)
     logits, _ = nets.video_discriminator(tf.zeros([2, 6, 64, 64, 3]))
     assert logits.shape == [2, 1, 1, 1, 1]
 
@@ -123,7 +124,7 @@ def test_frame_generator_runs_once_on_all_frames(small, monkeypatch):
 
 
 def test_conditional_labels_change_the_videos():
-    nets = models.build_models(conditional(SMALL, 3), FRAMES, 32)
+    nets = networks.build_models(conditional(SMALL, 3), FRAMES, 32)
     latents = nets.generator.sample_latents(4, seed=2)
     assert latents["labels"].dtype == tf.int32 and latents["labels"].shape == [4]
     assert set(latents["labels"].numpy()) <= {0, 1, 2}
@@ -141,7 +142,7 @@ def test_conditional_labels_change_the_videos():
 
 def test_spectral_norm_builds_normalises_and_trains():
     config = conditional(SMALL, 2, spectral_norm=True)
-    nets = models.build_models(config, FRAMES, 32)
+    nets = networks.build_models(config, FRAMES, 32)
     videos = nets.generator(nets.generator.sample_latents(2, seed=0))
     layer = nets.video_discriminator.convs[1]
     assert isinstance(layer, layers.SpectralNorm)
@@ -185,7 +186,7 @@ def test_gradients_flow_inside_tf_function(small):
 def test_mixed_precision_keeps_outputs_float32(policy):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        nets = models.build_models(conditional(SMALL, 2), FRAMES, 32)
+        nets = networks.build_models(conditional(SMALL, 2), FRAMES, 32)
         assert nets.image_discriminator.convs[0].compute_dtype == policy.split("_")[1]
         videos = nets.generator(nets.generator.sample_latents(2, seed=0), training=True)
         logits, class_logits = nets.video_discriminator(videos, training=True)
@@ -209,7 +210,7 @@ def test_checkpoint_restores_into_freshly_built_models(small, tmp_path):
     every = [v for net in (small.generator, small.image_discriminator, small.video_discriminator)
              for v in net.variables if "seed_generator" not in v.path]  # GRU dropout state
     assert len(saved) == len(every) + 1  # + the checkpoint's save counter
-    fresh = models.build_models(SMALL, FRAMES, 32)
+    fresh = networks.build_models(SMALL, FRAMES, 32)
     assert not np.allclose(fresh.generator(latents).numpy(), expected)
     tf.train.Checkpoint(generator=fresh.generator).restore(prefix).expect_partial()
     np.testing.assert_allclose(fresh.generator(latents).numpy(), expected, atol=1e-6)
@@ -218,13 +219,13 @@ def test_checkpoint_restores_into_freshly_built_models(small, tmp_path):
 def test_config_round_trips_and_bad_sizes_are_refused():
     values = SMALL.to_dict()
     values["gen_channels"] = list(values["gen_channels"])  # as read back from JSON
-    assert models.ModelConfig.from_dict(values) == SMALL
+    assert networks.ModelConfig.from_dict(values) == SMALL
     with pytest.raises(ValueError, match="colour"):
-        models.ModelConfig.from_dict({**values, "colour": 1})
+        networks.ModelConfig.from_dict({**values, "colour": 1})
     with pytest.raises(ValueError, match="image_size=48"):
-        models.Generator(SMALL, FRAMES, 48)
+        networks.Generator(SMALL, FRAMES, 48)
     with pytest.raises(ValueError, match="image_size=128"):
-        models.Generator(SMALL, FRAMES, 128)
+        networks.Generator(SMALL, FRAMES, 128)
 
 
 def test_discriminator_gradient_graph_avoids_remapper_faults(small):
@@ -252,7 +253,7 @@ def test_discriminator_gradient_graph_avoids_remapper_faults(small):
 
 
 def test_content_norm_scales_and_shifts_the_normalised_input_by_the_content_code():
-    norm = models.ContentNorm(2)
+    norm = generator_lib.ContentNorm(2)
     x = tf.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 2)), tf.float32)
     content = tf.constant(np.random.default_rng(1).normal(size=(4, 5)), tf.float32)
     assert np.allclose(norm(x, content, training=True), norm.norm(x, training=True), atol=1e-6)
@@ -267,10 +268,10 @@ def test_content_norm_scales_and_shifts_the_normalised_input_by_the_content_code
 
 def test_content_set_norms_start_as_batch_norm_and_carry_the_content():
     config = dataclasses.replace(SMALL, gen_norm="content")
-    generator = models.build_generator(config, FRAMES, 32)
+    generator = networks.build_generator(config, FRAMES, 32)
     frames = generator.frame_generator
     norms = [frames.bn0] + [getattr(frames, f"bn{i}") for i in range(1, frames.num_upconvs)]
-    assert all(isinstance(n, models.ContentNorm) for n in norms)
+    assert all(isinstance(n, generator_lib.ContentNorm) for n in norms)
     latents = generator.sample_latents(2, seed=4)
     other = dict(latents, content=generator.sample_latents(2, seed=5)["content"])
     before = generator(latents).numpy()
@@ -281,7 +282,7 @@ def test_content_set_norms_start_as_batch_norm_and_carry_the_content():
 
 def test_a_batch_norm_generator_keeps_its_checkpoint_paths(small, tmp_path):
     # FrameBatchNorm subclasses BatchNormalization: the paper's generator reads as it always did.
-    assert all(type(getattr(small.generator.frame_generator, f"bn{i}")) is models.FrameBatchNorm
+    assert all(type(getattr(small.generator.frame_generator, f"bn{i}")) is generator_lib.FrameBatchNorm
                for i in range(3))
     path = tf.train.Checkpoint(generator=small.generator).write(str(tmp_path / "ckpt"))
     names = {name for name, _ in tf.train.list_variables(path)}
@@ -322,7 +323,7 @@ def test_a_minibatch_std_discriminator_scores_a_sample_by_its_group(disc):
     inputs = tf.random.stateless_uniform(shape, [1, 2], -1.0, 1.0)
     changed = tf.tensor_scatter_nd_update(inputs, [[0]], -inputs[:1])
     for group in (0, 4):
-        config = dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=group,
+        config = dataclasses.replace(networks.PRESETS["small"], disc_minibatch_std=group,
                                      disc_batch_norm=False)
         if disc == "video":
             net = discriminators.VideoDiscriminator(config, frames, 64)
@@ -342,12 +343,12 @@ def test_a_minibatch_std_discriminator_scores_a_sample_by_its_group(disc):
 
 def test_a_negative_minibatch_std_group_is_refused():
     with pytest.raises(ValueError, match="disc_minibatch_std"):
-        dataclasses.replace(models.PRESETS["small"], disc_minibatch_std=-1)
+        dataclasses.replace(networks.PRESETS["small"], disc_minibatch_std=-1)
 
 
 def test_projection_discriminators_add_the_class_embedding_times_the_pooled_features():
     config = conditional(SMALL, 3, conditioning="projection")
-    nets = models.build_models(config, FRAMES, 32)
+    nets = networks.build_models(config, FRAMES, 32)
     assert nets.video_discriminator.class_head is None  # no auxiliary classifier
     frames = tf.random.stateless_uniform([4, 32, 32, 3], [0, 1], -1.0, 1.0)
     clips = tf.random.stateless_uniform([4, FRAMES, 32, 32, 3], [0, 2], -1.0, 1.0)
@@ -369,7 +370,7 @@ def test_projection_discriminators_add_the_class_embedding_times_the_pooled_feat
 
 def test_projection_conditioning_gives_the_frame_generator_the_class(monkeypatch):
     config = conditional(SMALL, 3, conditioning="projection", gen_norm="content")
-    generator = models.build_models(config, FRAMES, 32).generator
+    generator = networks.build_models(config, FRAMES, 32).generator
     assert generator.frame_generator.content_dim == SMALL.content_dim + 3
     latents = generator.sample_latents(2, labels=[0, 0], seed=1)
     # With the motion codes held fixed, the class still changes the frames: through the content.

@@ -8,13 +8,13 @@
 Either may see its batch's spread as one more feature before the logits (`disc_minibatch_std`),
 and with `conditioning="projection"` both are projection discriminators, given the labels.
 
-Both are built from a `trainer.models.ModelConfig` by `trainer.models.build_models`.
+Both are built from a `trainer.networks.ModelConfig` by `trainer.networks.build_models`.
 """
 
 import keras
 import tensorflow as tf
 
-from trainer.layers import KERNEL, LEAKY_SLOPE, SpectralNorm, minibatch_std, set_numbered
+from trainer.networks.layers import KERNEL, LEAKY_SLOPE, SpectralNorm, minibatch_std, set_numbered
 
 
 def _check_disc_size(image_size: int, channels: tuple, name: str):

@@ -25,7 +25,7 @@ HISTORY_NAME = "config_history.json"
 # Fields that differ between resumes of one run without changing what it trains.
 UNTRACKED = frozenset({"train_steps", "model_dir", "tfrecords"})
 
-_log = logging.getLogger("trainer.config_history")
+_log = logging.getLogger("trainer.checkpoints.config_history")
 
 
 def history_path(model_dir: str) -> str:
