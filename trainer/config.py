@@ -119,8 +119,8 @@ class Config:
                              "best checkpoint); 0: none.")
     eval_videos: int = option(64, "Generated and real videos per evaluation.")
     best_metric: str = option("", "Metric the best checkpoint (<model_dir>/best) is kept by, "
-                              "e.g. fd_shapes, fvd or single_blob_fraction; default: the "
-                              "Fréchet distance.")
+                              "e.g. fvd or fid, or any other the evaluation reports; default: "
+                              "the Fréchet distance.")
     skip_corrupt_shards: bool = option(False, "Leave out (and name) corrupt shard files instead "
                                        "of stopping.")
 

@@ -1,8 +1,12 @@
 """Trains MoCoGAN on a shard set.
 
-    python -m trainer.main --tfrecords=shards/ucf101 --model_dir=runs/ucf101 --train_steps=100000
+    python -m trainer.main --recipe=video64 --tfrecords=shards/ucf101 --model_dir=runs/ucf101
     python -m trainer.main ... --recipe=demo --more_steps=3000     # the CPU demo's recipe
     python -m trainer.main ... --dry_run     # print the resolved config and exit
+
+--recipe chooses a named recipe (trainer/configs/): video64, the full-size recipe for 64x64
+video; demo, the same techniques at demo sizes; mocogan, the paper's exact setting. Without
+--recipe every flag keeps its own default, which is the paper's setting (as --recipe=mocogan).
 
 Re-running the same command continues from the latest checkpoint to --train_steps (with
 --more_steps=N instead: to the latest checkpoint's step + N). SIGTERM
@@ -32,7 +36,9 @@ flag_fields.define_flags(networks.ModelConfig)
 # Flags of this program that are not fields: they choose, or act on, the config.
 _RECIPE = flags.DEFINE_enum("recipe", None, list(configs.RECIPES), "A named recipe "
                             "(trainer/configs/): defaults for the flags it names; flags given on "
-                            "the command line win.")
+                            "the command line win. video64: the full-size recipe for 64x64 "
+                            "video; demo: the same at demo sizes; mocogan: the paper's setting "
+                            "(also what no --recipe gives).")
 _PRESET = flags.DEFINE_enum("preset", "mocogan", list(networks.PRESETS), "Network sizes.")
 _MORE_STEPS = flags.DEFINE_integer("more_steps", None, "Instead of --train_steps: this many "
                                    "iterations beyond the latest checkpoint (demo and scheduled runs).")
@@ -45,6 +51,8 @@ def config_from_flags():
     from trainer import data
 
     shards = data.resolve_shards(FLAGS.tfrecords, skip_corrupt=FLAGS.skip_corrupt_shards)
+    if not shards.manifest.class_names:
+        apply_recipe(has_classes=False)
     options = {**flag_fields.flag_values(config_lib.Config),
                **flag_fields.flag_values(networks.ModelConfig),
                "preset": _PRESET.value, "train_steps": target_steps(FLAGS.model_dir)}
@@ -83,11 +91,13 @@ class SigtermDuringStartup:
         return self.requested
 
 
-def apply_recipe() -> None:
-    """Gives every flag the --recipe names the recipe's value, unless the command line set it."""
+def apply_recipe(has_classes: bool = True) -> None:
+    """Gives every flag the --recipe names the recipe's value, unless the command line set it.
+    has_classes=False (a shard set without class names): the recipe's class-conditional
+    techniques are off, so a recipe trains on unlabelled footage too."""
     if not _RECIPE.value:
         return
-    values = configs.recipe(_RECIPE.value)
+    values = configs.recipe(_RECIPE.value, has_classes)
     given = {name for name in values if FLAGS[name].present}
     if FLAGS["train_steps"].present:  # a total given by hand replaces the recipe's length
         given.add("more_steps")

@@ -123,6 +123,25 @@ def test_recipe_sets_defaults_and_the_command_line_wins(shard_dir, tmp_path):
     assert bad.returncode != 0 and "recipe" in bad.stderr
 
 
+def test_a_recipe_on_a_shard_set_without_classes_trains_unconditionally(tmp_path):
+    from trainer.configs import recipe
+
+    unlabelled = write_shards(tmp_path / "shards", num_files=1, clips_per_file=4,
+                              shape=(4, 64, 64, 3), labelled=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.main", f"--tfrecords={unlabelled}",
+         f"--model_dir={tmp_path / 'run'}", "--recipe=video64", "--dry_run"],
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads(result.stdout)
+    assert not config["conditional"] and config["model"]["image_class_head"] == "none"
+    assert config["r1_every"] == recipe("video64")["r1_every"]  # the rest of the recipe stays
+    forced = subprocess.run(  # asked for on the command line, it is refused as before
+        main_args(unlabelled, tmp_path / "run2", "--recipe=video64", "--conditional", "--dry_run"),
+        cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert forced.returncode != 0 and "class names" in forced.stderr
+
+
 def test_help_lists_every_option_with_its_help_text():
     from trainer import config as config_lib, flag_fields, networks
 
@@ -136,4 +155,4 @@ def test_help_lists_every_option_with_its_help_text():
     assert "Frame generator widths at 4, 8, 16 and 32 pixels" in text
     assert "--gen_upsample: <transpose|resize>" in text
     assert "--image_class_head: <none|shared|separate|adc>" in text
-    assert len(names) + 4 == 50
+    assert len(names) + 4 == 56
