@@ -42,6 +42,7 @@ preprocess: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pipeline.benchmark --videos=200
 	$(PY) -m trainer.benchmark --warmup_steps=2 --steps=4
+	$(PY) -m trainer.evaluation.i3d_benchmark
 
 # make demo: Shape Motion videos -> Beam -> shards -> MoCoGAN -> GIFs, sheet, factor grids, metrics.
 # The training recipe is trainer/configs/demo.py (its docstring says how it was chosen); each run

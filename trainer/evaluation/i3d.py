@@ -21,8 +21,11 @@ convolution, split after: the same arithmetic as the layout above, in fewer and 
 tf.function runs the FVD reference's preprocessing (TF1 bilinear resize to 224x224 without
 half-pixel centres, values in [-1, 1]) and the network, channels last.
 
-    logits = I3D(i3d_weights.load_arrays(path))   # or load() below
-    features = logits(videos)   # uint8 or [-1, 1] videos [N, T, H, W, 3] -> float64 [N, 400]
+    network = I3D(i3d_weights.load_arrays(path))   # feature_networks.load_fvd_network finds path
+    logits = network(videos)   # uint8 or [-1, 1] videos [N, T, H, W, 3] -> float64 [N, 400]
+
+Speed (trainer/evaluation/i3d_benchmark.py): a 16-frame clip is about 56 GFLOP, a quarter of it
+in Conv3d_1a_7x7.
 """
 
 import numpy as np
@@ -70,10 +73,13 @@ class I3D(tf.Module):
     """Kinetics-400 I3D with frozen weights: `logits(videos)` for float32 [N, T, 224, 224, 3] in
     [-1, 1]; calling it takes uint8 or [-1, 1] videos of any size, in batches."""
 
-    def __init__(self, arrays: dict, batch_size: int = 8):
-        """`arrays`: the converted weights (trainer/evaluation/i3d_weights.py)."""
+    def __init__(self, arrays: dict, batch_size: int = 8, dtype: tf.DType = tf.float32):
+        """`arrays`: the converted weights (trainer/evaluation/i3d_weights.py). `dtype` is what the
+        layers compute in: float32, or bfloat16 for CPUs that have it natively (AVX-512 BF16,
+        AMX); its logits differ from float32's by about 1% (the benchmark measures it)."""
         super().__init__(name="i3d")
         self.batch_size = batch_size
+        self.dtype = dtype
         self._units, self._widths = {}, {}
         for name in STEM:
             self._add(name, *fold_batch_norm(arrays, name))
@@ -90,7 +96,8 @@ class I3D(tf.Module):
             raise ValueError(f"the I3D weights have no {error.args[0]}: not the Kinetics-400 I3D arrays") from error
 
     def _add(self, name, kernel, bias):
-        self._units[name] = (tf.constant(kernel, tf.float32), tf.constant(bias, tf.float32))
+        self._units[name] = (tf.cast(tf.constant(kernel, tf.float32), self.dtype),
+                             tf.cast(tf.constant(bias, tf.float32), self.dtype))
 
     def _conv(self, name, x, strides=(1, 1, 1)):
         kernel, bias = self._units[name]
@@ -103,25 +110,43 @@ class I3D(tf.Module):
         branch_3 = self._conv(f"{block}/Branch_3/Conv3d_0b_1x1", _max_pool(x, (3, 3, 3), (1, 1, 1)))
         return tf.concat([branch_0, branch_1, branch_2, branch_3], axis=-1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, SIZE, SIZE, 3], tf.float32)])
-    def logits(self, x):
-        """Float32 [N, T >= 9, 224, 224, 3] in [-1, 1] -> the 400 logits, averaged over time."""
+    def _stem(self, x):
         x = self._conv("Conv3d_1a_7x7", x, strides=(2, 2, 2))
-        x = _max_pool(x, (1, 3, 3), (1, 2, 2))
+        return _max_pool(x, (1, 3, 3), (1, 2, 2))
+
+    def _stem_2(self, x):
         x = self._conv("Conv3d_2c_3x3", self._conv("Conv3d_2b_1x1", x))
-        x = _max_pool(x, (1, 3, 3), (1, 2, 2))
-        for block in MIXED_3:
-            x = self._mixed(block, x)
-        x = _max_pool(x, (3, 3, 3), (2, 2, 2))
-        for block in MIXED_4:
-            x = self._mixed(block, x)
-        x = _max_pool(x, (2, 2, 2), (2, 2, 2))
-        for block in MIXED_5:
-            x = self._mixed(block, x)
+        return _max_pool(x, (1, 3, 3), (1, 2, 2))
+
+    def _blocks(self, blocks, pool_window=None, pool_strides=None):
+        def run(x):
+            for block in blocks:
+                x = self._mixed(block, x)
+            return _max_pool(x, pool_window, pool_strides) if pool_window else x
+        return run
+
+    def _head(self, x):
         x = tf.nn.avg_pool3d(x, (1, 2, 7, 7, 1), (1, 1, 1, 1, 1), "VALID")
         kernel, bias = self._units[LOGITS]
         x = tf.nn.conv3d(x, kernel, (1, 1, 1, 1, 1), "VALID") + bias
-        return tf.reduce_mean(x[:, :, 0, 0, :], axis=1)
+        return tf.reduce_mean(tf.cast(x[:, :, 0, 0, :], tf.float32), axis=1)
+
+    def stages(self) -> list[tuple[str, object]]:
+        """The network in order, as (name, function of the stage's input): what `logits` runs,
+        cut where the benchmark times each part."""
+        return [("Conv3d_1a_7x7, MaxPool3d_2a", self._stem),
+                ("Conv3d_2b/2c, MaxPool3d_3a", self._stem_2),
+                ("Mixed_3b-3c, MaxPool3d_4a", self._blocks(MIXED_3, (3, 3, 3), (2, 2, 2))),
+                ("Mixed_4b-4f, MaxPool3d_5a", self._blocks(MIXED_4, (2, 2, 2), (2, 2, 2))),
+                ("Mixed_5b-5c, Logits", lambda x: self._head(self._blocks(MIXED_5)(x)))]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, SIZE, SIZE, 3], tf.float32)])
+    def logits(self, x):
+        """Float32 [N, T >= 9, 224, 224, 3] in [-1, 1] -> the 400 logits, averaged over time."""
+        x = tf.cast(x, self.dtype)
+        for _, stage in self.stages():
+            x = stage(x)
+        return x
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)])
     def preprocessed_logits(self, videos):
