@@ -21,7 +21,7 @@ MAX_TOP_FLOOR = 14
 NETWORKS_MAY_IMPORT = ("trainer.flag_fields",)
 # Arrows that point up on purpose, each with why.
 UPWARD = {
-    ("trainer/train_lib.py", "trainer.evaluation.evaluate"):
+    ("trainer/train_lib.py", "trainer.evaluation.training_evaluator"):
         "evaluation during training (--eval_every); imported only by runs that evaluate",
 }
 

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import schema, shard_layout
+from pipeline.datasets import shapes
 
 CLASS_NAMES = ("right", "down")
 
@@ -53,4 +54,28 @@ def write_shards(directory, num_files: int = 2, clips_per_file: int = 8, shape=(
                                                          for n in names))},
         dataset="moving_squares", data_generator=data_generator)
     schema.write_manifest(directory, manifest)
+    return directory
+
+
+def write_shape_shards(directory, num_videos=24, clip_shape=(4, 32, 32, 3), reverse=False):
+    """Two clips per Shape Motion video, written with the pipeline's schema, labelled by shape;
+    `reverse` writes the same records in the opposite order."""
+    t, size = clip_shape[0], clip_shape[1]
+    os.makedirs(directory, exist_ok=True)
+    name = "train-00000-of-00001.tfrecord"
+    records = []
+    for k in range(num_videos):
+        params = shapes.sample_params(0, k, size)
+        frames = shapes.render_video(params, 2 * t, size)
+        for start in (0, t):
+            clip = schema.Clip(frames=frames[start:start + t], label=shapes.SHAPES.index(params.shape),
+                               video_id=f"{params.shape}/video_{k:05d}.avi", start=start)
+            records.append(schema.encode_clip(clip))
+    with tf.io.TFRecordWriter(os.path.join(directory, name)) as writer:
+        for record in reversed(records) if reverse else records:
+            writer.write(record)
+    schema.write_manifest(directory, schema.Manifest(
+        clip_shape=clip_shape, encoding="raw", compression="none", class_names=shapes.SHAPES,
+        splits={"train": schema.SplitInfo(files=(name,), num_videos=num_videos, num_clips=2 * num_videos)},
+        dataset="folder", data_generator=schema.SHAPE_MOTION))
     return directory

@@ -325,10 +325,10 @@ class Evaluation:
     clips, written to TensorBoard as eval/*, and the best checkpoint kept by --best_metric."""
 
     def __init__(self, config, state: TrainState, writer: summaries.Writer):
-        from trainer.evaluation import evaluate  # metrics and feature networks: only runs that evaluate
+        from trainer.evaluation import training_evaluator  # metrics and networks: only runs that evaluate
 
         self.config, self.state, self.writer = config, state, writer
-        self.evaluator = evaluate.TrainingEvaluator(
+        self.evaluator = training_evaluator.TrainingEvaluator(
             config.tfrecords, num_videos=config.eval_videos, seed=config.seed,
             feature_model_dir=f"{config.model_dir}/feature_net")
         self.best = None
@@ -342,7 +342,7 @@ class Evaluation:
         if self.best is None:
             metric = self.config.best_metric or self.evaluator.frechet_metric
             if not metric:
-                logging.warning("no Fréchet distance applies to this data (see trainer.evaluation.evaluate); "
+                logging.warning("no Fréchet distance applies to this data (see trainer/evaluation/training_evaluator.py); "
                                 "pass --best_metric to keep a best checkpoint")
                 self.best = False
             else:

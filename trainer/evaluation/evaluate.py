@@ -26,240 +26,23 @@ cannot be had its metric is reported as left out, with how to get it. The exit s
 only when a metric named in --metrics cannot be computed. The result goes to --out atomically
 (with the feature network behind each Fréchet distance), and a table to the console.
 
-`evaluate_videos` is the pure core (arrays in, dict out); `TrainingEvaluator` (built on
-`eval_generator`) is what the training loop calls every --eval_every steps for TensorBoard scalars.
+This module is the command; the rooms behind it: trainer/evaluation/scoring.py (the scoring core,
+arrays in, numbers out), real_clips.py (which real clips are compared against), results.py
+(metrics.json and the table) and training_evaluator.py (what --eval_every runs).
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import dataclasses
-import hashlib
-import json
-import math
 import os
 import sys
 
-import numpy as np
 from absl import logging
-import tensorflow as tf
 
-from pipeline import files, schema
-from trainer import data as data_lib
 from trainer import flag_fields
-from trainer.evaluation import frechet, metric_plan, shape_metrics
 from trainer.checkpoints.paths import checkpoint_step
-from trainer.evaluation.feature_networks import NetworkOptions, feature_extractor_for, load_networks
+from trainer.evaluation import metric_plan, real_clips, results, scoring
+from trainer.evaluation.feature_networks import NetworkOptions, load_networks
 from trainer.flag_fields import option
-
-# (key, what it measures, which way is better): the console table's rows, in order.
-TABLE = (
-    ("fvd", "Fréchet distance, I3D clip logits", "lower"),
-    ("fid", "Fréchet distance, Inception frames", "lower"),
-    ("fd_shapes", "Fréchet distance, Shape Motion net", "lower"),
-    ("acd", "average content distance (0-255)", "lower"),
-    ("acd_excluded_fraction", "videos with no shape to measure ACD on", "lower"),
-    ("single_blob_fraction", "frames showing exactly one shape", "higher"),
-    ("area_distance", "blob-area W1 distance (pixels)", "lower"),
-    # Real clips measure about 0.3-0.4 (whole-pixel centroids, bounces), and a generator whose
-    # tracks are straight by construction measures less: lower than real is not better.
-    ("motion_deviation", "centroid 2nd difference (pixels)", "= real"),
-    ("mean_speed", "blob speed (pixels/frame)", "= real"),
-)
-# Pick this many times --num_videos clips (at least READ_MIN), then sample from them: clips of one
-# video sit together in a shard, so the first few clips would come from few videos.
-READ_CAP_FACTOR = 4
-READ_MIN = 512
-
-
-class Scorer:
-    """Scores sets of generated videos against fixed real clips; the features of the real clips
-    and of their reference are computed once, however many generators are scored.
-
-    `networks` maps Fréchet metric names (fvd, fid, fd_shapes) to feature extractors ("videos ->
-    features [N, D]"); the shape scores are computed only with `shape_motion`. Videos are
-    [N, T, H, W, 3], uint8 or float in [-1, 1].
-    """
-
-    def __init__(self, real: np.ndarray, reference: np.ndarray, networks: dict | None = None,
-                 shape_motion: bool = True):
-        if min(len(real), len(reference)) < 2:
-            raise ValueError(f"need at least 2 videos per set, got {len(real)} real and "
-                             f"{len(reference)} reference")
-        self.real, self.reference, self.shape_motion = real, reference, shape_motion
-        self.networks = dict(networks or {})
-        self._real_features = {name: net(real) for name, net in self.networks.items()}
-        self._reference_features = {name: net(reference) for name, net in self.networks.items()}
-
-    def _scores(self, videos, against, features, against_features) -> dict:
-        scores = shape_metrics.shape_scores(videos, against) if self.shape_motion else {}
-        for name in self.networks:
-            scores[name] = frechet.feature_frechet_distance(features[name], against_features[name])
-        return scores
-
-    def real_scores(self) -> dict:
-        """The real clips against the reference: what a perfect generator would score."""
-        return self._scores(self.real, self.reference, self._real_features, self._reference_features)
-
-    def __call__(self, generated: np.ndarray) -> dict:
-        if len(generated) < 2:
-            raise ValueError(f"need at least 2 videos per set, got {len(generated)} generated")
-        features = {name: net(generated) for name, net in self.networks.items()}
-        return self._scores(generated, self.real, features, self._real_features)
-
-
-def evaluate_videos(generated: np.ndarray, real: np.ndarray, reference: np.ndarray | None = None,
-                    networks: dict | None = None, shape_motion: bool = True) -> dict:
-    """Every applicable metric of `generated` against `real`, and of `real` against `reference`.
-
-    Without `reference`, `real` is split in two halves: the first is compared with `generated`,
-    the second is its reference. Returns {"generated": {metric: value}, "real": {metric: value},
-    "num_generated", "num_real", "num_reference"}; a metric that cannot be computed on these
-    videos (e.g. no blob at all) is None.
-    """
-    if reference is None:
-        half = len(real) // 2
-        real, reference = real[:half], real[half:]
-    scorer = Scorer(real, reference, networks, shape_motion)
-    return {"generated": scorer(generated), "real": scorer.real_scores(), "num_generated": len(generated),
-            "num_real": len(real), "num_reference": len(reference)}
-
-
-def training_scalars(generated: np.ndarray, real: np.ndarray, feature_extractor=None,
-                     metric: str = "fd_shapes", shape_motion: bool = True) -> dict[str, float]:
-    """Flat metrics of generated vs real videos for TensorBoard; metrics that are None are left out.
-    `metric` names the Fréchet distance `feature_extractor` gives (fd_shapes or fvd)."""
-    scores = shape_metrics.shape_scores(generated, real) if shape_motion else {}
-    if feature_extractor is not None:
-        scores[metric] = frechet.feature_frechet_distance(feature_extractor(generated), feature_extractor(real))
-    return {f"eval/{key}": float(value) for key, value in scores.items() if value is not None}
-
-
-def generate_videos(generator, config, num_videos: int, seed: int = 0, batch_size: int = 32):
-    """uint8 [N, T, H, W, 3] from the generator, in batches (conditional models cycle classes)."""
-    from trainer.generation import sample  # the training loop imports this module; keep its imports light
-
-    batches = []
-    for start in range(0, num_videos, batch_size):
-        count = min(batch_size, num_videos - start)
-        batches.append(sample.generate(generator, config, count, seed=seed + start))
-    return np.concatenate(batches)
-
-
-def eval_generator(generator, config, real_videos, feature_extractor=None, seed: int = 0,
-                   metric: str = "fd_shapes", shape_motion: bool = True) -> dict[str, float]:
-    """What the training loop logs every --eval_every steps: as many generated videos as there are
-    real ones (a batch of real clips, uint8 or [-1, 1]), scored by `training_scalars`."""
-    real_videos = np.asarray(real_videos)
-    generated = generate_videos(generator, config, len(real_videos), seed=seed)
-    return training_scalars(generated, real_videos, feature_extractor, metric, shape_motion)
-
-
-# ----------------------------------------------------------------------------------------------
-# Inputs
-
-
-def _parse_with_id(serialized, shape, encoding):
-    clip = schema.parse_clip(serialized, shape, encoding)  # one parse gives both
-    return clip["frames"], clip["video_id"]
-
-
-def _clip_key(serialized):
-    """"<video id>:<start frame>", a clip's name, parsed without decoding its frames."""
-    parsed = tf.io.parse_single_example(serialized, {
-        schema.VIDEO_ID: tf.io.FixedLenFeature([], tf.string),
-        schema.START: tf.io.FixedLenFeature([], tf.int64)})
-    return tf.strings.join([parsed[schema.VIDEO_ID], tf.strings.as_string(parsed[schema.START])], ":")
-
-
-def _stable_rank(key: bytes) -> bytes:
-    # sha256, not crc32: crc32 is linear, so keys that differ in one digit land together.
-    return hashlib.sha256(key).digest()
-
-
-def _picked_keys(records: tf.data.Dataset, count: int) -> list[bytes]:
-    """The `count` clip keys of lowest stable rank: the same clips however the shards are ordered
-    (Beam writes the same clips in another order each run). Reads every record's name, no frames."""
-    keys = records.map(_clip_key, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator()
-    return sorted(set(keys), key=_stable_rank)[:count]
-
-
-def load_real_clips(tfrecords: str, split: str, num_videos: int, seed: int = 0,
-                    extra: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two disjoint sets of real clips (uint8), split by a stable hash of the video id so that no
-    video is in both, each of up to `num_videos` clips sampled with `seed` from a pick of
-    max(READ_CAP_FACTOR * num_videos, READ_MIN, extra) clips; plus every clip picked, for training
-    the feature net. The pick and its order depend on the clips' names only, not on the order of
-    the shards' records, so two runs of the pipeline on the same videos give the same sets."""
-    shards = data_lib.resolve_shards(tfrecords, split)
-    manifest = shards.manifest
-    records = data_lib.read_records(shards)  # every complete set of a dataset root, superseded clips left out
-    picked = _picked_keys(records, max(READ_CAP_FACTOR * num_videos, READ_MIN, extra))
-    wanted = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-        tf.constant(picked or [b""], tf.string), tf.range(max(len(picked), 1), dtype=tf.int64)), -1)
-    ranked = records.map(lambda s: (wanted.lookup(_clip_key(s)), s))  # each name parsed once
-    dataset = ranked.filter(lambda rank, _: rank >= 0).map(
-        lambda rank, s: (*_parse_with_id(s, tuple(manifest.clip_shape), manifest.encoding), rank))
-    clips = sorted(dataset.as_numpy_iterator(), key=lambda clip: clip[2])  # in rank order
-    halves = ([], [])
-    for frames, video_id, _ in clips:
-        halves[hashlib.sha256(video_id).digest()[0] % 2].append(frames)
-    if min(len(h) for h in halves) < 2:
-        raise ValueError(f"{tfrecords} ({split}) has too few videos to form two disjoint sets of real "
-                         f"clips ({len(halves[0])} and {len(halves[1])} clips); give it more videos")
-    count = min(num_videos, *(len(h) for h in halves))
-    rng = np.random.default_rng(seed)
-    picked = [np.stack([h[i] for i in sorted(rng.permutation(len(h))[:count])]) for h in halves]
-    return picked[0], picked[1], np.stack(halves[0] + halves[1])
-
-
-def is_shape_motion(tfrecords: str, split: str = "train") -> bool:
-    """Whether the shard set's manifest says the Shape Motion generator made its videos."""
-    return data_lib.resolve_shards(tfrecords, split).manifest.is_shape_motion
-
-
-class TrainingEvaluator:
-    """What the training loop holds to log metrics every --eval_every steps.
-
-        evaluator = TrainingEvaluator(config.tfrecords, num_videos=64,
-                                      feature_model_dir=os.path.join(config.model_dir, "feature_net"))
-        for name, value in evaluator(generator, config).items():   # {"eval/fd_shapes": ..., ...}
-            tf.summary.scalar(name, value, step=step)
-
-    Real clips are read once, on the first call; the feature net is loaded, or trained once on
-    those clips, then too. Without a feature_model_dir or i3d_model the scalars have no Fréchet
-    distance; off Shape Motion data they have no shape scores.
-    """
-
-    def __init__(self, tfrecords: str, num_videos: int = 64, split: str = "train", seed: int = 0,
-                 feature_model_dir: str = "", i3d_model: str = "", feature_train_steps: int = 300):
-        self._args = (tfrecords, split, num_videos, seed)
-        self._features = (i3d_model, feature_model_dir, feature_train_steps)
-        self._real = None
-        self._extractor = None
-        self._metric = "fd_shapes"
-        self._seed = seed
-        self._shape_motion = True
-
-    def __call__(self, generator, config) -> dict[str, float]:
-        if self._real is None:
-            self._real, _, pool = load_real_clips(*self._args)
-            self._shape_motion = is_shape_motion(self._args[0], self._args[1])
-            i3d_model, feature_model_dir, steps = self._features
-            if i3d_model or (feature_model_dir and self._shape_motion):
-                self._extractor, info = feature_extractor_for(i3d_model, feature_model_dir, pool, steps)
-                self._metric = info["metric"]
-        return eval_generator(generator, config, self._real, self._extractor, seed=self._seed,
-                              metric=self._metric, shape_motion=self._shape_motion)
-
-    @property
-    def frechet_metric(self) -> str | None:
-        """The scalar name of the Fréchet distance it reports (after the first call), or None
-        when no feature network applies to the data."""
-        return f"eval/{self._metric}" if self._extractor is not None else None
-
-
-# ----------------------------------------------------------------------------------------------
-# The command
-
 
 @dataclasses.dataclass(frozen=True)
 class EvalOptions:
@@ -298,11 +81,6 @@ class EvalOptions:
                               self.feature_train_steps)
 
 
-def describe(plan: metric_plan.Plan, network_info: dict, shape_motion: bool) -> dict:
-    """What metrics.json says beside the values: the networks used and what was left out, why."""
-    return {"feature_networks": network_info, "left_out": dict(plan.left_out),
-            "shape_motion_data": shape_motion, "requested_metrics": list(plan.requested)}
-
 
 class SampleSizeError(ValueError):
     """The shard set holds fewer clips than --num_videos asks for."""
@@ -331,72 +109,22 @@ def run(options: EvalOptions) -> dict:
     # Named once, by the loader: a truncated latest checkpoint falls back to the one before it.
     loaded = restore.load(options.model_dir, prefer_ema=options.ema, checkpoint=options.checkpoint)
     generator, config, checkpoint = loaded.generator, loaded.config, loaded.checkpoint
-    real, reference, pool = load_real_clips(options.tfrecords, options.split, options.num_videos,
+    real, reference, pool = real_clips.load_real_clips(options.tfrecords, options.split, options.num_videos,
                                             options.seed, extra=options.feature_train_clips)
     check_sample_size(options, len(real))
-    shape_motion = is_shape_motion(options.tfrecords, options.split)
+    shape_motion = real_clips.is_shape_motion(options.tfrecords, options.split)
     networks, network_info, plan = load_networks(metric_plan.plan(options.metrics, shape_motion),
                                                  options.network_options(), pool[:options.feature_train_clips])
-    generated = generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
-    result = evaluate_videos(generated, real, reference, networks, shape_motion)
+    generated = scoring.generate_videos(generator, config, len(real), seed=options.seed, batch_size=options.batch_size)
+    result = scoring.evaluate_videos(generated, real, reference, networks, shape_motion)
     for side in ("generated", "real"):  # --metrics=acd asks for acd, not every shape score
         result[side] = {k: v for k, v in result[side].items() if k in plan.compute}
-    result.update(describe(plan, network_info, shape_motion), model_dir=options.model_dir,
+    result.update(results.describe(plan, network_info, shape_motion), model_dir=options.model_dir,
                   checkpoint=checkpoint, step=checkpoint_step(checkpoint), tfrecords=options.tfrecords,
                   split=options.split, seed=options.seed)
-    write_json_atomically(options.out or os.path.join(options.model_dir, "metrics.json"), result)
+    results.write_json_atomically(options.out or os.path.join(options.model_dir, "metrics.json"), result)
     return result
 
-
-def _json_ready(value):
-    """numpy scalars to Python, NaN and infinities to None (strict JSON has neither)."""
-    if isinstance(value, dict):
-        return {key: _json_ready(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json_atomically(path: str, data: dict) -> None:
-    """Writes under a temporary name and renames, so a reader never sees half a file."""
-    text = json.dumps(_json_ready(data), indent=1, sort_keys=True, allow_nan=False)
-    files.atomic_write(path, text)
-
-
-def cell(value) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
-def table_rows(metrics: dict) -> list[tuple[str, str, str]]:
-    """The TABLE rows of the metrics present in `metrics`, in order."""
-    return [row for row in TABLE if row[0] in metrics]
-
-
-def describe_lines(result: dict) -> list[str]:
-    """Which network gave each Fréchet distance, and which metrics were left out and why (one
-    line per reason, so the shape scores' one reason is said once)."""
-    lines = [f"{metric}: {info['network']}" for metric, info in result.get("feature_networks", {}).items()]
-    by_reason = {}
-    for metric, reason in result.get("left_out", {}).items():
-        by_reason.setdefault(reason, []).append(metric)
-    lines += [f"{', '.join(metrics)}: {reason}" for reason, metrics in by_reason.items()]
-    return lines
-
-
-def format_table(result: dict) -> str:
-    """The metrics that apply as a small table, generated and real side by side, then the
-    networks behind the Fréchet distances and what was left out."""
-    lines = [f"{'metric':<22} {'meaning':<38} {'better':>6} {'generated':>10} {'real':>10}"]
-    for key, meaning, better in table_rows(result["generated"]):
-        lines.append(f"{key:<22} {meaning:<38} {better:>6} {cell(result['generated'].get(key)):>10} "
-                     f"{cell(result['real'].get(key)):>10}")
-    lines.append(f"({result['num_generated']} generated vs {result['num_real']} real clips; real vs "
-                 f"{result['num_reference']} clips of other real videos)")
-    return "\n".join(lines + describe_lines(result))
 
 
 def define_flags():
@@ -423,7 +151,7 @@ def main(argv):
         result = run(options)
     except SampleSizeError as error:
         sys.exit(f"evaluate: error: {error}")
-    print(format_table(result))
+    print(results.format_table(result))
     print(f"metrics written to {options.out or os.path.join(options.model_dir, 'metrics.json')}")
     failed = {m: r for m, r in result["left_out"].items() if m in options.metrics}
     if failed:
@@ -436,3 +164,4 @@ if __name__ == "__main__":
 
     define_flags()
     app.run(main)
+

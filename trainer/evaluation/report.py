@@ -32,7 +32,8 @@ import numpy as np
 
 from pipeline import media
 from trainer import grids, pixels
-from trainer.evaluation import evaluate, metric_plan
+from trainer.evaluation import metric_plan, real_clips, results, scoring
+from trainer.evaluation.feature_networks import NetworkOptions, load_networks
 from trainer.generation import restore, sample
 from trainer.checkpoints.paths import checkpoint_step
 
@@ -62,25 +63,25 @@ def untrained_generator(config, seed: int):
     return dataclasses.replace(config, mixed_precision="none").build_generator()
 
 
-def score(options: ReportOptions, generator, config, scorer: evaluate.Scorer) -> tuple[dict, np.ndarray]:
+def score(options: ReportOptions, generator, config, scorer: scoring.Scorer) -> tuple[dict, np.ndarray]:
     """(the scores of the generator's videos against the scorer's real clips, those videos)."""
-    generated = evaluate.generate_videos(generator, config, len(scorer.real), seed=options.seed)
+    generated = scoring.generate_videos(generator, config, len(scorer.real), seed=options.seed)
     return scorer(generated), generated
 
 
-def real_scorer(options: ReportOptions) -> tuple[evaluate.Scorer, dict]:
+def real_scorer(options: ReportOptions) -> tuple[scoring.Scorer, dict]:
     """Real clips and the networks of every metric that applies to them; and what
-    trainer.evaluation.evaluate.describe says of that choice."""
-    real, reference, pool = evaluate.load_real_clips(options.tfrecords, options.split,
+    trainer.evaluation.results.describe says of that choice."""
+    real, reference, pool = real_clips.load_real_clips(options.tfrecords, options.split,
                                                      options.num_videos, options.seed)
-    shape_motion = evaluate.is_shape_motion(options.tfrecords, options.split)
-    networks = evaluate.NetworkOptions(
+    shape_motion = real_clips.is_shape_motion(options.tfrecords, options.split)
+    networks = NetworkOptions(
         i3d_model=options.i3d_model, inception_weights=options.inception_weights,
         feature_model_dir=options.feature_model_dir or os.path.join(options.model_dir, "feature_net"),
         feature_train_steps=options.feature_train_steps)
-    extractors, info, plan = evaluate.load_networks(
+    extractors, info, plan = load_networks(
         metric_plan.plan(metric_plan.parse(options.metrics), shape_motion), networks, pool)
-    return evaluate.Scorer(real, reference, extractors, shape_motion), evaluate.describe(plan, info, shape_motion)
+    return scoring.Scorer(real, reference, extractors, shape_motion), results.describe(plan, info, shape_motion)
 
 
 def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count: int, fps: float) -> dict:
@@ -132,7 +133,7 @@ def build_report(options: ReportOptions) -> dict:
         "num_generated": len(generated), "num_real": len(scorer.real),
         "num_reference": len(scorer.reference), **described, "files": pictures,
     }
-    evaluate.write_json_atomically(os.path.join(options.out_dir, "metrics.json"), report)
+    results.write_json_atomically(os.path.join(options.out_dir, "metrics.json"), report)
     return report
 
 
@@ -142,10 +143,10 @@ def format_report(report: dict) -> str:
     lines = [f"after {report['step']} steps ({report['num_generated']} generated vs "
              f"{report['num_real']} real clips; 'real' is real clips vs other real videos)",
              f"{'metric':<22} {'better':>6} " + " ".join(f"{c:>10}" for c in COLUMNS)]
-    for key, _, better in evaluate.table_rows(metrics["trained"]):
-        values = " ".join(f"{evaluate.cell(metrics[c].get(key)):>10}" for c in COLUMNS)
+    for key, _, better in results.table_rows(metrics["trained"]):
+        values = " ".join(f"{results.cell(metrics[c].get(key)):>10}" for c in COLUMNS)
         lines.append(f"{key:<22} {better:>6} {values}")
-    lines += evaluate.describe_lines(report)
+    lines += results.describe_lines(report)
     lines += [f"{name:>14}: {path}" for name, path in report["files"].items()]
     return "\n".join(lines)
 
