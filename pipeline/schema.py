@@ -209,7 +209,26 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str, where: str = "manifest") -> "Manifest":
-        data = json.loads(text)
+        """The manifest `text` holds; ShardFormatError naming `where` for anything else (not JSON,
+        not an object, a missing key, a value of the wrong type)."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            raise ShardFormatError(f"{where} is not JSON ({error}): it was damaged or is not a "
+                                   f"manifest. {_REBUILD}") from None
+        if not isinstance(data, dict):
+            raise ShardFormatError(f"{where} holds a JSON {type(data).__name__}, not a manifest "
+                                   f"object. {_REBUILD}")
+        try:
+            return cls._from_dict(data, where)
+        except KeyError as error:
+            raise ShardFormatError(f"{where} has no {error.args[0]!r}: it is not a complete "
+                                   f"manifest. {_REBUILD}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ShardFormatError(f"{where} has a value of the wrong type ({error}). {_REBUILD}") from None
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], where: str) -> "Manifest":
         version = data.get("schema_version")
         if version not in READABLE_SCHEMA_VERSIONS:
             raise ShardFormatError(
@@ -223,7 +242,7 @@ class Manifest:
         }
         producer, incremental = _incremental_of(data, version)
         return cls(
-            clip_shape=tuple(int(x) for x in data["clip_shape"]),
+            clip_shape=_clip_shape(data["clip_shape"]),
             encoding=data["encoding"],
             compression=data["compression"],
             class_names=tuple(data.get("class_names", ())),
@@ -249,6 +268,16 @@ class Manifest:
         """{absolute shard path: its size as written} for every split that recorded sizes."""
         return {os.path.join(shard_dir, name): size for info in self.splits.values()
                 for name, size in zip(info.files, info.file_bytes)}
+
+
+_REBUILD = "Rebuild the shard set with `make preprocess` (or restore the file)."
+
+
+def _clip_shape(value) -> tuple[int, int, int, int]:
+    if (not isinstance(value, list) or len(value) != 4
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in value)):
+        raise ValueError(f"clip_shape must be four positive integers [T, H, W, C], got {value!r}")
+    return tuple(value)
 
 
 def _incremental_of(data: Mapping[str, Any], version: int):

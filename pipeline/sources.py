@@ -186,14 +186,31 @@ def list_folder(input: str, labels_from_folders: bool = True, test_fraction: flo
     if not 0.0 <= test_fraction <= 1.0:
         raise ValueError(f"test_fraction must be within [0, 1], got {test_fraction!r}")
     root, paths = _find_videos(input)
-    video_ids = sorted(_relative(path, root) for path in paths)
+    video_ids, unnamed = _storable_ids(sorted(_relative(path, root) for path in paths))
     class_names = tuple(sorted({vid.split("/", 1)[0] for vid in video_ids if "/" in vid})) \
         if labels_from_folders else ()
     sources = tuple(
         VideoSource(vid, posixpath.join(root, vid), _folder_label(vid, class_names),
                     TEST if split_fraction(vid) < test_fraction else TRAIN)
         for vid in video_ids)
-    return Listing(sources, class_names, data_generator=schema.folder_data_generator(root))
+    return Listing(sources, class_names, unnamed, data_generator=schema.folder_data_generator(root))
+
+
+def _storable_ids(video_ids: list[str]) -> tuple[list[str], tuple[tuple[str, str], ...]]:
+    """(the ids that are valid UTF-8, (escaped id, reason) of the others). A file name with a byte
+    that is not UTF-8 (os.listdir gives it as a surrogate escape) cannot be a record's video id:
+    that video fails, named with the byte written as \\xNN, and the job goes on."""
+    good, bad = [], []
+    for video_id in video_ids:
+        try:
+            video_id.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(video_id).decode("utf-8", "backslashreplace")
+            bad.append((shown, "the file name is not valid UTF-8, so it cannot be stored as the "
+                               "video's id: rename the file (e.g. with convmv) and run again"))
+            continue
+        good.append(video_id)
+    return good, tuple(bad)
 
 
 def split_fraction(video_id: str) -> float:

@@ -44,6 +44,7 @@ _MORE_STEPS = flags.DEFINE_integer("more_steps", None, "Instead of --train_steps
                                    "iterations beyond the latest checkpoint (demo and scheduled runs).")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the resolved config and exit.")
 FLAGS = flags.FLAGS
+EXIT_INTERRUPTED = 130  # the shell's code for a job ended by Ctrl-C
 
 
 def config_from_flags():
@@ -115,7 +116,10 @@ def main(argv):
         from trainer import strategy as strategy_lib
 
         # Multi-worker collectives must be set up before TensorFlow runs any op.
-        strategy = strategy_lib.make_strategy(FLAGS.strategy, FLAGS.tpu)
+        try:
+            strategy = strategy_lib.make_strategy(FLAGS.strategy, FLAGS.tpu)
+        except ValueError as e:  # e.g. multi_worker without TF_CONFIG: the message says what to set
+            sys.exit(f"error: {e}")
     try:
         shards, config = config_from_flags()
     except ValueError as e:  # bad shards or options: the message says what to do
@@ -130,8 +134,15 @@ def main(argv):
         result = train_lib.train(config, strategy=strategy, should_stop=startup_signal,
                                  shards=shards)
     except (config_lib.ConfigError, train_lib.NonFiniteLossError, train_lib.data.DataError,
-            run_lock.LockHeld, train_lib.CheckpointWriteError) as e:
+            run_lock.LockHeld, train_lib.CheckpointWriteError, train_lib.CheckpointReadError) as e:
         sys.exit(f"error: {e}")
+    except train_lib.TrainingInterrupted as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:  # before the first step: nothing new to save
+        print(f"interrupted (Ctrl-C) before training began; nothing was saved to {config.model_dir}",
+              file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     logging.info("stopped at step %d of %d", result.step, config.train_steps)
 
 

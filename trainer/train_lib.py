@@ -5,8 +5,10 @@ checkpoint in <model_dir>/checkpoints), and checkpoints on finishing and on SIGT
 through TensorFlow's PreemptionCheckpointHandler: trainer/checkpoints/preemption.py). While it
 trains, the chief holds <model_dir>/trainer.lock (pipeline/run_lock.py): a second trainer on the
 same model directory refuses, naming the holder. Every step's losses are checked inside the
-compiled step (NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf raises
-`NonFiniteLossError` naming the step and the loss, leaving the last good checkpoint as it was.
+compiled step (NonFiniteGuard) and read on the host where it logs or saves: a NaN or Inf, or a
+loss that exploded (|loss| over EXPLODED_FACTOR times its running mean of |loss|, and over
+EXPLODED_FACTOR), raises `NonFiniteLossError` naming the step and the loss, leaving the last good
+checkpoint as it was.
 Summaries (TensorBoard, <model_dir>/train) and the console progress line come from the chief only.
 
 Checkpoint contents (what trainer.generation.sample and trainer.generation.export restore from):
@@ -16,6 +18,7 @@ The random state is a function of (seed, step), so `step` is all of it.
 """
 
 import dataclasses
+import math
 import os
 import time
 from typing import Callable
@@ -31,6 +34,7 @@ from trainer import data
 from trainer.checkpoints import preemption as preemption_lib
 from pipeline import run_lock
 from trainer import shard_sets
+from trainer.checkpoints import paths as checkpoint_paths
 from trainer.checkpoints.paths import checkpoint_dir, checkpoint_step
 from trainer import step as step_lib
 from trainer import strategy as strategy_lib
@@ -38,11 +42,28 @@ from trainer import summaries
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; the model directory keeps the last good checkpoint."""
+    """A loss became NaN or Inf, or exploded; the model directory keeps the last good checkpoint."""
+
+
+# The explosion rule: a loss is bad when |loss| > EXPLODED_FACTOR * max(1, its running mean of
+# |loss|), the mean an exponential one (EXPLODED_DECAY per step, from the run's first step) over
+# the steps before. GAN losses sit near 1 (BCE, hinge) and drift slowly when they grow (WGAN), so
+# three orders of magnitude above their own recent size is a run diverging (--learning_rate=1e6
+# reaches 1e16 within a few steps), not training.
+EXPLODED_FACTOR = 1000.0
+EXPLODED_DECAY = 0.9
 
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the partial files are gone, the last good one is kept."""
+
+
+class CheckpointReadError(OSError):
+    """No checkpoint of the model directory can be read."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says which step was saved and how to resume."""
 
 
 @dataclasses.dataclass
@@ -156,7 +177,7 @@ def make_train_step(strategy, config, state: TrainState) -> Callable:
 
 
 class NonFiniteGuard:
-    """The first step whose losses were not all finite, noted inside the compiled step.
+    """The first step whose losses were not all finite, or exploded, noted inside the compiled step.
 
     Reading the losses on the host after every step would make every step wait for the device;
     the loop reads this guard only where it logs or saves (big_vision checks on its log steps),
@@ -167,25 +188,41 @@ class NonFiniteGuard:
         self.step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="non_finite_step")
         self.loss = tf.Variable(-1, dtype=tf.int32, trainable=False, name="non_finite_loss")
         self.value = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="non_finite_value")
+        # Running mean of each |loss| over the good steps (room for more losses than a step has),
+        # set from the first step's own values.
+        self.scale = tf.Variable(tf.zeros([32]), trainable=False, name="loss_scale_mean")
+        self.started = tf.Variable(False, trainable=False, name="loss_scale_started")
+        self.scale_then = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="exploded_mean")
         self.names = ()  # the loss names, in the order the compiled step stacks them
 
     def note(self, metrics: dict, step: tf.Tensor) -> None:
         """In the compiled step: if this is the first bad step (1-based `step`), keep its details."""
         self.names = tuple(sorted(k for k in metrics if k.startswith("loss/")))
         losses = tf.stack([tf.cast(metrics[k], tf.float32) for k in self.names])
-        finite = tf.math.is_finite(losses)
-        first = tf.logical_and(self.step < 0, tf.logical_not(tf.reduce_all(finite)))
-        index = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int32)
+        size, count = tf.abs(losses), len(self.names)
+        scale = tf.where(self.started, self.scale[:count], size)
+        good = tf.logical_and(tf.math.is_finite(losses),
+                              size <= EXPLODED_FACTOR * tf.maximum(scale, 1.0))
+        first = tf.logical_and(self.step < 0, tf.logical_not(tf.reduce_all(good)))
+        index = tf.argmin(tf.cast(good, tf.int32), output_type=tf.int32)
         self.step.assign(tf.where(first, step, self.step))
         self.loss.assign(tf.where(first, index, self.loss))
         self.value.assign(tf.where(first, losses[index], self.value))
+        self.scale_then.assign(tf.where(first, scale[index], self.scale_then))
+        ok = tf.reduce_all(good)
+        mean = tf.where(ok, EXPLODED_DECAY * scale + (1 - EXPLODED_DECAY) * size, scale)
+        self.scale.assign(tf.concat([mean, self.scale[count:]], 0))
+        self.started.assign(True)
 
     def check(self) -> None:
         step = int(self.step.numpy())
         if step >= 0:
+            value, mean = float(self.value.numpy()), float(self.scale_then.numpy())
+            exploded = "" if not math.isfinite(value) else (
+                f", over {EXPLODED_FACTOR:g}x its running mean of {mean:.3g} (the loss exploded)")
             raise NonFiniteLossError(
-                f"{self.names[int(self.loss.numpy())]} is {float(self.value.numpy())} at step "
-                f"{step}; stopped without saving this state (the last good checkpoint is kept). "
+                f"{self.names[int(self.loss.numpy())]} is {value:.4g} at step {step}{exploded}; "
+                "stopped without saving this state (the last good checkpoint is kept). "
                 "Lower --learning_rate, or try --loss=hinge, --r1_gamma or --spectral_norm.")
 
 
@@ -209,6 +246,7 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
     """
     strategy = strategy or strategy_lib.make_strategy(config.strategy, config.tpu)
     chief = strategy_lib.is_chief(strategy)
+    prepare_model_dir(config)  # before the lock, which lives in the model directory
     lock = run_lock.writer_lock(config.model_dir, logging.warning) if chief else None
     try:
         return _train(config, strategy, chief, should_stop, shards)
@@ -220,15 +258,11 @@ def train(config, strategy: tf.distribute.Strategy | None = None,
 def _train(config, strategy, chief, should_stop, shards) -> TrainResult:
     shards = shards or data.resolve_shards(config.tfrecords,
                                            skip_corrupt=config.skip_corrupt_shards)
-    prepare_model_dir(config)
     with strategy.scope():
         state = build_state(config, strategy.num_replicas_in_sync)
     save_dir = strategy_lib.worker_dir(config.model_dir, strategy)
     save = _saver(state, save_dir, config.max_to_keep, chief)
-    latest = tf.train.latest_checkpoint(checkpoint_dir(config.model_dir))
-    if latest:
-        state.checkpoint.restore(latest).assert_existing_objects_matched()
-        logging.info("resumed from %s at step %d", latest, int(state.step.numpy()))
+    latest = _resume(state, config.model_dir)
     if chief:  # only now: a run that fails to build its networks leaves no config behind
         config_history.record(config, int(state.step.numpy()), resumed=bool(latest))
     # After the restore above: the handler adds its own counter to the checkpoint, which an older
@@ -249,6 +283,43 @@ def _train(config, strategy, chief, should_stop, shards) -> TrainResult:
         tf.io.gfile.rmtree(save_dir)
     writer.close()
     return TrainResult(int(state.step.numpy()), values, state)
+
+
+def _resume(state: TrainState, model_dir: str) -> str | None:
+    """Restores the newest readable checkpoint (a truncated newest one falls back to the one
+    before it, with a warning, as trainer.generation.restore does); returns its path."""
+    candidates = checkpoint_paths.newest_first(model_dir)
+    for tried, path in enumerate(candidates):
+        try:
+            state.checkpoint.restore(path).assert_existing_objects_matched()
+        # A short data file raises an IndexError from the checkpoint reader, a bad index an OpError.
+        except (tf.errors.OpError, IndexError) as error:
+            first_line = (str(getattr(error, "message", error)).splitlines() or [""])[0]
+            logging.warning("checkpoint %s cannot be read (%s); it may be truncated (a full disk, "
+                            "a copy cut short): falling back to the one before it", path, first_line)
+            continue
+        if tried:
+            _set_aside(model_dir, candidates[:tried], path, candidates[tried + 1:])
+        logging.info("resumed from %s at step %d", path, int(state.step.numpy()))
+        return path
+    if candidates:
+        raise CheckpointReadError(f"no checkpoint in {checkpoint_dir(model_dir)} can be read (see "
+                                   "the warnings above); move that folder away to train from scratch")
+    return None
+
+
+def _set_aside(model_dir: str, unreadable: list[str], latest: str, older: list[str]) -> None:
+    """Moves unreadable checkpoints into checkpoints/unreadable/ (kept, not deleted) and makes
+    `latest` the index's newest, so that nothing restores them again (the preemption handler
+    restores the newest itself) and later saves number on from `latest`."""
+    folder = checkpoint_dir(model_dir)
+    aside = os.path.join(folder, "unreadable")
+    tf.io.gfile.makedirs(aside)
+    for path in unreadable:
+        for name in tf.io.gfile.glob(path + ".*"):
+            tf.io.gfile.rename(name, os.path.join(aside, os.path.basename(name)), overwrite=True)
+        logging.warning("moved the unreadable checkpoint %s into %s", path, aside)
+    tf.compat.v1.train.update_checkpoint_state(folder, latest, all_model_checkpoint_paths=[*reversed(older), latest])
 
 
 def _saver(state: TrainState, save_dir: str, max_to_keep: int, chief: bool) -> Callable[[], None]:
@@ -288,7 +359,20 @@ def _failed_save(manager: tf.train.CheckpointManager, step: int, error: tf.error
 
 
 def _loop(config, state, chief, train_step, iterator, shards, writer, save, preemption) -> dict:
-    """Steps to config.train_steps or a preemption; returns the last step's measurements."""
+    """Steps to config.train_steps or a preemption; returns the last step's measurements. Ctrl-C
+    saves the step reached (a state the guard passes) and raises TrainingInterrupted."""
+    try:
+        return _steps(config, state, chief, train_step, iterator, shards, writer, save, preemption)
+    except KeyboardInterrupt:
+        state.guard.check()  # a diverged state is not saved, Ctrl-C or not
+        save()
+        step = int(state.step.numpy())
+        raise TrainingInterrupted(
+            f"interrupted (Ctrl-C) at step {step} of {config.train_steps}: checkpoint {step} is saved "
+            f"in {checkpoint_dir(config.model_dir)}; the same command resumes from it") from None
+
+
+def _steps(config, state, chief, train_step, iterator, shards, writer, save, preemption) -> dict:
     evaluation = Evaluation(config, state, writer) if chief and config.eval_every else None
     step, values = int(state.step.numpy()), {}
     timer = (time.perf_counter(), step)

@@ -152,6 +152,34 @@ def test_guard_names_the_first_non_finite_step_when_read_later():
         guard.check()
 
 
+def test_guard_stops_a_loss_that_explodes_by_orders_of_magnitude():
+    guard = train_lib.NonFiniteGuard()
+
+    @tf.function
+    def step(a, number):
+        guard.note({"loss/a": a, "loss/b": tf.constant(0.7)}, number)
+
+    for number, value in enumerate([0.7, 5.0, 40.0, 300.0], start=1):  # growing, but gradually
+        step(value, tf.constant(number, tf.int64))
+    guard.check()
+    step(1e6, tf.constant(5, tf.int64))
+    step(2.0, tf.constant(6, tf.int64))
+    with pytest.raises(train_lib.NonFiniteLossError,
+                       match=r"loss/a is 1e\+06 at step 5, over 1000x its running mean of \d+"):
+        guard.check()
+
+
+def test_huge_learning_rate_stops_and_keeps_last_good_checkpoint(shard_dir, tmp_path):
+    train_lib.train(make_config(shard_dir, tmp_path / "run", train_steps=2, checkpoint_every=1))
+    # Finite all along (the run saved a generator loss of 1e16): only the explosion rule
+    # stops it, before the end-of-run save.
+    config = make_config(shard_dir, tmp_path / "run", train_steps=30, learning_rate=1e6,
+                         checkpoint_every=100)
+    with pytest.raises(train_lib.NonFiniteLossError, match=r"loss/\w+ is \S+ at step \d+"):
+        train_lib.train(config)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
 def test_non_finite_loss_between_log_steps_is_named_at_its_own_step(shard_dir, tmp_path):
     config = make_config(shard_dir, tmp_path / "run", train_steps=20, learning_rate=1e30,
                          summary_every=10, checkpoint_every=10, sample_every=10)

@@ -31,3 +31,18 @@ def latest_step(model_dir: str) -> int:
     with tf.io.gfile.GFile(index) as f:
         match = re.search(r'^model_checkpoint_path: "(.*)"$', f.read(), re.M)
     return (checkpoint_step(match.group(1)) or 0) if match else 0
+
+
+def newest_first(model_dir: str) -> list[str]:
+    """The checkpoints CheckpointManager keeps, newest first (the latest one alone if its index
+    lists no others); [] when there is none. A reader falls back along this list when the newest
+    cannot be read (a full disk, a copy cut short)."""
+    import tensorflow as tf
+
+    folder = checkpoint_dir(model_dir)
+    latest = tf.train.latest_checkpoint(folder)
+    if latest is None:
+        return []
+    state = tf.train.get_checkpoint_state(folder)
+    kept = list(state.all_model_checkpoint_paths) if state else []
+    return [latest] + [p for p in reversed(kept) if p != latest]

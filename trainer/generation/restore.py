@@ -17,6 +17,7 @@ from absl import logging
 from trainer import config as config_lib
 from trainer import networks
 from trainer.checkpoints.paths import checkpoint_dir
+from trainer.checkpoints import paths as checkpoint_paths
 
 EMA_KEY, GENERATOR_KEY = "ema_generator", "generator"
 
@@ -98,12 +99,9 @@ def load_generator(model_dir: str, prefer_ema: bool = True, checkpoint: str | No
 
 
 def _newest_first(model_dir: str) -> list[str]:
-    """The checkpoints CheckpointManager keeps, newest first (the latest one alone if its index
-    lists no others)."""
-    latest = latest_checkpoint(model_dir)
-    state = tf.train.get_checkpoint_state(checkpoint_dir(model_dir))
-    kept = list(state.all_model_checkpoint_paths) if state else []
-    return [latest] + [p for p in reversed(kept) if p != latest]
+    """The checkpoints CheckpointManager keeps, newest first; RestoreError when there is none."""
+    latest_checkpoint(model_dir)
+    return checkpoint_paths.newest_first(model_dir)
 
 
 def _restore(model_dir: str, config, path: str, prefer_ema: bool):

@@ -31,11 +31,15 @@ from absl import app
 from absl import flags
 
 from pipeline import media
+from trainer import config as config_lib
 from trainer import grids, pixels
 from trainer.generation import restore
 
 EXTENSIONS = (".gif", ".mp4", ".png")
 VARY = ("none", "motion", "content", "class")
+# Peak memory of one generator call over its float output: the widest two layers of the frame
+# generator (the paper's 128@16 and 64@32 beside a 3@64 frame) hold about 8 times its size.
+ACTIVATION_FACTOR = 8
 
 
 def define_flags():
@@ -121,6 +125,9 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
         raise ValueError(f"--num_videos={num_videos} must be >= 1")
     if num_frames is not None and num_frames < 1:
         raise ValueError(f"--num_frames={num_frames} must be >= 1")
+    if not fps > 0:
+        raise ValueError(f"--fps={fps} must be > 0: the frame rate of the output video (e.g. 8)")
+    check_fits(config_lib.load_config(model_dir), num_videos, num_frames)
     generator, config = restore.load_generator(model_dir, prefer_ema=prefer_ema,
                                                checkpoint=checkpoint)
     if vary == "none":
@@ -133,6 +140,32 @@ def write_samples(model_dir: str, out: str, num_videos: int = 16, label=None, se
     if extension == ".png":
         return media.write_png(out, grids.contact_sheet(videos, len(videos), sheet_frames))
     return media.write_video(out, grids.video_grid(videos, cols), fps)
+
+
+def check_fits(config, num_videos: int, num_frames: int | None) -> None:
+    """Refuses, before any work, videos whose generation cannot fit in the memory available: all
+    frames go through the frame generator as one batch, whose activations take about
+    ACTIVATION_FACTOR times the float output."""
+    frames = num_videos * (num_frames or config.num_frames)
+    needed = frames * config.image_size ** 2 * 3 * 4 * ACTIVATION_FACTOR
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{num_videos} videos of {num_frames or config.num_frames} frames at "
+            f"{config.image_size}x{config.image_size} need about {needed / 2**30:.1f} GiB to generate, "
+            f"more than the {available / 2**30:.1f} GiB available: lower --num_frames or --num_videos")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available (Linux's MemAvailable); None when it cannot be told."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def main(argv):

@@ -335,15 +335,25 @@ def define_flags():
                         "host's file system, so give one with a gs:// --model_dir.")
 
 
+def split_flags(name: str, text: str) -> tuple[str, ...]:
+    """The flags one --*_flags string holds, split as a shell would; a clear error for a quote
+    left open."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        raise ValueError(f"--{name}={text!r} cannot be split into flags ({error}): close each "
+                         f"quote, e.g. --{name}=\"--preset=small --batch_size=8\"") from None
+
+
 def main(argv):
     del argv
     f = flags.FLAGS
     try:
         config = RetrainConfig(
             shards=f.shards.rstrip("/"), model_dir=f.model_dir, publish_dir=f.publish_dir,
-            train_steps=f.train_steps, preprocess_flags=tuple(shlex.split(f.preprocess_flags)),
-            trainer_flags=tuple(shlex.split(f.trainer_flags)),
-            evaluate_flags=tuple(shlex.split(f.evaluate_flags)), skip_preprocess=f.skip_preprocess,
+            train_steps=f.train_steps, preprocess_flags=split_flags("preprocess_flags", f.preprocess_flags),
+            trainer_flags=split_flags("trainer_flags", f.trainer_flags),
+            evaluate_flags=split_flags("evaluate_flags", f.evaluate_flags), skip_preprocess=f.skip_preprocess,
             metric=f.metric, higher_is_better=f.higher_is_better, tolerance=f.tolerance,
             keep_versions=f.keep_versions, runs_log_dir=f.runs_log_dir, lock_file=f.lock_file)
     except ValueError as error:
