@@ -17,12 +17,12 @@ from trainer import train_lib
 SHAPE = (4, 32, 32, 3)  # T, H, W, C
 
 
-def make_config(root, conditional: bool, ema_decay: float, **options) -> config_lib.Config:
+def make_config(root, conditional: bool, ema_decay: float, clip_shape=SHAPE, **options) -> config_lib.Config:
     model = config_lib.model_config("small", num_classes=len(CLASS_NAMES) if conditional else 0)
     defaults = dict(train_steps=2, batch_size=2, image_batch_size=2, checkpoint_every=100,
                     summary_every=100, sample_every=100, strategy="default")
     return config_lib.Config(
-        model=model, clip_shape=SHAPE, class_names=CLASS_NAMES, conditional=conditional,
+        model=model, clip_shape=tuple(clip_shape), class_names=CLASS_NAMES, conditional=conditional,
         model_dir=os.path.join(str(root), "run"), ema_decay=ema_decay, **{**defaults, **options})
 
 
@@ -35,9 +35,10 @@ def trained_model_dir(root, conditional: bool, ema_decay: float) -> str:
     return config.model_dir
 
 
-def checkpointed_model_dir(root, conditional: bool, ema_decay: float) -> str:
-    """config.json and one checkpoint of the untrained state, as the loop writes them."""
-    config = make_config(root, conditional, ema_decay)
+def checkpointed_model_dir(root, conditional: bool, ema_decay: float, clip_shape=SHAPE) -> str:
+    """config.json and one checkpoint of the untrained state, as the loop writes them (clips of
+    `clip_shape`: FVD's I3D takes 9 frames or more)."""
+    config = make_config(root, conditional, ema_decay, clip_shape=clip_shape)
     config_lib.save_config(config)
     state = train_lib.build_state(config)
     if state.ema_generator is not None:

@@ -117,10 +117,11 @@ class Config:
     max_to_keep: int = option(3, "Checkpoints kept.")
     eval_every: int = option(0, "Steps between evaluations on the chief (TensorBoard eval/*, "
                              "best checkpoint); 0: none.")
-    eval_videos: int = option(64, "Generated and real videos per evaluation.")
-    best_metric: str = option("", "Metric the best checkpoint (<model_dir>/best) is kept by, "
-                              "e.g. fvd or fid, or any other the evaluation reports; default: "
-                              "the Fréchet distance.")
+    eval_videos: int = option(64, "N: generated videos, and real clips (one per video), per "
+                              "evaluation; FVD is comparable only at equal N.")
+    best_metric: str = option("", "Metric the best checkpoint (<model_dir>/best) is kept by: "
+                              "any the evaluation reports; default: fvd (fd_shapes here makes "
+                              "the evaluation compute the Shape Motion net's distance instead).")
     skip_corrupt_shards: bool = option(False, "Leave out (and name) corrupt shard files instead "
                                        "of stopping.")
 

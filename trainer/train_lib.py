@@ -412,22 +412,25 @@ class Evaluation:
         from trainer.evaluation import training_evaluator  # metrics and networks: only runs that evaluate
 
         self.config, self.state, self.writer = config, state, writer
+        # fvd unless the best checkpoint is asked to follow the Shape Motion net's distance
+        metric = "fd_shapes" if config.best_metric.removeprefix("eval/") == "fd_shapes" else "fvd"
         self.evaluator = training_evaluator.TrainingEvaluator(
-            config.tfrecords, num_videos=config.eval_videos, seed=config.seed,
-            feature_model_dir=f"{config.model_dir}/feature_net")
+            config.tfrecords, config.model_dir, num_videos=config.eval_videos, seed=config.seed,
+            metric=metric, feature_model_dir=f"{config.model_dir}/feature_net")
         self.best = None
 
     def __call__(self, step: int) -> dict:
         generator = self.state.ema_generator or self.state.models.generator
         scalars = self.evaluator(generator, self.config)
         self.writer.scalars(step, scalars)
-        logging.info("eval at step %d: %s", step,
+        logging.info("eval at step %d (N = %d generated, %d real): %s", step, self.evaluator.num_videos,
+                     self.evaluator.num_videos,
                      "  ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in sorted(scalars.items())))
         if self.best is None:
             metric = self.config.best_metric or self.evaluator.frechet_metric
             if not metric:
-                logging.warning("no Fréchet distance applies to this data (see trainer/evaluation/training_evaluator.py); "
-                                "pass --best_metric to keep a best checkpoint")
+                logging.warning("no Fréchet distance could be computed (the warning above says why); "
+                                "pass --best_metric to keep a best checkpoint by another metric")
                 self.best = False
             else:
                 metric = metric if metric.startswith("eval/") else f"eval/{metric}"

@@ -253,8 +253,9 @@ def test_eval_every_writes_metric_scalars_and_keeps_a_best_checkpoint(tmp_path):
 
     shards = write_shards(tmp_path / "shapes", num_files=2, clips_per_file=12, shape=SHAPE,
                           data_generator=schema.SHAPE_MOTION)
+    # fvd is the default; with no I3D here (offline), the best checkpoint follows fd_shapes.
     config = make_config(shards, tmp_path / "run", train_steps=4, eval_every=2, eval_videos=4,
-                         summary_every=100, ema_decay=0.5)
+                         summary_every=100, ema_decay=0.5, best_metric="fd_shapes")
     train_lib.train(config)
     scalars = {}
     for path in tf.io.gfile.glob(os.path.join(str(tmp_path / "run" / "train"), "events.out.tfevents.*")):

@@ -76,13 +76,3 @@ def load_networks(plan: metric_plan.Plan, options: NetworkOptions,
         info[metric] = dict(details, network=metric_plan.FRECHET_NETWORKS[metric])
     return networks, info, plan
 
-
-def feature_extractor_for(i3d_model: str | None, feature_model_dir: str | None,
-                          training_clips: np.ndarray | None = None, train_steps: int = 300) -> tuple[object, dict]:
-    """One extractor for the training loop: I3D (fvd) when a local copy is given, else the
-    cached (or newly trained) Shape Motion feature net (fd_shapes); info["metric"] says which."""
-    options = NetworkOptions(i3d_model=i3d_model or "", feature_model_dir=feature_model_dir or "",
-                             feature_train_steps=train_steps)
-    metric = "fvd" if i3d_model else "fd_shapes"
-    extractor, info = LOADERS[metric](options, training_clips)
-    return extractor, dict(info, metric=metric, network=metric_plan.FRECHET_NETWORKS[metric])

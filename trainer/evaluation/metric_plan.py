@@ -26,13 +26,17 @@ NOT_SHAPE_MOTION = ("left out: this is not Shape Motion data (its manifest does 
                     "pipeline.datasets.shapes made it), and these scores assume one shape on black")
 
 
+# What evaluate, the report and retraining compute unless told: the one yardstick that means the
+# same on every machine (fd_shapes, the project's own net, differs between machines).
+DEFAULT = ("fvd",)
 # Names for several metrics at once in --metrics.
-GROUPS = {"shape_motion": ("fd_shapes",) + SHAPE_SCORES}
+GROUPS = {"shape_motion": ("fd_shapes",) + SHAPE_SCORES, "diagnostics": SHAPE_SCORES}
 
 
 def parse(text: str) -> tuple[str, ...]:
     """--metrics: "all" (every metric that applies) -> (), else the names asked for, checked;
-    "shape_motion" stands for fd_shapes and every shape score (no network to download)."""
+    "shape_motion" stands for fd_shapes and every shape score (no network to download),
+    "diagnostics" for the shape scores alone."""
     if text.strip() in ("", "all"):
         return ()
     names = tuple(name.strip() for name in text.split(",") if name.strip())

@@ -12,14 +12,17 @@ writes into --out_dir:
     content.gif         rows share a motion, columns a content code
     class.gif           a conditional model's: one row per class, each column one content code
                         and motion
-    metrics.json        every trainer.evaluation.evaluate metric that applies to the data, for the untrained
-                        generator (same architecture, fresh weights), the trained one and real
-                        clips, with the feature network behind each Fréchet distance
+    metrics.json        FVD (and any other metric asked for) of the untrained generator (same
+                        architecture, fresh weights), the trained one and real clips against
+                        other real clips, all at the same N, with the protocol and the network
 
-and prints where they are and a table of the three columns. On the demo's Shape Motion data that
-is fd_shapes and every shape score (and fvd and fid when I3D and Inception-v3 can be had; see
-trainer/evaluation/pretrained.py); on other data, the shape scores are left out and the table says why.
-`make demo` ends with it.
+and prints where they are, the protocol (N, how real clips were picked, the split, the I3D weights)
+and a table of the three columns. FVD is the standard one (trainer/evaluation/evaluate.py; its
+weights come from the package index on first use, nothing else is downloaded), under the default
+protocol at --num_videos (256); the real clips' I3D statistics are kept in
+<model_dir>/fvd_real_stats, so a second report runs I3D on generated clips only. On the demo's Shape
+Motion data the table also lists the shape scores, as diagnostics of that data (not a quality
+target); on other data they are left out. `make demo` ends with it.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
@@ -32,8 +35,9 @@ import numpy as np
 
 from pipeline import media
 from trainer import grids, pixels
-from trainer.evaluation import metric_plan, real_clips, results, scoring
+from trainer.evaluation import i3d, metric_plan, real_clips, real_stats, results, scoring
 from trainer.evaluation.feature_networks import NetworkOptions, load_networks
+from trainer.evaluation.protocol import named as named_protocol
 from trainer.generation import restore, sample
 from trainer.checkpoints.paths import checkpoint_step
 
@@ -45,8 +49,10 @@ class ReportOptions:
     model_dir: str
     tfrecords: str
     out_dir: str
-    num_videos: int = 128  # per set, for the metrics
-    metrics: str = "all"  # trainer.evaluation.evaluate's --metrics: names, "shape_motion" or "all"
+    num_videos: int = 256  # N per set, for the metrics
+    metrics: str = "fvd"  # trainer.evaluation.evaluate's --metrics: names, groups or "all"
+    shape_diagnostics: bool = True  # the shape scores too, on Shape Motion data
+    protocol: str = "default"
     grid_videos: int = 16  # shown in each GIF
     split: str = "train"
     feature_model_dir: str = ""  # default: <model_dir>/feature_net
@@ -66,22 +72,40 @@ def untrained_generator(config, seed: int):
 def score(options: ReportOptions, generator, config, scorer: scoring.Scorer) -> tuple[dict, np.ndarray]:
     """(the scores of the generator's videos against the scorer's real clips, those videos)."""
     generated = scoring.generate_videos(generator, config, len(scorer.real), seed=options.seed)
-    return scorer(generated), generated
+    return scorer(generated), generated[:, :scorer.real.shape[1]]
+
+
+def plan_for(options: ReportOptions, shape_motion: bool) -> metric_plan.Plan:
+    """--metrics, and the shape diagnostics on Shape Motion data."""
+    names = metric_plan.parse(options.metrics)
+    if names and options.shape_diagnostics and shape_motion:
+        names += tuple(m for m in metric_plan.SHAPE_SCORES if m not in names)
+    return metric_plan.plan(names, shape_motion)
 
 
 def real_scorer(options: ReportOptions) -> tuple[scoring.Scorer, dict]:
-    """Real clips and the networks of every metric that applies to them; and what
-    trainer.evaluation.results.describe says of that choice."""
-    real, reference, pool = real_clips.load_real_clips(options.tfrecords, options.split,
-                                                     options.num_videos, options.seed)
-    shape_motion = real_clips.is_shape_motion(options.tfrecords, options.split)
+    """Real clips under the protocol and the networks of the metrics asked for (the FVD real
+    side from the cache when it holds it); and what metrics.json says of them."""
+    clips = real_clips.load_real_clips(options.tfrecords, named_protocol(options.protocol, options.num_videos,
+                                                                         options.split, options.seed))
+    shape_motion = clips.shards.manifest.is_shape_motion
     networks = NetworkOptions(
         i3d_model=options.i3d_model, inception_weights=options.inception_weights,
         feature_model_dir=options.feature_model_dir or os.path.join(options.model_dir, "feature_net"),
         feature_train_steps=options.feature_train_steps)
-    extractors, info, plan = load_networks(
-        metric_plan.plan(metric_plan.parse(options.metrics), shape_motion), networks, pool)
-    return scoring.Scorer(real, reference, extractors, shape_motion), results.describe(plan, info, shape_motion)
+    plan = plan_for(options, shape_motion)
+    if clips.num_frames < i3d.MIN_FRAMES and "fvd" in plan.compute:
+        plan = plan.without("fvd", f"left out: the clips hold {clips.num_frames} frames and I3D needs "
+                                   f"{i3d.MIN_FRAMES} or more")
+    extractors, info, plan = load_networks(plan, networks, clips.pool)
+    record = named_protocol(options.protocol, options.num_videos, options.split, options.seed).record(
+        len(clips.real), len(clips.real), clips.num_frames)
+    if "fvd" in info:
+        record["weights"] = real_stats.network_identity(info["fvd"])
+    shape_scores = shape_motion and any(m in metric_plan.SHAPE_SCORES for m in plan.compute)
+    scorer, stats = real_stats.scorer_with_cache(clips, extractors, info, shape_scores, options.model_dir, record)
+    return scorer, dict(results.describe(plan, info, shape_motion), protocol=record, real_stats=stats,
+                        computed_metrics=list(plan.compute))
 
 
 def write_pictures(out_dir: str, generated: np.ndarray, real: np.ndarray, count: int, fps: float) -> dict:
@@ -127,7 +151,9 @@ def build_report(options: ReportOptions) -> dict:
     pictures = write_pictures(options.out_dir, generated, scorer.real, options.grid_videos, options.fps)
     pictures.update(write_factor_grids(options.out_dir, trained, config, options.fps))
     report = {
-        "metrics": {"untrained": before, "trained": after, "real": scorer.real_scores()},
+        "metrics": {column: {k: v for k, v in scores.items() if k in described["computed_metrics"]}
+                    for column, scores in (("untrained", before), ("trained", after),
+                                           ("real", scorer.real_scores()))},
         "step": checkpoint_step(loaded.checkpoint),
         "checkpoint": loaded.checkpoint,
         "num_generated": len(generated), "num_real": len(scorer.real),
@@ -140,12 +166,17 @@ def build_report(options: ReportOptions) -> dict:
 def format_report(report: dict) -> str:
     """The three columns side by side, then where the files are."""
     metrics = report["metrics"]
-    lines = [f"after {report['step']} steps ({report['num_generated']} generated vs "
-             f"{report['num_real']} real clips; 'real' is real clips vs other real videos)",
-             f"{'metric':<22} {'better':>6} " + " ".join(f"{c:>10}" for c in COLUMNS)]
-    for key, _, better in results.table_rows(metrics["trained"]):
+    n = report["num_generated"]
+    lines = [f"after {report['step']} steps (N = {n} generated vs {report['num_real']} real clips; "
+             "'real' is real clips vs as many clips of other real videos)",
+             f"{'metric':<22} {'better':>6} {'N':>5} " + " ".join(f"{c:>10}" for c in COLUMNS)]
+    for row in results.rows_with_headings(metrics["trained"]):
+        if isinstance(row, str):
+            lines.append(row)
+            continue
+        key, _, better = row
         values = " ".join(f"{results.cell(metrics[c].get(key)):>10}" for c in COLUMNS)
-        lines.append(f"{key:<22} {better:>6} {values}")
+        lines.append(f"{key:<22} {better:>6} {n:>5} {values}")
     lines += results.describe_lines(report)
     lines += [f"{name:>14}: {path}" for name, path in report["files"].items()]
     return "\n".join(lines)
@@ -158,10 +189,14 @@ def define_flags():
     flags.DEFINE_string("model_dir", None, "Model directory written by trainer.main.")
     flags.DEFINE_string("tfrecords", None, "Shard set (or dataset root) of the real clips.")
     flags.DEFINE_string("out_dir", None, "Folder for the GIFs, the contact sheet and metrics.json.")
-    flags.DEFINE_integer("num_videos", 128, "Videos per set for the metrics.")
-    flags.DEFINE_string("metrics", "all", "Metrics to compute: names (fvd, fid, fd_shapes, acd, "
-                        "...), shape_motion (fd_shapes and the shape scores: nothing to "
-                        "download) or all (every metric that applies).")
+    flags.DEFINE_integer("num_videos", 256, "N: generated videos, and real clips per set, for the metrics.")
+    flags.DEFINE_string("metrics", "fvd", "Metrics to compute: names (fvd, fid, fd_shapes, acd, "
+                        "...), groups (shape_motion: fd_shapes and the shape scores; diagnostics: "
+                        "the shape scores) or all (every metric that applies).")
+    flags.DEFINE_bool("shape_diagnostics", True, "On Shape Motion data, also the shape scores "
+                      "(diagnostics of that data, not a quality target).")
+    flags.DEFINE_enum("protocol", "default", ["default", "stylegan_v"], "How clips are chosen "
+                      "(trainer/evaluation/protocol.py).")
     flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
     flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
     flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
@@ -182,7 +217,8 @@ def main(argv):
                             num_videos=f.num_videos, metrics=f.metrics, grid_videos=f.grid_videos,
                             feature_model_dir=f.feature_model_dir or "", i3d_model=f.i3d_model or "",
                             inception_weights=f.inception_weights or "",
-                            feature_train_steps=f.feature_train_steps, seed=f.seed)
+                            feature_train_steps=f.feature_train_steps, seed=f.seed,
+                            shape_diagnostics=f.shape_diagnostics, protocol=f.protocol)
     print(format_report(build_report(options)))
     print(f"{'metrics':>14}: {os.path.join(options.out_dir, 'metrics.json')}")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from pipeline import files
-from trainer.evaluation import metric_plan
+from trainer.evaluation import metric_plan, protocol as protocol_lib
 
 # (key, what it measures, which way is better): the console table's rows, in order.
 TABLE = (
@@ -29,7 +29,6 @@ def describe(plan: metric_plan.Plan, network_info: dict, shape_motion: bool) -> 
     """What metrics.json says beside the values: the networks used and what was left out, why."""
     return {"feature_networks": network_info, "left_out": dict(plan.left_out),
             "shape_motion_data": shape_motion, "requested_metrics": list(plan.requested)}
-
 
 
 def _json_ready(value):
@@ -60,10 +59,35 @@ def table_rows(metrics: dict) -> list[tuple[str, str, str]]:
     return [row for row in TABLE if row[0] in metrics]
 
 
+DIAGNOSTICS_HEADING = "Shape Motion diagnostics (of the demo's data only; not a quality target):"
+
+
+def rows_with_headings(metrics: dict) -> list:
+    """table_rows, with DIAGNOSTICS_HEADING (a str) before the first shape score."""
+    rows, headed = [], False
+    for row in table_rows(metrics):
+        if row[0] in metric_plan.SHAPE_SCORES and not headed:
+            rows.append(DIAGNOSTICS_HEADING)
+            headed = True
+        rows.append(row)
+    return rows
+
+
+def protocol_line(result: dict) -> str:
+    """How the clips were chosen and which I3D weights, when the result has a protocol."""
+    record = result.get("protocol")
+    return protocol_lib.describe(record, record.get("weights")) if record else ""
+
+
 def describe_lines(result: dict) -> list[str]:
-    """Which network gave each Fréchet distance, and which metrics were left out and why (one
-    line per reason, so the shape scores' one reason is said once)."""
-    lines = [f"{metric}: {info['network']}" for metric, info in result.get("feature_networks", {}).items()]
+    """The protocol, which network gave each Fréchet distance, and which metrics were left out
+    and why (one line per reason, so the shape scores' one reason is said once)."""
+    lines = [line for line in (protocol_line(result),) if line]
+    lines += [f"{metric}: {info['network']}" for metric, info in result.get("feature_networks", {}).items()]
+    if result.get("real_stats"):
+        stats = result["real_stats"]
+        lines.append(f"fvd real statistics: {'reused from' if stats['reused'] else 'computed and kept in'} "
+                     f"{stats['path']}")
     by_reason = {}
     for metric, reason in result.get("left_out", {}).items():
         by_reason.setdefault(reason, []).append(metric)
@@ -72,13 +96,18 @@ def describe_lines(result: dict) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """The metrics that apply as a small table, generated and real side by side, then the
-    networks behind the Fréchet distances and what was left out."""
-    lines = [f"{'metric':<22} {'meaning':<38} {'better':>6} {'generated':>10} {'real':>10}"]
-    for key, meaning, better in table_rows(result["generated"]):
-        lines.append(f"{key:<22} {meaning:<38} {better:>6} {cell(result['generated'].get(key)):>10} "
+    """The metrics that apply as a small table, generated and real side by side with the N of
+    each (FVD depends on N), then the protocol, the networks behind the Fréchet distances and
+    what was left out."""
+    n = f"N={result['num_generated']}/{result['num_real']}"
+    lines = [f"{'metric':<22} {'meaning':<38} {'better':>6} {'N gen/real':>10} {'generated':>10} {'real':>10}"]
+    for row in rows_with_headings(result["generated"]):
+        if isinstance(row, str):
+            lines.append(row)
+            continue
+        key, meaning, better = row
+        lines.append(f"{key:<22} {meaning:<38} {better:>6} {n:>10} {cell(result['generated'].get(key)):>10} "
                      f"{cell(result['real'].get(key)):>10}")
     lines.append(f"({result['num_generated']} generated vs {result['num_real']} real clips; real vs "
                  f"{result['num_reference']} clips of other real videos)")
     return "\n".join(lines + describe_lines(result))
-

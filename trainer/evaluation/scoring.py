@@ -1,8 +1,8 @@
 """The scoring core: generated videos against real clips, arrays in and numbers out.
 
-`Scorer` holds fixed real clips and the features of every network once, however many generators it
-scores (the report scores the untrained and the trained one); `evaluate_videos` is the one-call
-form; `training_scalars` is the flat form TensorBoard takes. Videos are [N, T, H, W, 3], uint8 or
+`Scorer` holds fixed real clips and the Gaussian fits of every network's features of them, once,
+however many generators it scores (the report scores the untrained and the trained one); `evaluate_videos` is the one-call
+form; `flat_scalars` is the form TensorBoard takes. Videos are [N, T, H, W, 3], uint8 or
 float in [-1, 1].
 """
 
@@ -12,39 +12,46 @@ from trainer.evaluation import frechet, shape_metrics
 
 
 class Scorer:
-    """Scores sets of generated videos against fixed real clips; the features of the real clips
-    and of their reference are computed once, however many generators are scored.
+    """Scores sets of generated videos against fixed real clips; the Gaussians of the real clips'
+    features and of their reference's are fitted once, however many generators are scored.
 
     `networks` maps Fréchet metric names (fvd, fid, fd_shapes) to feature extractors ("videos ->
-    features [N, D]"); the shape scores are computed only with `shape_motion`. Videos are
-    [N, T, H, W, 3], uint8 or float in [-1, 1].
+    features [N, D]"); `known` gives, for some of them, the Gaussians already fitted (a cache:
+    real_stats.py), {name: {"real": (mean, cov), "reference": (mean, cov)}}, and their network
+    then never sees a real clip. The shape scores are computed only with `shape_motion`. Videos
+    are [N, T, H, W, 3], uint8 or float in [-1, 1]; generated ones are cut to the real clips'
+    length.
     """
 
     def __init__(self, real: np.ndarray, reference: np.ndarray, networks: dict | None = None,
-                 shape_motion: bool = True):
+                 shape_motion: bool = True, known: dict | None = None):
         if min(len(real), len(reference)) < 2:
             raise ValueError(f"need at least 2 videos per set, got {len(real)} real and "
                              f"{len(reference)} reference")
         self.real, self.reference, self.shape_motion = real, reference, shape_motion
         self.networks = dict(networks or {})
-        self._real_features = {name: net(real) for name, net in self.networks.items()}
-        self._reference_features = {name: net(reference) for name, net in self.networks.items()}
+        known = known or {}
+        self.gaussians = {name: known.get(name) or {"real": frechet.fit_gaussian(net(real)),
+                                                   "reference": frechet.fit_gaussian(net(reference))}
+                          for name, net in self.networks.items()}
 
-    def _scores(self, videos, against, features, against_features) -> dict:
+    def _scores(self, videos, against, gaussians: dict, against_side: str) -> dict:
         scores = shape_metrics.shape_scores(videos, against) if self.shape_motion else {}
         for name in self.networks:
-            scores[name] = frechet.feature_frechet_distance(features[name], against_features[name])
+            scores[name] = frechet.frechet_distance(*gaussians[name], *self.gaussians[name][against_side])
         return scores
 
     def real_scores(self) -> dict:
         """The real clips against the reference: what a perfect generator would score."""
-        return self._scores(self.real, self.reference, self._real_features, self._reference_features)
+        real_side = {name: g["real"] for name, g in self.gaussians.items()}
+        return self._scores(self.real, self.reference, real_side, "reference")
 
     def __call__(self, generated: np.ndarray) -> dict:
         if len(generated) < 2:
             raise ValueError(f"need at least 2 videos per set, got {len(generated)} generated")
-        features = {name: net(generated) for name, net in self.networks.items()}
-        return self._scores(generated, self.real, features, self._real_features)
+        generated = generated[:, :self.real.shape[1]]
+        fitted = {name: frechet.fit_gaussian(net(generated)) for name, net in self.networks.items()}
+        return self._scores(generated, self.real, fitted, "real")
 
 
 def evaluate_videos(generated: np.ndarray, real: np.ndarray, reference: np.ndarray | None = None,
@@ -64,13 +71,8 @@ def evaluate_videos(generated: np.ndarray, real: np.ndarray, reference: np.ndarr
             "num_real": len(real), "num_reference": len(reference)}
 
 
-def training_scalars(generated: np.ndarray, real: np.ndarray, feature_extractor=None,
-                     metric: str = "fd_shapes", shape_motion: bool = True) -> dict[str, float]:
-    """Flat metrics of generated vs real videos for TensorBoard; metrics that are None are left out.
-    `metric` names the Fréchet distance `feature_extractor` gives (fd_shapes or fvd)."""
-    scores = shape_metrics.shape_scores(generated, real) if shape_motion else {}
-    if feature_extractor is not None:
-        scores[metric] = frechet.feature_frechet_distance(feature_extractor(generated), feature_extractor(real))
+def flat_scalars(scores: dict) -> dict[str, float]:
+    """Scores as TensorBoard takes them: eval/<metric> floats, the None ones left out."""
     return {f"eval/{key}": float(value) for key, value in scores.items() if value is not None}
 
 

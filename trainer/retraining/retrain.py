@@ -5,9 +5,9 @@
         --trainer_flags="--preset=small --batch_size=8" --metric=fvd
 
 (`make retrain` wraps it.) Under a lock (<model_dir>/retrain.lock, an OS lock: pipeline.run_lock)
-it first checks that --metric is defined on the data (trainer/evaluation/metric_plan.py): the Shape Motion
-scores and fd_shapes (the default) only on Shape Motion data, fvd only with I3D at hand and fid
-only with Inception-v3 (trainer/evaluation/pretrained.py: --evaluate_flags="--i3d_model=PATH", the cache, or a fetch).
+it first checks that --metric is defined on the data (trainer/evaluation/metric_plan.py): fvd (the
+default) with I3D at hand, fid only with Inception-v3, the Shape Motion scores and fd_shapes only
+on Shape Motion data (trainer/evaluation/pretrained.py: --evaluate_flags="--i3d_model=PATH", the cache, or a fetch).
 An undefined metric stops the run before anything is preprocessed. Then it runs, each as a child
 process whose failure stops the run with its exit status:
 1. preprocess: `python -m pipeline.main --output=<shards> --incremental=on ...`, which writes only
@@ -61,7 +61,7 @@ class RetrainConfig:
     trainer_flags: tuple[str, ...] = ()
     evaluate_flags: tuple[str, ...] = ()
     skip_preprocess: bool = False
-    metric: str = "fd_shapes"
+    metric: str = "fvd"
     higher_is_better: bool = False
     tolerance: float = 0.0
     keep_versions: int = 3
@@ -167,7 +167,7 @@ def check_metric(config: RetrainConfig, record: dict) -> None:
         elif config.metric == "fid":
             pretrained.inception_path(flag_value(config.evaluate_flags, "--inception_weights") or "")
     except pretrained.Unavailable as error:
-        also = " or choose --metric=fd_shapes" if shape_motion else " or choose another --metric"
+        also = " or choose another --metric"
         raise RunFailed(f"--metric={config.metric} cannot be computed: {error} (through "
                         f"--evaluate_flags){also}") from error
 
@@ -215,8 +215,10 @@ def train(config: RetrainConfig, children: Children, record: dict) -> None:
 
 
 def evaluate(config: RetrainConfig, children: Children, record: dict, out: str) -> float | None:
+    # The metric that decides is computed, whatever evaluate's default (unless the flags choose).
+    metrics = [] if flag_value(config.evaluate_flags, "--metrics") else [f"--metrics={config.metric}"]
     children.run("evaluate", ["trainer.evaluation.evaluate", f"--model_dir={config.model_dir}",
-                              f"--tfrecords={config.shards}", f"--out={out}", *config.evaluate_flags])
+                              f"--tfrecords={config.shards}", f"--out={out}", *metrics, *config.evaluate_flags])
     import tensorflow as tf
 
     with tf.io.gfile.GFile(out) as f:
@@ -323,7 +325,7 @@ def define_flags():
     flags.DEFINE_string("evaluate_flags", "", "Flags for python -m trainer.evaluation.evaluate, e.g. "
                         "\"--num_videos=256\".")
     flags.DEFINE_bool("skip_preprocess", False, "Train on the shard sets already there.")
-    flags.DEFINE_string("metric", "fd_shapes", "Metric of trainer.evaluation.evaluate (its 'generated' values) "
+    flags.DEFINE_string("metric", "fvd", "Metric of trainer.evaluation.evaluate (its 'generated' values) "
                         "deciding the promotion; it must be defined on the data (fd_shapes and the "
                         "shape scores: Shape Motion only; fvd: needs I3D; fid: needs Inception-v3).")
     flags.DEFINE_bool("higher_is_better", False, "The metric improves upwards (default: lower).")

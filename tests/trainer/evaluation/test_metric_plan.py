@@ -11,6 +11,7 @@ def test_shape_motion_group_names_the_scores_that_need_no_download():
     assert "fvd" not in names and "fid" not in names
     assert metric_plan.parse("fvd,shape_motion")[0] == "fvd"
     assert metric_plan.parse("all") == ()
+    assert metric_plan.parse("diagnostics") == metric_plan.SHAPE_SCORES and metric_plan.DEFAULT == ("fvd",)
     with pytest.raises(ValueError, match="shape_motion"):
         metric_plan.parse("psnr")
 

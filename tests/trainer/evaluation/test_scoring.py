@@ -46,14 +46,33 @@ def test_off_shape_motion_data_only_the_frechet_distances_are_computed():
     assert set(result["generated"]) == {"fvd"} == set(result["real"])
 
 
-def test_training_scalars_are_flat_finite_floats():
+def test_flat_scalars_are_finite_floats_without_the_none_ones():
     real = shape_videos(0, 6)
-    scalars = scoring.training_scalars(shape_videos(6, 6), real, colour_features)
+    scores = scoring.Scorer(real, shape_videos(12, 6), {"fd_shapes": colour_features})(shape_videos(6, 6))
+    scalars = scoring.flat_scalars(scores)
     assert {"eval/acd", "eval/single_blob_fraction", "eval/area_distance", "eval/fd_shapes"} <= set(scalars)
     assert all(isinstance(v, float) and np.isfinite(v) for v in scalars.values())
-    empty = scoring.training_scalars(np.zeros_like(real), real)
+    empty = scoring.flat_scalars(scoring.Scorer(real, real, shape_motion=True)(np.zeros_like(real)))
     assert "eval/acd" not in empty and empty["eval/single_blob_fraction"] == 0.0
-    assert scoring.training_scalars(real, real, shape_motion=False) == {}
+
+
+def test_known_real_gaussians_stand_in_for_the_network_on_real_clips():
+    real, reference, generated = shape_videos(0, 6), shape_videos(6, 6), shape_videos(12, 6)
+    computed = scoring.Scorer(real, reference, {"fvd": colour_features}, shape_motion=False)
+    seen = []
+
+    def counting(videos):
+        seen.append(len(videos))
+        return colour_features(videos)
+
+    reused = scoring.Scorer(real, reference, {"fvd": counting}, shape_motion=False, known=computed.gaussians)
+    assert seen == []  # the real and reference clips were not run through the network
+    assert reused(generated)["fvd"] == pytest.approx(computed(generated)["fvd"])
+    assert reused.real_scores() == pytest.approx(computed.real_scores())
+    assert seen == [6]
+    # Generated videos longer than the real clips are scored on the real clips' frames.
+    longer = np.concatenate([generated, generated[:, :2]], axis=1)
+    assert computed(longer)["fvd"] == pytest.approx(computed(generated)["fvd"])
 
 
 def test_i3d_features_batch_and_preprocess_as_the_reference():

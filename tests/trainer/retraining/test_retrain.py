@@ -219,7 +219,8 @@ def _retrain_command(root, *extra, train_steps=2):
             "--direct_running_mode=in_memory --direct_num_workers=1",
             "--trainer_flags=--preset=small --batch_size=2 --image_batch_size=2 "
             "--strategy=default --summary_every=1 --sample_every=100000",
-            "--evaluate_flags=--num_videos=4 --feature_train_clips=16 --batch_size=4", *extra]
+            "--evaluate_flags=--num_videos=4 --feature_train_clips=16 --batch_size=4",
+            "--metric=fd_shapes", *extra]  # no I3D offline: the Shape Motion net's distance
 
 
 def _env():
