@@ -1,7 +1,7 @@
 """The best checkpoint by an evaluation metric, kept beside the latest (as Orbit's NewBestMetric).
 
-    best = BestCheckpoint(model_dir, "eval/fd_shapes", checkpoint)
-    best.update(step, {"eval/fd_shapes": 41.2, ...})   # saves <model_dir>/best/ckpt-STEP if better
+    best = BestCheckpoint(model_dir, "eval/fvd", checkpoint)
+    best.update(step, {"eval/fvd": 412.0, ...})   # saves <model_dir>/best/ckpt-STEP if better
 
 `<model_dir>/best/best.json` holds the metric, its value and the step, written after the checkpoint
 (temporary name, then rename), so a resumed run compares against the best so far and a reader never

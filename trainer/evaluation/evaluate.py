@@ -1,6 +1,6 @@
 """Quality metrics of a trained model: generated videos against real clips from a shard set.
 
-    python -m trainer.evaluation.evaluate --model_dir=runs/ucf101 --tfrecords=shards/ucf101 \
+    python -m trainer.evaluation.evaluate --model_dir=runs/ucf101 --tfrecords=shards/ucf101 \\
         [--protocol=default|stylegan_v] [--num_videos=256] [--metrics=fvd|all|fvd,fid,...] \
         [--i3d_model=PATH] [--inception_weights=PATH] [--out=metrics.json]
 

