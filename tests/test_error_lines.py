@@ -190,3 +190,17 @@ def test_retrain_names_an_unclosed_quote_in_trainer_flags(tmp_path):
                                f"--model_dir={tmp_path / 'm'}", f"--publish_dir={tmp_path / 'p'}",
                                "--trainer_flags=--preset=small --label='open"))
     assert "--trainer_flags=" in line and "No closing quotation" in line and "close each quote" in line
+
+
+def test_retrain_fd_shapes_on_shape_videos_without_their_ground_truth(tmp_path):
+    from pipeline.datasets import shapes
+
+    videos = tmp_path / "videos"
+    shapes.write_dataset(str(videos), num_videos=2, num_frames=4, size=16)
+    os.remove(videos / schema.SHAPE_MOTION_GROUND_TRUTH)
+    line = one_error_line(_run("trainer.retraining.retrain", f"--shards={tmp_path / 's'}",
+                               f"--model_dir={tmp_path / 'm'}", f"--publish_dir={tmp_path / 'p'}",
+                               "--metric=fd_shapes", f"--preprocess_flags=--dataset=folder --input={videos}"))
+    assert "applies only to Shape Motion data and this data is not" in line
+    assert "--metric=fvd" in line and "shapes.json" in line
+    assert not os.path.exists(tmp_path / "s")  # refused before preprocessing

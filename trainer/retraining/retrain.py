@@ -159,6 +159,12 @@ def check_metric(config: RetrainConfig, record: dict) -> None:
     record["shape_motion_data"] = shape_motion
     why = metric_plan.why_undefined(config.metric, shape_motion)
     if why:
+        if config.metric in metric_plan.SHAPE_MOTION_ONLY:
+            # Shape Motion videos copied without their ground truth look like footage to the job.
+            from pipeline import schema  # imports TensorFlow, so only here
+
+            why += ("; a folder of videos is Shape Motion data only when it holds the "
+                    f"{schema.SHAPE_MOTION_GROUND_TRUTH} that pipeline.datasets.shapes writes beside them")
         raise RunFailed(f"{why} (data: {config.shards}, preprocess flags: "
                         f"{shlex.join(config.preprocess_flags) or 'none'})")
     try:
