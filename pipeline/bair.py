@@ -109,7 +109,8 @@ class ReadBairFileFn(beam.DoFn):
             return
         self._decoded.inc()
         self._progress.add(frames=len(frames))
-        yield VIDEOS, DecodedVideo(video_id, bair_file.path, schema.UNLABELLED, bair_file.split, frames)
+        yield VIDEOS, DecodedVideo(video_id, bair_file.path, schema.UNLABELLED, bair_file.split, frames,
+                                   source_size=(NATIVE_SIZE, NATIVE_SIZE))
 
 
 class ReadBairFiles(beam.PTransform):

@@ -109,7 +109,7 @@ def bare_ffmpeg_seconds(paths: list[str], workers: int, lowres: int = 0) -> tupl
     /dev/null, `workers` processes at a time."""
     def decode_one(path):
         command = decode.ffmpeg_command(path, SIZE, output="/dev/null", strict=False, lowres=lowres)
-        subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)  # its header log
 
     cpu_before, started = children_cpu_seconds(), time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:

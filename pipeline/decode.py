@@ -14,7 +14,9 @@ clips over a video without holding it. `lowres` decodes at 1/2 or 1/4 size insid
 can (MPEG-4 part 2, which is xvid and all of UCF-101): faster, with the pixel error that
 `python -m pipeline.benchmark` prints.
 
-No ffprobe is needed: the scale filter works out the output size from the input's own dimensions.
+No ffprobe is needed: the scale filter works out the output size from the input's own dimensions,
+and the size of the source (`SourceSize`, to tell a job that upscaled) comes from the same ffmpeg
+run, which prints the input's stream header at info level.
 Paths that are not local (gs://...) are first copied to a local temporary file through
 tf.io.gfile, because some containers (mp4, mov) need to seek.
 
@@ -28,6 +30,7 @@ fails the whole video; strict=False keeps the frames decoded before the damage.
 """
 
 import collections
+import dataclasses
 import fcntl
 import os
 import re
@@ -44,6 +47,17 @@ from pipeline.media import ffmpeg_exe
 
 # No keyboard reading (ffmpeg would otherwise steal a terminal's stdin) and only errors on stderr.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
+# The decode itself logs at info level with each line tagged by its level ("[info] ..."): its header
+# names the source's width and height, which tell an upscale (imageio-ffmpeg ships no ffprobe, and
+# a second ffmpeg run only for the header costs as much as decoding a small video). Only the
+# error-level lines are kept as the stderr failures are classified by, so they read as at "error".
+DECODE_GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info")
+_KEPT_LEVELS = ("error", "fatal", "panic")
+# "[in#0/avi @ 0x55...] [error] message": up to two context prefixes, then the level.
+_LEVEL_TAG = re.compile(r"^((?:\[[^\]]*\] )*?)\[(trace|debug|verbose|info|warning|error|fatal|panic)\] ")
+# "  Stream #0:0: Video: mpeg4 (Simple Profile) (xvid / 0x64697678), yuv420p, 64x48 [SAR 1:1 ...": the
+# size follows ", " (a fourcc such as "/ 0x64697678" does not).
+_VIDEO_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: Video: .*?, (\d+)x(\d+)(?=[\s,\[]|$)")
 # Stop at the first decoding error: a truncated .avi otherwise "decodes" to its first frames plus a
 # corrupt one and exits 0, and would slip into the shards unreported.
 STRICT_ARGS = ("-xerror",)
@@ -70,6 +84,21 @@ _STDERR_REASONS = (
 _MP4_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
 NOT_MP4_REASON = "not a video (named .mp4/.mov, but its first bytes are not an mp4 header)"
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*")  # "[in#0/avi @ 0x55...] " before a message
+
+
+@dataclasses.dataclass
+class SourceSize:
+    """The width and height of the input's video stream as ffmpeg read them from its header; filled
+    in by stream_frames when its decode ends, 0 x 0 when ffmpeg printed no header."""
+
+    width: int = 0
+    height: int = 0
+
+    def upscaled(self, size: int, lowres: int = 0) -> bool:
+        """Whether scaling the short side to `size` enlarged the decoded picture (lowres=N decodes
+        at 1/2^N of each side, rounded up as ffmpeg does). False when the size is unknown."""
+        short = -(-min(self.width, self.height) >> lowres)
+        return 0 < short < size
 
 
 class DecodeError(Exception):
@@ -127,29 +156,32 @@ def ffmpeg_command(path: str, size: int = 64, fps: float | None = None, frame_st
         output, vf=",".join(filter_args(size, fps, frame_stride)), fps_mode="passthrough",
         format="rawvideo", pix_fmt="rgb24")
     argv = stream.overwrite_output().compile(cmd=ffmpeg_exe())
-    return [argv[0], *GLOBAL_ARGS, *(STRICT_ARGS if strict else ()), *argv[1:]]
+    return [argv[0], *DECODE_GLOBAL_ARGS, *(STRICT_ARGS if strict else ()), *argv[1:]]
 
 
 def stream_frames(path: str, size: int = 64, fps: float | None = None, frame_stride: int | None = None,
                   stall_timeout_s: float | None = DEFAULT_STALL_TIMEOUT_S, timeout_s: float | None = None,
-                  strict: bool = True, lowres: int = 0, chunk_frames: int = 16) -> Iterator[np.ndarray]:
+                  strict: bool = True, lowres: int = 0, chunk_frames: int = 16,
+                  source_size: SourceSize | None = None) -> Iterator[np.ndarray]:
     """Yields `path`'s frames as ffmpeg makes them, uint8 [n <= chunk_frames, size, size, 3] at a time.
 
     Memory stays at a chunk whatever the video's length. A decode that gives no frame for
     `stall_timeout_s` is stuck and fails ("stalled"); `timeout_s` optionally limits the whole
     decode. Closing the generator early (enough clips cut) stops ffmpeg. Failures raise
     DecodeError, possibly after frames were yielded: a consumer that must not keep a damaged
-    video's frames holds its output until the generator ends.
+    video's frames holds its output until the generator ends. `source_size`, when given, receives
+    the source's width and height once the generator has ended.
     """
     _check_options(size, fps, frame_stride, lowres)
+    source_size = SourceSize() if source_size is None else source_size
     if _is_local(path):
         yield from _stream_local(path, path, size, fps, frame_stride, stall_timeout_s, timeout_s, strict,
-                                 lowres, chunk_frames)
+                                 lowres, chunk_frames, source_size)
         return
     local_copy = _copy_to_local(path)
     try:
         yield from _stream_local(local_copy, path, size, fps, frame_stride, stall_timeout_s, timeout_s,
-                                 strict, lowres, chunk_frames)
+                                 strict, lowres, chunk_frames, source_size)
     finally:
         os.remove(local_copy)
 
@@ -215,7 +247,7 @@ def _run_to_end(command: list[str], local_path: str, shown_path: str, timeout_s:
 
 
 def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout_s, timeout_s, strict,
-                  lowres, chunk_frames) -> Iterator[np.ndarray]:
+                  lowres, chunk_frames, source_size: SourceSize) -> Iterator[np.ndarray]:
     _check_local_file(local_path, shown_path)
     command = ffmpeg_command(local_path, size, fps, frame_stride, strict=strict, lowres=lowres)
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -233,6 +265,7 @@ def _stream_local(local_path, shown_path, size, fps, frame_stride, stall_timeout
     finally:
         reader.close()
         _stop(process, stderr)
+        source_size.width, source_size.height = stderr.video_size
 
 
 class _PipeReader:
@@ -309,20 +342,42 @@ class _PipeReader:
 
 
 class _StderrTail:
-    """Drains ffmpeg's stderr on a thread (a chatty stderr must not block ffmpeg), keeping its tail."""
+    """Drains ffmpeg's level-tagged stderr on a thread (a chatty stderr must not block ffmpeg),
+    keeping the tail of its error-level lines, untagged, and the video stream's size from its header."""
 
     def __init__(self, pipe):
         self._chunks = collections.deque()
         self._kept = 0
+        self._level = "info"  # of the line before: an untagged line continues it
+        self.video_size = (0, 0)
         self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
         self._thread.start()
 
     def _drain(self, pipe) -> None:
+        partial = b""
         for chunk in iter(lambda: pipe.read1(65536), b""):
-            self._chunks.append(chunk)
-            self._kept += len(chunk)
-            while self._kept - len(self._chunks[0]) >= STDERR_TAIL_CHARS * 2:
-                self._kept -= len(self._chunks.popleft())
+            *lines, partial = (partial + chunk).split(b"\n")
+            for line in lines:
+                self._line(line)
+        if partial:
+            self._line(partial)
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode(errors="replace").rstrip("\r")
+        tagged = _LEVEL_TAG.match(line)
+        if tagged:
+            self._level = tagged.group(2)
+            line = tagged.group(1) + line[tagged.end():]
+        if self._level in _KEPT_LEVELS:
+            self._keep((line + "\n").encode())
+        elif self.video_size == (0, 0) and (stream := _VIDEO_STREAM.match(line)):
+            self.video_size = (int(stream.group(1)), int(stream.group(2)))
+
+    def _keep(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._kept += len(data)
+        while self._kept - len(self._chunks[0]) >= STDERR_TAIL_CHARS * 2:
+            self._kept -= len(self._chunks.popleft())
 
     def join(self, timeout_s: float = 10.0) -> str:
         self._thread.join(timeout_s)

@@ -309,7 +309,8 @@ def _write_set(options, config: JobConfig, listed: ListedInputs, plan, splits, p
     failed = manifest_writer.failed_entries(reports, listed.missing)
     manifest = manifest_writer.build_manifest(config, listed.class_names, files, counts, failed,
                                               beam_flags(options, config), listed.data_generator,
-                                              manifest_writer.file_sizes(config.output, files))
+                                              manifest_writer.file_sizes(config.output, files),
+                                              len(manifest_writer.upscaled_videos(reports)))
     if plan is not None:
         manifest = dataclasses.replace(manifest, incremental=plan.manifest_entry())
     schema.write_manifest(config.output, manifest)  # last: the shard set is complete from here on
@@ -341,6 +342,9 @@ def finish(config: JobConfig, reports, missing, counts, seconds: float) -> int:
     print(f"videos: {ok} ok, {failed} failed, {too_short} too short (of {total}); clips: "
           + ", ".join(f"{split} {c.num_clips} from {c.num_videos} videos" for split, c in counts.items())
           + f"; {seconds:.1f} s; output: {config.output}")
+    upscaled = manifest_writer.upscale_warning(reports, config.size)
+    if upscaled:
+        print(upscaled)
     if failed or too_short:
         print(f"the {failed + too_short} failed and too-short videos are listed with reasons under "
               f"'failed' in {config.output}/{schema.MANIFEST_NAME}")

@@ -191,6 +191,24 @@ def failed_entries(reports: list[dict], missing) -> tuple[dict, ...]:
     return tuple(sorted(entries, key=lambda entry: entry["video_id"]))
 
 
+def upscaled_videos(reports: list[dict]) -> list[dict]:
+    """The WRITTEN reports of videos whose clips were enlarged from a smaller source."""
+    return [r for r in reports if r["kind"] == "written" and r.get("upscaled_from")]
+
+
+def upscale_warning(reports: list[dict], size: int) -> str | None:
+    """The job's one line about upscaled videos (None when there were none)."""
+    upscaled = upscaled_videos(reports)
+    if not upscaled:
+        return None
+    written = sum(1 for r in reports if r["kind"] == "written")
+    examples = ", ".join(f"{r['video_id']} ({r['upscaled_from'][0]}x{r['upscaled_from'][1]})"
+                         for r in sorted(upscaled, key=lambda r: r["video_id"])[:3])
+    return (f"warning: {len(upscaled)} of {written} videos were upscaled: their short side is below "
+            f"--size={size} (e.g. {examples}), so their clips hold no more detail than the source; "
+            f"a --size at or below the source's short side keeps them native")
+
+
 def file_sizes(output: str, files: dict[str, tuple[str, ...]]) -> dict[str, tuple[int, ...]]:
     """The size of each shard file as written, per split (the manifest's `file_bytes`)."""
     return {split: tuple(FileSystems.match([os.path.join(output, name)])[0].metadata_list[0].size_in_bytes
@@ -199,7 +217,8 @@ def file_sizes(output: str, files: dict[str, tuple[str, ...]]) -> dict[str, tupl
 
 def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
                    counts: dict[str, SplitCounts], failed: tuple[dict, ...], beam_options: dict,
-                   data_generator: str = "", sizes: dict[str, tuple[int, ...]] | None = None) -> schema.Manifest:
+                   data_generator: str = "", sizes: dict[str, tuple[int, ...]] | None = None,
+                   upscaled: int | None = None) -> schema.Manifest:
     splits = {split: schema.SplitInfo(files=files[split], num_videos=counts[split].num_videos,
                                       num_clips=counts[split].num_clips,
                                       file_bytes=(sizes or {}).get(split, ())) for split in files}
@@ -216,4 +235,5 @@ def build_manifest(config, class_names, files: dict[str, tuple[str, ...]],
         producer={"name": "pipeline.main", "version": package_version(),
                   "options": config.as_dict(), "beam_options": beam_options},
         data_generator=data_generator,
+        upscaled_videos=upscaled,
     )

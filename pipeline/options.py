@@ -37,7 +37,8 @@ class PreprocessOptions(PipelineOptions):
                             help="ucf101: which official split")
         parser.add_argument("--output", default=None, help="shard-set folder, local or gs://")
         parser.add_argument("--num_frames", type=int, default=16, help="frames per clip")
-        parser.add_argument("--size", type=int, default=64, help="clip height and width")
+        parser.add_argument("--size", type=int, default=64, help="clip height and width (the short side is "
+                            "scaled to it: a smaller source is upscaled, and the job counts those)")
         parser.add_argument("--fps", type=float, default=None,
                             help="resample every video to this frame rate (exclusive with "
                                  "--frame_stride)")

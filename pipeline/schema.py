@@ -197,6 +197,9 @@ class Manifest:
     producer: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # version, options
     data_generator: str = ""  # SHAPE_MOTION for generated Shape Motion videos, "" for footage
     incremental: shard_layout.IncrementalEntry | None = None  # a versioned set's; None otherwise
+    # Videos whose clips were enlarged from a source smaller than the clip size; None: not recorded
+    # (an older set). An added key that older readers ignore, so no version bump.
+    upscaled_videos: int | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -254,6 +257,7 @@ class Manifest:
             producer=producer,
             data_generator=data["data_generator"] if version >= 2 else _v1_data_generator(data),
             incremental=incremental,
+            upscaled_videos=_optional_count(data.get("upscaled_videos")),
             schema_version=version,
         )
 
@@ -271,6 +275,12 @@ class Manifest:
 
 
 _REBUILD = "Rebuild the shard set with `make preprocess` (or restore the file)."
+
+
+def _optional_count(value) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise ValueError(f"upscaled_videos must be a count (an integer >= 0), got {value!r}")
+    return value
 
 
 def _clip_shape(value) -> tuple[int, int, int, int]:

@@ -3,7 +3,8 @@
 Everything here takes values and returns values; `pipeline.main.run` owns the reads and writes
 around it. Bad videos never fail a bundle: they leave through the FAILED output with a reason a
 person can act on, and Beam counters (namespace "preprocess") count what happened:
-videos_decoded, videos_failed, videos_too_short, clips_written.
+videos_decoded, videos_failed, videos_too_short, clips_written, and videos_upscaled (videos whose
+clips were enlarged from a source smaller than --size; their WRITTEN reports say from what size).
 
     sources | DecodeToRecords(settings, spec, "raw") -> {RECORDS: (split, bytes), FAILED, WRITTEN}
     videos  | VideosToRecords(spec, "raw")           -> the same, from frames in memory (BAIR)
@@ -35,7 +36,7 @@ from pipeline.spool import DEFAULT_MEMORY_BYTES, RecordSpool
 VIDEOS = "videos"    # DecodedVideo (BAIR's trajectories)
 RECORDS = "records"  # (split, serialized tf.train.Example)
 FAILED = "failed"    # {"kind", "video_id", "path", "split", "reason"}: kind "failed" or "too_short"
-WRITTEN = "written"  # {"kind": "written", "video_id", "split", "clips"}: one per video with clips
+WRITTEN = "written"  # {"kind": "written", "video_id", "split", "clips"[, "upscaled_from": [w, h]]}
 NAMESPACE = "preprocess"
 
 _log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class DecodedVideo:
     label: int
     split: str
     frames: np.ndarray
+    source_size: tuple[int, int] | None = None  # (width, height) before resizing, when known
 
 
 def failure(video_id: str, path: str, split: str, reason: str, kind: str = "failed") -> dict:
@@ -96,6 +98,7 @@ class _Cut:
 
     spool: RecordSpool
     frames: int
+    source_size: decode.SourceSize
 
 
 class DecodeToRecordsFn(beam.DoFn):
@@ -119,6 +122,7 @@ class DecodeToRecordsFn(beam.DoFn):
         self._failed = Metrics.counter(NAMESPACE, "videos_failed")
         self._too_short = Metrics.counter(NAMESPACE, "videos_too_short")
         self._clips = Metrics.counter(NAMESPACE, "clips_written")
+        self._upscaled = Metrics.counter(NAMESPACE, "videos_upscaled")
 
     def setup(self):
         self._progress = Progress("decode", self._total)
@@ -172,8 +176,9 @@ class DecodeToRecordsFn(beam.DoFn):
 
     def _cut(self, source, count: int | None) -> _Cut:
         s, spool, cutter = self._settings, RecordSpool(self._spool_bytes), ClipCutter(self._spec, count)
+        source_size = decode.SourceSize()
         frames = decode.stream_frames(source.path, s.size, s.fps, s.frame_stride, s.stall_timeout_s,
-                                      s.timeout_s, lowres=s.lowres)
+                                      s.timeout_s, lowres=s.lowres, source_size=source_size)
         try:
             for start, window in stream_clips(frames, cutter):
                 clip = schema.Clip(frames=window, label=source.label, video_id=source.video_id, start=start)
@@ -181,7 +186,7 @@ class DecodeToRecordsFn(beam.DoFn):
         except BaseException:
             spool.close()
             raise
-        return _Cut(spool, cutter.seen if count is None else count)
+        return _Cut(spool, cutter.seen if count is None else count, source_size)
 
     def _outputs(self, source, cut_or_reason):
         if isinstance(cut_or_reason, str):
@@ -206,7 +211,11 @@ class DecodeToRecordsFn(beam.DoFn):
         finally:
             cut.spool.close()
         self._clips.inc(len(cut.spool))
-        yield WRITTEN, written(source.video_id, source.split, len(cut.spool))
+        original, settings = cut.source_size, self._settings
+        upscaled = (original.width, original.height) if original.upscaled(settings.size, settings.lowres) else None
+        if upscaled:
+            self._upscaled.inc()
+        yield WRITTEN, written(source.video_id, source.split, len(cut.spool), upscaled)
 
 
 def too_short_reason(frames: int, spec: ClipSpec) -> str:
@@ -214,8 +223,13 @@ def too_short_reason(frames: int, spec: ClipSpec) -> str:
             "(lower --num_frames, --frame_stride or --fps)")
 
 
-def written(video_id: str, split: str, clips: int) -> dict:
-    return {"kind": "written", "video_id": video_id, "split": split, "clips": clips}
+def written(video_id: str, split: str, clips: int, upscaled_from: tuple[int, int] | None = None) -> dict:
+    """A video's report once its clips are out; `upscaled_from` is the (width, height) of a source
+    smaller than the clips (the job's summary and manifest count those)."""
+    report = {"kind": "written", "video_id": video_id, "split": split, "clips": clips}
+    if upscaled_from:
+        report["upscaled_from"] = list(upscaled_from)
+    return report
 
 
 class ClipVideoFn(beam.DoFn):
@@ -226,6 +240,7 @@ class ClipVideoFn(beam.DoFn):
         self._spec, self._encoding = spec, encoding
         self._too_short = Metrics.counter(NAMESPACE, "videos_too_short")
         self._clips = Metrics.counter(NAMESPACE, "clips_written")
+        self._upscaled = Metrics.counter(NAMESPACE, "videos_upscaled")
 
     def process(self, video: DecodedVideo):
         starts, windows = make_clips(video.frames, self._spec)
@@ -238,7 +253,11 @@ class ClipVideoFn(beam.DoFn):
             clip = schema.Clip(frames=window, label=video.label, video_id=video.video_id, start=start)
             yield RECORDS, (video.split, schema.encode_clip(clip, self._encoding))
         self._clips.inc(len(starts))
-        yield WRITTEN, written(video.video_id, video.split, len(starts))
+        source = video.source_size
+        upscaled = source if source and min(source) < video.frames.shape[1] else None
+        if upscaled:
+            self._upscaled.inc()
+        yield WRITTEN, written(video.video_id, video.split, len(starts), upscaled)
 
 
 class SplitByTag(beam.PTransform):

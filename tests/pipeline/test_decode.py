@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.decode import (DecodeError, count_frames, decode_video, ffmpeg_command, filter_args, output_args,
-                             stream_frames)
+from pipeline.decode import (DecodeError, SourceSize, count_frames, decode_video, ffmpeg_command, filter_args,
+                             output_args, stream_frames)
 from pipeline.media import ffmpeg_exe
 from tests.video_fixtures import DECODE_FAILURES, SHORT_VIDEO_FRAMES, make_bad_videos, make_video, moving_frames
 
@@ -110,6 +110,26 @@ def test_bad_input_raises_decode_error_with_its_reason(bad_videos, name):
     assert error.reason and error.reason in str(error)
     if error.kind in ("truncated", "damaged", "not_a_video", "no_video_stream"):
         assert error.stderr_tail, "ffmpeg ran, so its stderr should be kept"
+
+
+@pytest.mark.parametrize("name", ["small.avi", "small.mp4"])
+def test_the_source_size_comes_from_the_decode_itself(tmp_path, name):
+    path = make_video(tmp_path / name, num_frames=8, height=48, width=64)
+    size = SourceSize()
+    frames = np.concatenate(list(stream_frames(path, size=128, source_size=size)))
+    assert frames.shape == (8, 128, 128, 3) and (size.width, size.height) == (64, 48)
+    assert size.upscaled(128) and size.upscaled(49) and not size.upscaled(48) and not size.upscaled(32)
+    assert size.upscaled(32, lowres=1) and not size.upscaled(24, lowres=1)  # 1/2 size: 32x24 decoded
+    assert not SourceSize().upscaled(128)  # unknown is not counted
+
+
+def test_the_header_log_stays_out_of_the_failure_reasons(bad_videos):
+    with pytest.raises(DecodeError) as caught:
+        decode_video(bad_videos["truncated_avi"])  # damaged after a readable header
+    error = caught.value
+    assert error.kind == "damaged" and error.reason.startswith("video is damaged or truncated partway: ")
+    assert "Stream #0" not in error.stderr_tail and "[info]" not in error.stderr_tail
+    assert "[error]" not in error.stderr_tail  # the level tags are taken off
 
 
 def test_reasons_say_what_is_wrong(bad_videos):

@@ -113,6 +113,22 @@ def test_bad_inputs_are_listed_and_good_clips_still_written(tmp_path):
     ids = sorted({clip.video_id for clip in read_split(output, "train")})
     assert ids == sorted(["good.avi", os.path.basename(bad["unicode_name"])])
     assert (manifest.splits["train"].num_videos, manifest.splits["train"].num_clips) == (2, 2 + 5)
+    assert manifest.upscaled_videos == 0  # --size=16 is below every source
+
+
+def test_a_size_above_the_sources_is_reported_once_with_the_count(tmp_path, capsys):
+    for i in range(2):
+        make_video(tmp_path / "videos" / f"small_{i}.avi", num_frames=8, height=48, width=64, seed=i)
+    make_video(tmp_path / "videos" / "large.mp4", num_frames=8, height=96, width=128, seed=5)
+    output = str(tmp_path / "shards")
+    status = run(["--dataset=folder", f"--input={tmp_path / 'videos'}", f"--output={output}",
+                  "--no_folder_labels", "--test_fraction=0", "--num_frames=8", "--size=64", *IN_MEMORY])
+    assert status == EXIT_OK
+    assert schema.read_manifest(output).upscaled_videos == 2
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "upscaled" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("warning: 2 of 3 videos were upscaled") and "--size=64" in warnings[0]
+    assert "small_0.avi (64x48)" in warnings[0] and "large.mp4" not in warnings[0]
 
 
 def test_bair_end_to_end(tmp_path):

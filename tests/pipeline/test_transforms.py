@@ -102,6 +102,30 @@ def test_capped_clips_match_the_whole_video_cut_in_memory_or_spilled(videos, spo
     assert records == [schema.encode_clip(schema.Clip(w, 0, "v.avi", s)) for s, w in zip(starts, windows)]
 
 
+def test_videos_smaller_than_the_clips_are_counted_as_upscaled(tmp_path):
+    small = make_video(tmp_path / "small.avi", num_frames=8, height=48, width=64)
+    large = make_video(tmp_path / "large.mp4", num_frames=8, height=96, width=128)
+    sources = [VideoSource("small.avi", small, 0, "train"), VideoSource("large.mp4", large, 0, "train")]
+    p = BeamTestPipeline()
+    clipped = p | beam.Create(sources) | DecodeToRecords(DecodeSettings(size=64), ClipSpec(8), "raw")
+    assert_that(clipped[WRITTEN] | beam.Map(lambda w: (w["video_id"], w.get("upscaled_from"))),
+                equal_to([("small.avi", [64, 48]), ("large.mp4", None)]))
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    assert {c.key.metric.name: c.committed for c in counters}["videos_upscaled"] == 1
+
+
+def test_bair_frames_larger_than_their_source_are_upscaled():
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    videos = [DecodedVideo("up", "/b", -1, "train", frames, source_size=(8, 8)),
+              DecodedVideo("same", "/b", -1, "train", frames, source_size=(16, 16))]
+    with BeamTestPipeline() as p:
+        written = (p | beam.Create(videos) | VideosToRecords(ClipSpec(num_frames=4), "raw"))[WRITTEN]
+        assert_that(written | beam.Map(lambda w: (w["video_id"], w.get("upscaled_from"))),
+                    equal_to([("up", [8, 8]), ("same", None)]))
+
+
 def test_clip_pixels_are_the_decoded_frames():
     frames = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
     video = DecodedVideo("v", "/v.avi", 3, "test", frames)
