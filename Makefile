@@ -22,7 +22,7 @@ PREPROCESS_FLAGS = --dataset=$(DATASET) --input=$(INPUT) --output=$(OUTPUT) --ru
 
 TEST_ARGS ?= -n 2
 
-.PHONY: install test preprocess bench demo retrain clean
+.PHONY: install test preprocess bench demo compare-recipes retrain clean
 
 install: $(STAMP)
 
@@ -69,6 +69,21 @@ demo: $(STAMP)
 		--out_dir=$(DEMO_DIR)/out --num_videos=$(DEMO_METRIC_VIDEOS) --metrics=$(DEMO_METRICS) \
 		$(DEMO_REPORT_ARGS)
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir=$(DEMO_DIR)/run"
+
+# make compare-recipes TFRECORDS=demo/shards: the project's quality benchmark. The demo's recipe
+# trains for its steps into $(COMPARE_DIR)/A, the paper's setting (--recipe=mocogan) at the demo's
+# sizes for the same wall time into $(COMPARE_DIR)/B (then SIGTERM: it saves and exits), and both
+# are scored by FVD at N = $(COMPARE_VIDEOS) with one cache of the real side; the table goes to
+# $(COMPARE_DIR)/comparison.md and .json (trainer/evaluation/compare_recipes.py). About 30 minutes
+# on 2 cores. COMPARE_DIR must hold no runs yet; COMPARE_ARGS e.g. --steps=3000 or --recipe_a=video64.
+TFRECORDS ?= $(DEMO_DIR)/shards
+COMPARE_DIR ?= $(DEMO_DIR)/compare
+COMPARE_VIDEOS ?= 256
+COMPARE_ARGS ?=
+
+compare-recipes: $(STAMP)
+	$(PY) -m trainer.evaluation.compare_recipes --tfrecords=$(TFRECORDS) --out=$(COMPARE_DIR) \
+		--num_videos=$(COMPARE_VIDEOS) $(COMPARE_ARGS)
 
 # make retrain DATASET=folder INPUT=/data/videos SHARDS=shards/mine MODEL_DIR=runs/mine PUBLISH_DIR=models/mine
 SHARDS ?= shards/$(DATASET)

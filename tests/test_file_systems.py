@@ -101,6 +101,7 @@ ALLOWED = {
                                            "tf.io.gfile (without TensorFlow's import for local ones)",
     ("trainer/retraining/child_processes.py", "stop_orphans"): "the child record beside the local lock",
     ("trainer/benchmark.py", "*"): "/proc/cpuinfo",
+    ("trainer/evaluation/compare_recipes.py", "cpu"): "/proc/cpuinfo",
     ("trainer/generation/sample.py", "available_memory"): "/proc/meminfo, the kernel's",
     ("pipeline/sources.py", "_walk_local"): "only for local trees (links and their inodes); remote "
                                             "ones are walked through tf.io.gfile",

@@ -10,7 +10,8 @@ from --split (train), against N = 256 generated; `--protocol=stylegan_v` is Styl
 Every metric is computed twice: for generated videos against real clips, and for those real clips
 against N clips of other real videos, the reference that says how good "as good as real" is at
 this N. The I3D statistics of the real side are cached in <model_dir>/fvd_real_stats
-(trainer/evaluation/real_stats.py), so a second evaluation runs I3D on the generated clips only.
+(trainer/evaluation/real_stats.py), so a second evaluation runs I3D on the generated clips only;
+--real_stats_dir=DIR keeps them in DIR/fvd_real_stats instead, one cache for several runs.
 Which metrics there are (trainer/evaluation/metric_plan.py):
 
     fvd                    standard FVD: Fréchet distance of I3D (Kinetics-400) logits of clips
@@ -90,7 +91,11 @@ class EvalOptions:
     allow_fewer: bool = option(False, "Score on fewer clips than --num_videos when the shard set "
                                "is smaller (else refused: FVD compares only at equal sizes).")
     cache_real_stats: bool = option(True, "Keep the real clips' I3D statistics in "
-                                    "<model_dir>/fvd_real_stats and reuse them.")
+                                    "<model_dir>/fvd_real_stats (or --real_stats_dir's) and reuse them.")
+    real_stats_dir: str = option("", "The folder whose fvd_real_stats/ keeps the real clips' I3D "
+                                 "statistics (default: --model_dir). Runs scored against one shard "
+                                 "set can share it, so its real side is computed once for all.",
+                                 flag_default=None)
 
     def network_options(self) -> NetworkOptions:
         return NetworkOptions(self.i3d_model, self.inception_weights, self.fid_frames_per_video,
@@ -148,6 +153,11 @@ def load_inputs(options: EvalOptions):
     return loaded, clips, protocol
 
 
+def _real_stats_dir(options: EvalOptions) -> str:
+    """Where the real side's statistics are cached; "" when they are not."""
+    return (options.real_stats_dir or options.model_dir) if options.cache_real_stats else ""
+
+
 def run(options: EvalOptions) -> dict:
     """Loads, generates, scores, writes `out`; returns what it wrote."""
     loaded, clips, protocol = load_inputs(options)
@@ -159,7 +169,7 @@ def run(options: EvalOptions) -> dict:
     record = protocol.record(len(clips.real), len(clips.real), clips.num_frames)
     shape_scores = shape_motion and any(m in metric_plan.SHAPE_SCORES for m in plan.compute)
     scorer, stats = real_stats.scorer_with_cache(clips, networks, network_info, shape_scores,
-                                                 options.model_dir if options.cache_real_stats else "", record)
+                                                 _real_stats_dir(options), record)
     generated = scoring.generate_videos(generator, config, len(clips.real), seed=options.seed,
                                         batch_size=options.batch_size)
     result = {"generated": scorer(generated), "real": scorer.real_scores(), "num_generated": len(generated),
