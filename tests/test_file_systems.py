@@ -100,8 +100,7 @@ ALLOWED = {
     ("pipeline/files.py", "atomic_write"): "local paths only: those with a scheme go through "
                                            "tf.io.gfile (without TensorFlow's import for local ones)",
     ("trainer/retraining/child_processes.py", "stop_orphans"): "the child record beside the local lock",
-    ("trainer/benchmark.py", "*"): "/proc/cpuinfo",
-    ("trainer/evaluation/compare_recipes.py", "cpu"): "/proc/cpuinfo",
+    ("trainer/strategy.py", "cpu_description"): "/proc/cpuinfo",
     ("trainer/generation/sample.py", "available_memory"): "/proc/meminfo, the kernel's",
     ("pipeline/sources.py", "_walk_local"): "only for local trees (links and their inodes); remote "
                                             "ones are walked through tf.io.gfile",

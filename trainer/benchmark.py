@@ -37,6 +37,7 @@ from pipeline import schema, shape_drawing, shard_layout
 from trainer import config as config_lib
 from trainer import data
 from trainer import losses
+from trainer import strategy as strategy_lib
 from trainer import train_lib
 from trainer.configs import recipe_config
 
@@ -69,16 +70,6 @@ def fixed_batch(config) -> dict:
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (config.batch_size,) + tuple(config.clip_shape), dtype=np.uint8)
     return {"video": tf.constant(video), "label": tf.fill([config.batch_size], -1)}
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (Linux /proc/cpuinfo flags)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags_line = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
 
 
 def time_interleaved(runs: dict, steps: int, batch_size: int) -> dict:
@@ -305,7 +296,7 @@ def main(argv):
           f"{config.clip_shape}, {_WARMUP_STEPS.value} warm-up + {_STEPS.value} timed steps each, "
           "the variants taking turns step by step")
     runs = {"naive": naive_run(config), "fp32": trainer_run(config)}
-    with_bf16 = _BF16.value == "on" or (_BF16.value == "auto" and native_bf16())
+    with_bf16 = _BF16.value == "on" or (_BF16.value == "auto" and strategy_lib.native_bf16())
     if with_bf16:
         runs["bf16"] = trainer_run(benchmark_config("bf16"))
     rates = time_interleaved(runs, _STEPS.value, config.batch_size)

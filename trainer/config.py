@@ -23,11 +23,12 @@ import tensorflow as tf
 from pipeline import files
 from trainer import networks
 from trainer import flag_fields
+from trainer import strategy as strategy_lib
 from trainer.flag_fields import option
 
 CONFIG_NAME = "config.json"
 LOSSES = ("bce", "hinge", "wgan")
-MIXED_PRECISION = ("none", "bf16", "fp16")
+MIXED_PRECISION = ("none", "bf16", "fp16", "auto")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
@@ -100,8 +101,11 @@ class Config:
                                          "training videos (StyleGAN2-ADA).")
     ema_rampup: float = option(0.0, "Cap the half-life at this times the videos seen so far "
                                "(StyleGAN2-ADA uses 0.05; 0: no ramp-up).")
-    mixed_precision: str = option("none", "bf16 (fast on CPUs with AMX/AVX512-BF16, TPUs) or "
-                                  "fp16 (GPUs; with loss scaling).", choices=MIXED_PRECISION)
+    # "auto" is resolved when the config is made, so config.json says which precision ran.
+    mixed_precision: str = option("none", "bf16 (TPUs, Ampere+ GPUs, CPUs with AMX/AVX512-BF16), "
+                                  "fp16 (GPUs; with loss scaling), or auto: bf16 where the "
+                                  "hardware computes it natively, else none.",
+                                  choices=MIXED_PRECISION)
     jit: bool = option(False, "XLA-compile the step (for GPU/TPU; slower on CPU).")
     reuse_fakes: bool = option(True, "Score the D steps' fakes again for the G step instead of "
                                "rendering new ones.")
@@ -126,6 +130,9 @@ class Config:
                                        "of stopping.")
 
     def __post_init__(self):
+        if self.mixed_precision == "auto":
+            native = strategy_lib.native_bf16(self.tpu)
+            object.__setattr__(self, "mixed_precision", "bf16" if native else "none")
         augment_error = _augment_policy_error(self.augment)
         flag_fields.check_choices(self, ConfigError)
         checks = [

@@ -1,4 +1,5 @@
-"""Chooses the tf.distribute strategy for `--strategy` and tells a worker whether it is the chief.
+"""Chooses the tf.distribute strategy for `--strategy` and tells a worker whether it is the chief;
+says what the devices compute natively (bfloat16: `--mixed_precision=auto`).
 
     auto          TPU when --tpu is given, else MirroredStrategy over several GPUs, else default
     default       one device
@@ -11,6 +12,41 @@ import json
 import os
 
 import tensorflow as tf
+
+
+def cpu_description() -> dict:
+    """This machine's CPU as Linux describes it (its first core): model name, family and model
+    numbers, the cores this process may use, and whether it computes bfloat16 natively
+    (AVX-512 BF16, AMX). Figures are quoted with it."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if not line.strip():  # the first core's block ends here
+                    break
+                fields[key.strip()] = value.strip()
+    except OSError:  # not Linux: all unknown
+        pass
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", "unknown"), "family": fields.get("cpu family", "?"),
+            "model_number": fields.get("model", "?"), "cores": len(os.sched_getaffinity(0)),
+            "avx512_bf16": "avx512_bf16" in flags, "amx": any(flag.startswith("amx") for flag in flags)}
+
+
+def native_bf16(tpu: str = "") -> bool:
+    """Whether training here computes bfloat16 natively: a TPU, GPUs of compute capability 8.0
+    or later (Ampere on), or else a CPU with AVX-512 BF16 or AMX. Elsewhere bfloat16 is emulated
+    and about 10x slower than float32."""
+    if tpu:
+        return True
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
+                        for gpu in gpus]
+        return all(c is not None and tuple(c) >= (8, 0) for c in capabilities)
+    cpu = cpu_description()
+    return cpu["avx512_bf16"] or cpu["amx"]
 
 
 def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:

@@ -75,3 +75,25 @@ def test_a_recipe_trains_unconditionally_on_footage_without_classes():
     labelled = configs.recipe_config("video64", SHAPE, CLASSES)
     assert labelled.conditional and labelled.model.num_classes == 2
     assert labelled.model.image_class_head == techniques.TECHNIQUES["image_class_head"]
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "none")])
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch, native, expected):
+    from trainer import strategy
+
+    monkeypatch.setattr(strategy, "native_bf16", lambda tpu="": native)
+    config = configs.recipe_config("demo", (16, 64, 64, 3), ("circle", "square"))
+    assert configs.recipe("demo")["mixed_precision"] == "auto"
+    assert config.mixed_precision == expected  # resolved, so config.json names what ran
+
+
+def test_native_bf16_reads_the_cpu_and_trusts_a_tpu(monkeypatch):
+    from trainer import strategy
+
+    monkeypatch.setattr(strategy.tf.config, "list_physical_devices", lambda kind: [])
+    for flags, expected in ((dict(avx512_bf16=True, amx=False), True),
+                            (dict(avx512_bf16=False, amx=True), True),
+                            (dict(avx512_bf16=False, amx=False), False)):
+        monkeypatch.setattr(strategy, "cpu_description", lambda flags=flags: flags)
+        assert strategy.native_bf16() is expected
+        assert strategy.native_bf16(tpu="my-tpu") is True

@@ -7,7 +7,7 @@ The demo's recipe (trainer/configs/demo.py) is this one scaled down in sizes and
 On a class-labelled shard set (UCF-101's actions, a folder's sub-folders) it is class-conditional;
 on unlabelled footage (BAIR) it trains unconditionally. 100,000 steps at batch 16 is the scale
 of the paper's runs: a GPU or TPU job (a step of the paper-sized networks takes about 10 s on a
-2-core CPU); bf16 (--mixed_precision=bf16) where the hardware has it.
+2-core CPU); mixed bf16 where the hardware computes it natively (--mixed_precision=auto).
 """
 
 from trainer.configs.techniques import TECHNIQUES
@@ -18,7 +18,7 @@ SIZES_AND_SCHEDULE = dict(
     image_batch_size=64,
     learning_rate=2e-4,
     train_steps=100_000,
-    mixed_precision="none",
+    mixed_precision="auto",      # bf16 where the hardware computes it natively (GPU, TPU, CPU)
     checkpoint_every=1000,
     summary_every=100,
     sample_every=1000,

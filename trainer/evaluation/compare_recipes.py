@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from trainer import configs, flag_fields
+from trainer import configs, flag_fields, strategy
 from trainer.checkpoints.paths import latest_step
 from trainer.evaluation import protocol as protocol_lib
 from trainer.flag_fields import option
@@ -250,26 +250,6 @@ def score(options: CompareOptions, run: Run) -> dict:
     return result
 
 
-def cpu() -> dict:
-    """This machine's CPU as Linux describes it (its first core): model name, family and model
-    numbers, the cores this process may use, and whether it computes bfloat16 natively
-    (AVX-512 BF16, AMX)."""
-    fields = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if not line.strip():  # the first core's block ends here
-                    break
-                fields[key.strip()] = value.strip()
-    except OSError:  # not Linux: all unknown
-        pass
-    flags = set(fields.get("flags", "").split())
-    return {"model": fields.get("model name", "unknown"), "family": fields.get("cpu family", "?"),
-            "model_number": fields.get("model", "?"), "cores": len(os.sched_getaffinity(0)),
-            "avx512_bf16": "avx512_bf16" in flags, "amx": any(flag.startswith("amx") for flag in flags)}
-
-
 def record(options: CompareOptions, runs: tuple[Run, Run], results: tuple[dict, dict]) -> dict:
     """What comparison.json holds."""
     entries = []
@@ -282,7 +262,7 @@ def record(options: CompareOptions, runs: tuple[Run, Run], results: tuple[dict, 
             "budget_seconds": runs[0].wall_seconds, "num_videos": results[0]["num_generated"],
             "fvd_real": results[0]["real"]["fvd"], "protocol": results[0]["protocol"],
             "b_takes_from_a": from_recipe_a(options.recipe_a), "tfrecords": options.tfrecords,
-            "cpu": cpu()}
+            "cpu": strategy.cpu_description()}
 
 
 def markdown(comparison: dict) -> str:

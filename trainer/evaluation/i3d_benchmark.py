@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from trainer.benchmark import native_bf16
+from trainer.strategy import native_bf16
 from trainer.evaluation import i3d, i3d_weights, pretrained
 from trainer.pixels import to_model_range
 
