@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(PY) -m trainer.evaluation.i3d_benchmark
 
 # make demo: Shape Motion videos -> Beam -> shards -> MoCoGAN -> GIFs, sheet, factor grids, metrics.
-# The training recipe is trainer/configs/demo.py (its docstring says how it was chosen); each run
+# The training recipe is trainer/configs/demo.py (its docstring gives its steps and time); each run
 # trains its steps more from the last checkpoint, and the data are made once. DEMO_STEPS overrides
 # the recipe's step count. The report prints FVD (I3D, Kinetics-400) for the untrained and the
 # trained generator and for real clips against other real clips, all at N = DEMO_METRIC_VIDEOS,
