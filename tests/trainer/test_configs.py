@@ -62,7 +62,7 @@ def test_the_family_differs_only_in_sizes_and_schedule(class_names):
 
 def test_the_comparison_names_a_technique_that_differs():
     full = configs.recipe_config("video64", SHAPE, CLASSES)
-    demo = configs.recipe_config("demo", SHAPE, CLASSES, r1_gamma=1.0, gen_upsample="resize",
+    demo = configs.recipe_config("demo", SHAPE, CLASSES, r1_gamma=1.0, gen_upsample="transpose",
                                  batch_size=4)
     assert differences_beyond_sizes_and_schedule(full, demo) == ["model.gen_upsample", "r1_gamma"]
 

@@ -12,7 +12,8 @@ its data were made: the same recipe trains on any shard set of 64x64 clips.
 from trainer.configs.techniques import TECHNIQUES
 
 SIZES_AND_SCHEDULE = dict(
-    preset="small",             # the paper's structure, narrow layers
+    preset="small",             # the paper's structure, narrow layers...
+    gen_channels=(128, 64, 32, 16),  # ...but a frame generator twice the preset's width
     batch_size=8,
     image_batch_size=64,
     learning_rate=5e-4,

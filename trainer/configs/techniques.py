@@ -11,6 +11,8 @@ unlabelled footage a recipe trains unconditionally (`WITHOUT_CLASSES`), never fa
 
 TECHNIQUES = dict(
     loss="bce",                 # the paper's non-saturating loss
+    gen_upsample="resize",      # nearest 2x + 3x3 conv: no checkerboard (Odena et al. 2016)
+    gen_norm="content",         # batch norm whose scale and shift the content code sets (BigGAN)
     r1_gamma=10.0,              # R1 on real inputs (Mescheder et al. 2018)...
     r1_every=16,                # ...lazily, every 16 steps with weight x16 (StyleGAN2)
     video_disc_pool=2,          # D_V on clips pooled 2x in space (DVD-GAN); D_I sees full frames
