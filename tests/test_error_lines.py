@@ -26,6 +26,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT_S = 240
 
 
+
+def _sigint_default():
+    """In the child: Ctrl-C's default action, even when this suite runs in a background job,
+    whose children inherit SIGINT ignored (and Python then installs no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def _env(**extra):
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
@@ -104,7 +110,8 @@ def test_ctrl_c_during_training_saves_the_step_and_says_the_next_run_resumes(sha
     command = [sys.executable, "-m", "trainer.main", f"--tfrecords={shards}", f"--model_dir={model_dir}",
                "--train_steps=10000", *TRAINER, "--checkpoint_every=100000"]
     trainer = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_sigint_default)
     deadline = time.monotonic() + WAIT_S
     for line in trainer.stderr:
         if "step 2/10000" in line:

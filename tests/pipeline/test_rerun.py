@@ -19,6 +19,12 @@ JOB = ["--dataset=folder", "--num_frames=8", "--size=16", "--test_fraction=0.4",
 WAIT_S = 240
 
 
+
+def _sigint_default():
+    """In the child: Ctrl-C's default action, even when this suite runs in a background job,
+    whose children inherit SIGINT ignored (and Python then installs no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def _videos(folder, count):
     for i in range(count):
         make_video(os.path.join(folder, f"c{i % 2}", f"v{i}.avi"), num_frames=FRAMES, height=24,
@@ -97,7 +103,7 @@ def test_a_rerun_interrupted_by_sigint_leaves_the_old_set_whole(tmp_path):
     command = [sys.executable, "-m", "pipeline.main", *JOB, f"--input={videos}", f"--output={output}",
                "--size=32"]
     job = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           text=True, start_new_session=True)
+                           text=True, start_new_session=True, preexec_fn=_sigint_default)
     deadline = time.monotonic() + WAIT_S
     # The job's work folder appears when the pipeline starts writing: Ctrl-C then, as a terminal
     # would send it, to the whole process group (ffmpeg children included).
